@@ -1,0 +1,287 @@
+//! The SupCon loss and its exact gradient, computed in blocks of anchor rows, never holding
+//! the full `(views * batch)^2` similarity matrix: memory `O(M * block)` instead of `O(M^2)`.
+//!
+//! With `l_ak = z_a . z_k / tau`, `p_ak` the softmax of row `a` over its kept entries,
+//! `q_ak = w_ak / sum_k w_ak` (L_out) or `r_ak = w_ak e^{l_ak} / sum_k w_ak e^{l_ak}` (L_in),
+//! and `s = tau / base_tau`, both variants have
+//! `dL/dl_ak = (s / A) (p_ak - q_ak)` (resp. `r_ak`) for anchors with a positive, 0 otherwise,
+//! so `dL/dZ = (1/tau) (G Z + G^T Z_A)` where `Z_A` are the anchor rows. Each block of rows
+//! is self-contained (a row's softmax only needs that row), so one pass of three matrix
+//! products per block gives the loss and the gradient.
+//!
+//! This is plain CPU code on slices (the matrix products use the `gemm` crate, which burn's
+//! CPU backend also uses), with rows of a block processed in parallel.
+
+use rayon::prelude::*;
+
+use super::positives::{PairSpec, Positives};
+use super::supcon::{ContrastMode, SupConLossConfig, Variant};
+use super::LossError;
+
+/// Default number of anchor rows per block.
+pub const DEFAULT_BLOCK: usize = 256;
+
+/// Loss value and gradient from [`tiled_supcon`].
+#[derive(Clone, Debug)]
+pub struct TiledOutput {
+    /// The mean loss over anchors (accumulated in f64).
+    pub loss: f64,
+    /// `d loss / d features`, laid out like the input `[batch, views, dim]`.
+    pub grad: Vec<f32>,
+}
+
+/// The SupCon loss (every option of [`SupConLossConfig`]) and its gradient, in blocks of
+/// `block` anchor rows.
+///
+/// # Shapes
+/// - `features`: `[batch, views, dim]`, row-major.
+/// - output gradient: the same.
+///
+/// # Errors
+/// As [`super::SupConLoss::forward_no_reduction`]: empty or mis-shaped input, labels/mask
+/// that do not fit, invalid temperatures, NaN/Inf features, an overflowing loss.
+pub fn tiled_supcon(
+    config: &SupConLossConfig,
+    features: &[f32],
+    shape: [usize; 3],
+    positives: Positives<'_>,
+    cap_seed: u64,
+    block: usize,
+) -> Result<TiledOutput, LossError> {
+    let [batch, views, dim] = shape;
+    if batch == 0 {
+        return Err(LossError::EmptyBatch);
+    }
+    if views == 0 {
+        return Err(LossError::ZeroViews);
+    }
+    if dim == 0 {
+        return Err(LossError::ZeroDim);
+    }
+    if features.len() != batch * views * dim {
+        return Err(LossError::Shape(format!(
+            "features: {} values, expected batch x views x dim = {batch} x {views} x {dim}",
+            features.len()
+        )));
+    }
+    config.init()?;
+    if features.iter().any(|v| !v.is_finite()) {
+        return Err(LossError::NonFiniteFeatures);
+    }
+    let m = views * batch;
+    let anchors = match config.contrast_mode {
+        ContrastMode::All => m,
+        ContrastMode::One => batch,
+    };
+    let spec = PairSpec::new(
+        positives,
+        batch,
+        views,
+        anchors,
+        config.positives_cap,
+        cap_seed,
+    )?;
+
+    // View-major contrast matrix Z [M, D].
+    let mut z = vec![0.0f32; m * dim];
+    for i in 0..batch {
+        for v in 0..views {
+            let src = &features[(i * views + v) * dim..(i * views + v + 1) * dim];
+            z[(v * batch + i) * dim..(v * batch + i + 1) * dim].copy_from_slice(src);
+        }
+    }
+    let inv_tau = (1.0 / config.temperature) as f32;
+    let coef = config.scale() / anchors as f64;
+    let block = block.max(1);
+    let mut grad_z = vec![0.0f32; m * dim];
+    let mut g = vec![0.0f32; block.min(anchors) * m];
+    let mut loss = 0.0f64;
+
+    for start in (0..anchors).step_by(block) {
+        let rows = block.min(anchors - start);
+        let g = &mut g[..rows * m];
+        let z_rows = &z[start * dim..(start + rows) * dim];
+        // logits [rows, M] = Z_rows Z^T / tau
+        matmul(g, z_rows, false, &z, true, rows, m, dim, inv_tau, false);
+        // Per row: loss term, and the logits turned into dL/dlogits in place.
+        loss += g
+            .par_chunks_mut(m)
+            .enumerate()
+            .map_init(
+                || (vec![0.0f32; m], vec![false; m]),
+                |(w, keep), (r, row)| {
+                    spec.fill_row(start + r, w, keep);
+                    row_grad(row, w, keep, config.variant, config.scale(), coef)
+                },
+            )
+            .sum::<f64>();
+        // grad_Z += G^T Z_rows / tau ; grad_Z[rows] += G Z / tau
+        matmul(&mut grad_z, g, true, z_rows, false, m, dim, rows, inv_tau, true);
+        let mut part = vec![0.0f32; rows * dim];
+        matmul(&mut part, g, false, &z, false, rows, dim, m, inv_tau, false);
+        for (dst, src) in grad_z[start * dim..(start + rows) * dim]
+            .iter_mut()
+            .zip(&part)
+        {
+            *dst += src;
+        }
+    }
+    let loss = loss / anchors as f64;
+    if !loss.is_finite() {
+        return Err(LossError::NonFiniteLoss {
+            temperature: config.temperature,
+        });
+    }
+    // Back to the input layout [batch, views, dim].
+    let mut grad = vec![0.0f32; batch * views * dim];
+    for i in 0..batch {
+        for v in 0..views {
+            grad[(i * views + v) * dim..(i * views + v + 1) * dim]
+                .copy_from_slice(&grad_z[(v * batch + i) * dim..(v * batch + i + 1) * dim]);
+        }
+    }
+    Ok(TiledOutput { loss, grad })
+}
+
+/// One anchor row: returns the anchor's loss term and overwrites `row` (its logits) with
+/// `dL/dlogits = coef * (p - q)`, zero outside the kept entries or without positives.
+fn row_grad(
+    row: &mut [f32],
+    w: &[f32],
+    keep: &[bool],
+    variant: Variant,
+    scale: f64,
+    coef: f64,
+) -> f64 {
+    let wsum: f64 = w.iter().map(|&x| f64::from(x)).sum();
+    let mut max = f32::NEG_INFINITY;
+    for (l, &k) in row.iter().zip(keep) {
+        if k && *l > max {
+            max = *l;
+        }
+    }
+    if wsum <= 1e-6 || max == f32::NEG_INFINITY {
+        row.fill(0.0);
+        return 0.0;
+    }
+    // Softmax over the kept entries, shifted by the row maximum.
+    let mut denom = 0.0f64;
+    let mut pos_max = f32::NEG_INFINITY;
+    for ((l, &k), &wk) in row.iter().zip(keep).zip(w) {
+        if k {
+            denom += f64::from((*l - max).exp());
+        }
+        if wk > 0.0 && *l > pos_max {
+            pos_max = *l;
+        }
+    }
+    let log_denom = denom.ln() + f64::from(max);
+    let ld = log_denom as f32;
+    let c = coef as f32;
+    match variant {
+        Variant::Out => {
+            let dot: f64 = row
+                .iter()
+                .zip(w)
+                .filter(|(_, wk)| **wk > 0.0)
+                .map(|(l, &wk)| f64::from(wk) * f64::from(*l))
+                .sum();
+            let inv_w = (1.0 / wsum) as f32;
+            for ((l, &k), &wk) in row.iter_mut().zip(keep).zip(w) {
+                *l = if k { c * ((*l - ld).exp() - wk * inv_w) } else { 0.0 };
+            }
+            scale * (log_denom - dot / wsum)
+        }
+        Variant::In => {
+            let pos_sum: f64 = row
+                .iter()
+                .zip(w)
+                .filter(|(_, wk)| **wk > 0.0)
+                .map(|(l, &wk)| f64::from(wk) * f64::from(*l - pos_max).exp())
+                .sum();
+            let log_pos = pos_sum.ln() + f64::from(pos_max);
+            let lp = log_pos as f32;
+            for ((l, &k), &wk) in row.iter_mut().zip(keep).zip(w) {
+                *l = if k {
+                    c * ((*l - ld).exp() - wk * (*l - lp).exp())
+                } else {
+                    0.0
+                };
+            }
+            -scale * (log_pos - log_denom - wsum.ln())
+        }
+    }
+}
+
+/// `dst[m, n] (+)= alpha * op(a) op(b)` on row-major slices, where `op(a)` is `[m, k]`
+/// (stored `[k, m]` when `a_t`) and `op(b)` is `[k, n]` (stored `[n, k]` when `b_t`).
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    dst: &mut [f32],
+    a: &[f32],
+    a_t: bool,
+    b: &[f32],
+    b_t: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    accumulate: bool,
+) {
+    assert!(dst.len() >= m * n && a.len() >= m * k && b.len() >= k * n);
+    // Strides (column stride, row stride) of each operand as gemm expects them.
+    let (a_cs, a_rs) = if a_t { (m as isize, 1) } else { (1, k as isize) };
+    let (b_cs, b_rs) = if b_t { (k as isize, 1) } else { (1, n as isize) };
+    let threads = rayon::current_num_threads();
+    let par = if threads > 1 && m * n * k > 1 << 15 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the assertion above bounds every index gemm touches: dst is m x n with
+    // row stride n, a is m x k and b is k x n under the strides chosen for their layout.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            1.0,
+            alpha,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_layouts() {
+        // a = [[1, 2], [3, 4]], b = [[5, 6], [7, 8]]
+        let a = [1.0, 2.0, 3.0, 4.0];
+        let b = [5.0, 6.0, 7.0, 8.0];
+        let mut d = [0.0; 4];
+        matmul(&mut d, &a, false, &b, false, 2, 2, 2, 1.0, false);
+        assert_eq!(d, [19.0, 22.0, 43.0, 50.0]);
+        matmul(&mut d, &a, true, &b, false, 2, 2, 2, 1.0, false);
+        assert_eq!(d, [26.0, 30.0, 38.0, 44.0]);
+        matmul(&mut d, &a, false, &b, true, 2, 2, 2, 0.5, false);
+        assert_eq!(d, [8.5, 11.5, 19.5, 26.5]);
+        matmul(&mut d, &a, false, &b, true, 2, 2, 2, 1.0, true);
+        assert_eq!(d, [25.5, 34.5, 58.5, 79.5]);
+    }
+}

@@ -1,0 +1,233 @@
+//! A run directory: `config.json` (complete and reloadable), `metrics.jsonl` (one JSON
+//! object per line: per-step loss/LR, per-epoch metrics), `checkpoints/` and the final
+//! model. Every file but the append-only metrics log is written atomically.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::fsutil::write_atomic;
+
+/// Errors of run-directory I/O, each naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    /// An I/O error on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A JSON file that does not parse as what was expected.
+    #[error("{path}: {reason}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        reason: String,
+    },
+    /// The directory already holds a run.
+    #[error(
+        "{0}: already holds a run (config.json exists); pick another --out, or --resume it"
+    )]
+    Exists(PathBuf),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> RunDirError + '_ {
+    move |source| RunDirError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A run directory on disk.
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// Creates a fresh run directory (and its parents).
+    ///
+    /// # Errors
+    /// [`RunDirError::Exists`] when it already holds a `config.json`; I/O errors.
+    pub fn create(root: impl Into<PathBuf>) -> Result<Self, RunDirError> {
+        let root = root.into();
+        if root.join("config.json").exists() {
+            return Err(RunDirError::Exists(root));
+        }
+        fs::create_dir_all(root.join("checkpoints")).map_err(io_err(&root))?;
+        Ok(Self { root })
+    }
+
+    /// Opens an existing run directory.
+    ///
+    /// # Errors
+    /// When the directory or its `config.json` is missing.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, RunDirError> {
+        let root = root.into();
+        let config = root.join("config.json");
+        if !config.is_file() {
+            return Err(RunDirError::Io {
+                path: config,
+                source: io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "not a run directory (no config.json)",
+                ),
+            });
+        }
+        Ok(Self { root })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// A file inside the run directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Writes `value` as pretty JSON to `name`, atomically.
+    ///
+    /// # Errors
+    /// I/O errors naming the file.
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), RunDirError> {
+        write_json(&self.file(name), value)
+    }
+
+    /// Reads JSON file `name`.
+    ///
+    /// # Errors
+    /// Missing file, or content that does not parse as `T` (unknown or missing fields).
+    pub fn read_json<T: DeserializeOwned>(&self, name: &str) -> Result<T, RunDirError> {
+        read_json(&self.file(name))
+    }
+
+    /// Opens the metrics log for appending.
+    ///
+    /// # Errors
+    /// I/O errors naming the file.
+    pub fn metrics(&self) -> Result<MetricsLog, RunDirError> {
+        let path = self.file("metrics.jsonl");
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        Ok(MetricsLog { path, file })
+    }
+
+    /// The checkpoint directory of one epoch (1-based epoch count completed).
+    pub fn checkpoint_dir(&self, epoch: usize) -> PathBuf {
+        self.root.join("checkpoints").join(format!("epoch-{epoch:04}"))
+    }
+}
+
+/// Writes `value` as pretty JSON to `path`, atomically.
+///
+/// # Errors
+/// I/O errors naming the file.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), RunDirError> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| RunDirError::Json {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    text.push('\n');
+    write_atomic(path, text.as_bytes()).map_err(io_err(path))
+}
+
+/// Reads and parses a JSON file.
+///
+/// # Errors
+/// Missing file, or content that does not parse as `T`, naming the file.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, RunDirError> {
+    let text = fs::read_to_string(path).map_err(io_err(path))?;
+    serde_json::from_str(&text).map_err(|e| RunDirError::Json {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// The append-only `metrics.jsonl` log. Each record is one line, flushed as written.
+#[derive(Debug)]
+pub struct MetricsLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl MetricsLog {
+    /// Appends one JSON object as a line.
+    ///
+    /// # Errors
+    /// I/O errors naming the file.
+    pub fn log(&mut self, record: &serde_json::Value) -> Result<(), RunDirError> {
+        let mut line = record.to_string();
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.flush())
+            .map_err(io_err(&self.path))
+    }
+}
+
+/// Reads every record of a `metrics.jsonl`, skipping a torn last line (a crash mid-write).
+///
+/// # Errors
+/// I/O errors, or a malformed line that is not the last.
+pub fn read_metrics(path: &Path) -> Result<Vec<serde_json::Value>, RunDirError> {
+    let text = fs::read_to_string(path).map_err(io_err(path))?;
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        match serde_json::from_str(line) {
+            Ok(v) => out.push(v),
+            Err(_) if i + 1 == lines.len() => break,
+            Err(e) => {
+                return Err(RunDirError::Json {
+                    path: path.to_path_buf(),
+                    reason: format!("line {}: {e}", i + 1),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_refuses_an_existing_run_and_metrics_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path().join("r")).unwrap();
+        run.write_json("config.json", &serde_json::json!({"a": 1}))
+            .unwrap();
+        let err = RunDir::create(run.path()).unwrap_err();
+        assert!(err.to_string().contains("already holds a run"), "{err}");
+        let mut log = run.metrics().unwrap();
+        log.log(&serde_json::json!({"step": 1, "loss": 2.5})).unwrap();
+        log.log(&serde_json::json!({"step": 2, "loss": 2.0})).unwrap();
+        // A torn last line (crash while appending) is skipped.
+        fs::OpenOptions::new()
+            .append(true)
+            .open(run.file("metrics.jsonl"))
+            .unwrap()
+            .write_all(b"{\"step\": 3, \"lo")
+            .unwrap();
+        let records = read_metrics(&run.file("metrics.jsonl")).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1]["loss"], 2.0);
+        let cfg: serde_json::Value = RunDir::open(run.path())
+            .unwrap()
+            .read_json("config.json")
+            .unwrap();
+        assert_eq!(cfg["a"], 1);
+    }
+}
