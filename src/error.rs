@@ -10,12 +10,21 @@ pub enum Error {
     /// A dataset could not be read or a spec was invalid.
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
+    /// An augmentation could not be built.
+    #[error(transparent)]
+    Augment(#[from] crate::augment::AugmentError),
+    /// Batching failed.
+    #[error(transparent)]
+    Batcher(#[from] crate::data::batcher::BatcherError),
     /// A model could not be built, saved or loaded.
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
     /// An evaluation could not run on the given input.
     #[error(transparent)]
     Eval(#[from] crate::eval::EvalError),
+    /// A training stage failed.
+    #[error(transparent)]
+    Train(#[from] crate::train::TrainError),
     /// A device name was not understood or the device is unavailable.
     #[error(transparent)]
     Device(#[from] crate::device::DeviceError),

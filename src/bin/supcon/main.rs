@@ -1,1 +1,62 @@
-fn main() {}
+//! `supcon`: Supervised Contrastive Learning from the command line.
+//!
+//! A thin layer over the library: parse flags into validated configurations, call the
+//! library, print results. Errors print their whole cause chain and exit with status 1
+//! (2 for bad flags, from clap).
+
+mod args;
+mod bench;
+mod data;
+mod train;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Supervised Contrastive Learning (Khosla et al., NeurIPS 2020) on burn.
+#[derive(Parser, Debug)]
+#[command(name = "supcon", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The main job: SupCon pre-training + linear probe and the cross-entropy baseline
+    /// with the same encoder and budget, then a side-by-side table
+    Run(train::RunArgs),
+    /// Stage 1: contrastive pre-training (SupCon or SimCLR)
+    Pretrain(train::PretrainArgs),
+    /// Stage 2: linear probe on a frozen pre-trained encoder
+    Linear(train::LinearArgs),
+    /// The cross-entropy baseline: encoder + classifier trained end to end
+    TrainCe(train::SupervisedArgs),
+    /// Print a one-line JSON summary of a dataset
+    Data(data::DataCmd),
+    /// Benchmarks: loss, training step, augmentation throughput (one JSON line each)
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => train::run(a),
+        Command::Pretrain(a) => train::pretrain(a),
+        Command::Linear(a) => train::linear(a),
+        Command::TrainCe(a) => train::supervised(a),
+        Command::Data(a) => data::run(a),
+        Command::Bench(a) => bench::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

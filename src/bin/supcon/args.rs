@@ -1,0 +1,239 @@
+//! Command-line flags shared by the training commands, and how they override a
+//! configuration (defaults, or a `--config` file).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use supcon::augment::{Augment, AugmentConfig};
+use supcon::device::DeviceChoice;
+use supcon::loss::{ContrastMode, Variant};
+use supcon::model::{EncoderConfig, EncoderKind, HeadKind, Stem};
+use supcon::train::{DataConfig, Decay, OptimizerConfig, OptimizerKind, ScheduleConfig};
+
+/// Which data.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DataArgs {
+    /// Dataset spec: builtin | cifar10:DIR | cifar100:DIR | idx:DIR | folder:DIR [default: builtin]
+    #[arg(long, value_name = "SPEC")]
+    pub data: Option<String>,
+    /// Keep at most N training samples (class-stratified)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Keep exactly K training samples per class (few-shot)
+    #[arg(long, value_name = "K")]
+    pub shots: Option<usize>,
+    /// Keep at most N test samples
+    #[arg(long, value_name = "N")]
+    pub test_limit: Option<usize>,
+    /// Data-loading threads (0 = one per core); results do not depend on it
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+impl DataArgs {
+    /// Applies the given flags to `data`.
+    pub fn apply(&self, data: &mut DataConfig) {
+        if let Some(s) = &self.data {
+            data.spec = s.clone();
+        }
+        if self.limit.is_some() {
+            data.limit = self.limit;
+        }
+        if self.shots.is_some() {
+            data.shots = self.shots;
+        }
+        if self.test_limit.is_some() {
+            data.test_limit = self.test_limit;
+        }
+        if let Some(t) = self.threads {
+            data.threads = t;
+        }
+    }
+}
+
+/// The encoder.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ModelArgs {
+    /// Encoder: resnet18 | resnet34 | resnet50 | resnet101 | resnet152 | resnet200 | resnet-tiny | mlp [default: resnet-tiny]
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<EncoderKind>,
+    /// ResNet stem: cifar (3x3, no max-pool) | imagenet (7x7 + max-pool) [default: cifar]
+    #[arg(long)]
+    pub stem: Option<Stem>,
+    /// ResNet width multiplier [default: 1]
+    #[arg(long, value_name = "K")]
+    pub width: Option<usize>,
+}
+
+impl ModelArgs {
+    /// Applies the given flags to `encoder`.
+    pub fn apply(&self, encoder: &mut EncoderConfig) {
+        if let Some(m) = self.model {
+            encoder.name = m;
+        }
+        if let Some(s) = self.stem {
+            encoder.stem = s;
+        }
+        if let Some(w) = self.width {
+            encoder.width = w;
+        }
+    }
+}
+
+/// Budget, optimiser, schedule, augmentation and run-time settings.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TrainArgs {
+    /// Epochs
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    /// Images per batch
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+    /// Base learning rate (per 256 samples with --scale-lr)
+    #[arg(long, value_name = "LR")]
+    pub lr: Option<f64>,
+    /// Scale the LR linearly with the batch size (lr * batch / 256)
+    #[arg(long)]
+    pub scale_lr: bool,
+    /// Linear warm-up epochs
+    #[arg(long, value_name = "EPOCHS")]
+    pub warmup: Option<f64>,
+    /// LR decay: cosine | step | exponential | constant
+    #[arg(long)]
+    pub schedule: Option<Decay>,
+    /// Optimiser: sgd | lars | rmsprop | adamw
+    #[arg(long)]
+    pub optimizer: Option<OptimizerKind>,
+    /// Momentum
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// Weight decay
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Nesterov momentum (SGD, LARS)
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Augmentation: none | sim | autoaugment-cifar10 | autoaugment-imagenet | randaugment | stacked-randaugment
+    #[arg(long, value_name = "POLICY")]
+    pub augment: Option<Augment>,
+    /// Seed of initialisation, shuffling and augmentation
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Device: cpu
+    #[arg(long)]
+    pub device: Option<DeviceChoice>,
+    /// Write a checkpoint every N epochs (and after the last)
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<usize>,
+}
+
+/// The mutable parts of a stage configuration that [`TrainArgs`] overrides.
+pub struct TrainTargets<'a> {
+    pub epochs: &'a mut usize,
+    pub batch_size: &'a mut usize,
+    pub schedule: &'a mut ScheduleConfig,
+    pub optimizer: &'a mut OptimizerConfig,
+    pub augment: Option<&'a mut AugmentConfig>,
+    pub seed: &'a mut u64,
+    pub device: &'a mut DeviceChoice,
+    pub checkpoint_every: Option<&'a mut usize>,
+}
+
+impl TrainArgs {
+    /// Applies the given flags.
+    pub fn apply(&self, t: TrainTargets<'_>) {
+        if let Some(v) = self.epochs {
+            *t.epochs = v;
+        }
+        if let Some(v) = self.batch_size {
+            *t.batch_size = v;
+        }
+        if let Some(v) = self.lr {
+            t.schedule.base_lr = v;
+        }
+        if self.scale_lr {
+            t.schedule.scale_by_batch = true;
+        }
+        if let Some(v) = self.warmup {
+            t.schedule.warmup_epochs = v;
+        }
+        if let Some(v) = &self.schedule {
+            t.schedule.decay = v.clone();
+        }
+        if let Some(v) = self.optimizer {
+            t.optimizer.kind = v;
+        }
+        if let Some(v) = self.momentum {
+            t.optimizer.momentum = v;
+        }
+        if let Some(v) = self.weight_decay {
+            t.optimizer.weight_decay = v;
+        }
+        if self.nesterov {
+            t.optimizer.nesterov = true;
+        }
+        if let (Some(v), Some(a)) = (self.augment, t.augment) {
+            a.policy = v;
+        }
+        if let Some(v) = self.seed {
+            *t.seed = v;
+        }
+        if let Some(v) = self.device {
+            *t.device = v;
+        }
+        if let (Some(v), Some(c)) = (self.checkpoint_every, t.checkpoint_every) {
+            *c = v;
+        }
+    }
+}
+
+/// Loss flags of `pretrain`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct LossArgs {
+    /// Softmax temperature [default: 0.1]
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Base temperature: the loss is scaled by temperature / base [default: = temperature]
+    #[arg(long)]
+    pub base_temperature: Option<f64>,
+    /// Anchors: all views | one (the first view)
+    #[arg(long)]
+    pub contrast_mode: Option<ContrastMode>,
+    /// L_out (eq. 2, default) or L_in (eq. 3)
+    #[arg(long)]
+    pub variant: Option<Variant>,
+    /// At most N positives per anchor from other samples
+    #[arg(long, value_name = "N")]
+    pub positives_cap: Option<usize>,
+    /// Projection head: mlp | linear [default: mlp]
+    #[arg(long)]
+    pub head: Option<HeadKind>,
+    /// Projection dimension [default: 128]
+    #[arg(long, value_name = "N")]
+    pub proj_dim: Option<usize>,
+}
+
+/// Reads a stage configuration from a `.json` or `.toml` file (unknown fields rejected).
+pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    let parsed = match path.extension().and_then(|e| e.to_str()) {
+        Some("toml") => toml::from_str(&text).map_err(anyhow::Error::from),
+        Some("json") => serde_json::from_str(&text).map_err(anyhow::Error::from),
+        _ => anyhow::bail!(
+            "config file {}: expected a .toml or .json file",
+            path.display()
+        ),
+    };
+    parsed.with_context(|| format!("config file {}", path.display()))
+}
+
+/// A default output directory under `runs/`: `runs/<prefix>-<unix seconds>`.
+pub fn default_out(prefix: &str) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    PathBuf::from("runs").join(format!("{prefix}-{secs}"))
+}

@@ -1,0 +1,335 @@
+//! The training commands: `pretrain`, `linear`, `train-ce`, and `run`, the main job.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use supcon::train::{
+    LinearConfig, Method, PretrainConfig, RunOptions, SupervisedConfig, linear_probe, pretrain as
+    pretrain_stage, resume_pretrain, resume_supervised, train_supervised,
+};
+
+use crate::args::{
+    DataArgs, LossArgs, ModelArgs, TrainArgs, TrainTargets, default_out, read_config,
+};
+
+#[derive(Args, Debug)]
+pub struct PretrainArgs {
+    /// supcon (labels) | simclr (no labels)
+    #[arg(long)]
+    method: Option<Method>,
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    loss: LossArgs,
+    #[command(flatten)]
+    train: TrainArgs,
+    /// Views per image
+    #[arg(long, value_name = "N")]
+    views: Option<usize>,
+    /// Also train a linear classifier on stop-gradient features (SupCon + CE)
+    #[arg(long)]
+    joint: bool,
+    /// Start from a configuration file (.toml or .json); flags override it
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Output run directory [default: runs/pretrain-<time>]
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    out: Option<PathBuf>,
+    /// Continue the run in DIR from its last complete checkpoint (uses its config.json)
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+    /// No progress bars
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+impl PretrainArgs {
+    fn config(&self) -> Result<PretrainConfig> {
+        let mut c: PretrainConfig = match &self.config {
+            Some(path) => read_config(path)?,
+            None => PretrainConfig::default(),
+        };
+        if let Some(m) = self.method {
+            c.method = m;
+        }
+        self.data.apply(&mut c.data);
+        self.model.apply(&mut c.model.encoder);
+        let l = &self.loss;
+        if let Some(t) = l.temperature {
+            c.loss.temperature = t;
+        }
+        if l.base_temperature.is_some() {
+            c.loss.base_temperature = l.base_temperature;
+        }
+        if let Some(m) = l.contrast_mode {
+            c.loss.contrast_mode = m;
+        }
+        if let Some(v) = l.variant {
+            c.loss.variant = v;
+        }
+        if l.positives_cap.is_some() {
+            c.loss.positives_cap = l.positives_cap;
+        }
+        if let Some(h) = l.head {
+            c.model.head.kind = h;
+        }
+        if let Some(p) = l.proj_dim {
+            c.model.head.output_dim = p;
+        }
+        if let Some(v) = self.views {
+            c.views = v;
+        }
+        if self.joint {
+            c.joint = true;
+        }
+        self.train.apply(TrainTargets {
+            epochs: &mut c.epochs,
+            batch_size: &mut c.batch_size,
+            schedule: &mut c.schedule,
+            optimizer: &mut c.optimizer,
+            augment: Some(&mut c.augment),
+            seed: &mut c.seed,
+            device: &mut c.device,
+            checkpoint_every: Some(&mut c.checkpoint_every),
+        });
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+pub fn pretrain(args: PretrainArgs) -> Result<()> {
+    let opts = RunOptions { quiet: args.quiet };
+    let report = match &args.resume {
+        Some(dir) => resume_pretrain(dir, &opts)
+            .with_context(|| format!("resuming {}", dir.display()))?,
+        None => {
+            let config = args.config()?;
+            let out = args.out.clone().unwrap_or_else(|| default_out("pretrain"));
+            pretrain_stage(&config, &out, &opts)?
+        }
+    };
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct LinearArgs {
+    /// The pre-training run whose encoder is probed
+    #[arg(long, value_name = "RUN_DIR")]
+    encoder: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    train: TrainArgs,
+    /// Output run directory [default: runs/linear-<time>]
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// No progress bars
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn linear_config(args: &LinearArgs) -> LinearConfig {
+    let mut c = LinearConfig {
+        encoder_run: args.encoder.clone(),
+        ..LinearConfig::default()
+    };
+    let d = &args.data;
+    if d.data.is_some() || d.limit.is_some() || d.shots.is_some() || d.test_limit.is_some() {
+        let mut data = supcon::train::DataConfig::default();
+        // Start from the pre-training run's data when it can be read.
+        if let Ok(pre) = supcon::train::RunDir::open(&args.encoder)
+            .and_then(|r| r.read_json::<PretrainConfig>("config.json"))
+        {
+            data = pre.data;
+        }
+        d.apply(&mut data);
+        c.data = Some(data);
+    }
+    args.train.apply(TrainTargets {
+        epochs: &mut c.epochs,
+        batch_size: &mut c.batch_size,
+        schedule: &mut c.schedule,
+        optimizer: &mut c.optimizer,
+        augment: None,
+        seed: &mut c.seed,
+        device: &mut c.device,
+        checkpoint_every: None,
+    });
+    c
+}
+
+pub fn linear(args: LinearArgs) -> Result<()> {
+    let config = linear_config(&args);
+    let out = args.out.clone().unwrap_or_else(|| default_out("linear"));
+    let report = linear_probe(&config, &out, args.quiet)?;
+    println!(
+        "{}",
+        serde_json::json!({"run": report.run, "top1": report.test.top1,
+            "top5": report.test.top5, "ece": report.test.calibration.ece,
+            "train_top1": report.train_top1, "seconds": report.seconds})
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct SupervisedArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    train: TrainArgs,
+    /// Start from a configuration file (.toml or .json); flags override it
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Output run directory [default: runs/ce-<time>]
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    out: Option<PathBuf>,
+    /// Continue the run in DIR from its last complete checkpoint
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+    /// No progress bars
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn supervised(args: SupervisedArgs) -> Result<()> {
+    let opts = RunOptions { quiet: args.quiet };
+    let report = match &args.resume {
+        Some(dir) => resume_supervised(dir, &opts)
+            .with_context(|| format!("resuming {}", dir.display()))?,
+        None => {
+            let mut c: SupervisedConfig = match &args.config {
+                Some(path) => read_config(path)?,
+                None => SupervisedConfig::default(),
+            };
+            args.data.apply(&mut c.data);
+            args.model.apply(&mut c.encoder);
+            args.train.apply(TrainTargets {
+                epochs: &mut c.epochs,
+                batch_size: &mut c.batch_size,
+                schedule: &mut c.schedule,
+                optimizer: &mut c.optimizer,
+                augment: Some(&mut c.augment),
+                seed: &mut c.seed,
+                device: &mut c.device,
+                checkpoint_every: Some(&mut c.checkpoint_every),
+            });
+            let out = args.out.clone().unwrap_or_else(|| default_out("ce"));
+            train_supervised(&c, &out, &opts)?
+        }
+    };
+    println!(
+        "{}",
+        serde_json::json!({"run": report.run, "top1": report.test.top1,
+            "top5": report.test.top5, "ece": report.test.calibration.ece,
+            "seconds": report.seconds})
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Epochs of SupCon pre-training and of the cross-entropy baseline (same budget)
+    #[arg(long, default_value_t = 6)]
+    epochs: usize,
+    /// Images per batch (both methods)
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Linear-probe epochs (on cached features)
+    #[arg(long, default_value_t = 40)]
+    linear_epochs: usize,
+    /// Seed
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory [default: runs/run-<time>]
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// No progress bars
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let out = args.out.clone().unwrap_or_else(|| default_out("run"));
+    if out.join("summary.json").exists() {
+        bail!("{}: already holds a finished run; pick another --out", out.display());
+    }
+    let opts = RunOptions { quiet: args.quiet };
+    let mut pre = PretrainConfig::default();
+    args.data.apply(&mut pre.data);
+    args.model.apply(&mut pre.model.encoder);
+    pre.epochs = args.epochs;
+    pre.batch_size = args.batch_size;
+    pre.seed = args.seed;
+    pre.checkpoint_every = args.epochs;
+    pre.validate()?;
+    let mut ce = SupervisedConfig {
+        data: pre.data.clone(),
+        encoder: pre.model.encoder.clone(),
+        augment: pre.augment.clone(),
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        checkpoint_every: args.epochs,
+        ..SupervisedConfig::default()
+    };
+    ce.optimizer = pre.optimizer.clone();
+
+    eprintln!("[1/3] SupCon pre-training -> {}", out.join("supcon").display());
+    let t0 = Instant::now();
+    let p = pretrain_stage(&pre, &out.join("supcon"), &opts)?;
+    eprintln!("[2/3] linear probe -> {}", out.join("linear").display());
+    let lin = LinearConfig {
+        encoder_run: p.run.clone(),
+        epochs: args.linear_epochs,
+        seed: args.seed,
+        ..LinearConfig::default()
+    };
+    let l = linear_probe(&lin, &out.join("linear"), args.quiet)?;
+    let supcon_secs = t0.elapsed().as_secs_f64();
+    eprintln!("[3/3] cross-entropy baseline -> {}", out.join("ce").display());
+    let c = train_supervised(&ce, &out.join("ce"), &opts)?;
+
+    let rows = [
+        ("SupCon + linear", &l.test, supcon_secs),
+        ("cross-entropy", &c.test, c.seconds),
+    ];
+    println!(
+        "data {} | encoder {} | {} epochs, batch {}",
+        pre.data.spec, pre.model.encoder.name, args.epochs, args.batch_size
+    );
+    println!(
+        "{:<18} {:>7} {:>7} {:>7} {:>9}",
+        "method", "top-1", "top-5", "ECE", "time (s)"
+    );
+    let mut summary = Vec::new();
+    for (name, m, secs) in rows {
+        println!(
+            "{:<18} {:>6.2}% {:>6.2}% {:>7.4} {:>9.1}",
+            name,
+            100.0 * m.top1,
+            100.0 * m.top5,
+            m.calibration.ece,
+            secs
+        );
+        summary.push(serde_json::json!({"method": name, "top1": m.top1, "top5": m.top5,
+            "ece": m.calibration.ece, "nll": m.calibration.nll, "seconds": secs}));
+    }
+    let text = serde_json::to_string_pretty(&serde_json::json!({
+        "data": pre.data.spec, "encoder": pre.model.encoder.name.to_string(),
+        "epochs": args.epochs, "batch_size": args.batch_size, "results": summary}))?;
+    supcon::fsutil::write_atomic(&out.join("summary.json"), text.as_bytes())
+        .with_context(|| format!("writing {}", out.join("summary.json").display()))?;
+    println!("results in {}", out.display());
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! Stage 2: the linear probe (Khosla et al. 2020, Sec. 4): freeze the pre-trained encoder,
+//! drop the projection head, train a linear classifier with cross-entropy on the encoder's
+//! features, report the final test top-1/top-5 (not the best over epochs) and calibration.
+//!
+//! The encoder runs once per split in evaluation mode (no autodiff, BatchNorm on its
+//! running statistics) and its features are cached: each probe epoch then costs only the
+//! classifier. The encoder's weights and BatchNorm statistics are fingerprinted before and
+//! after, and a change is an error (the classic linear-probe pitfall).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::GradientsParams;
+use burn::tensor::{Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::features::{Matrix, map_split};
+use super::metrics::{ClassificationMetrics, classification_metrics};
+use super::pretrain::PretrainConfig;
+use super::run_dir::RunDir;
+use super::setup::DataConfig;
+use super::{OptimizerConfig, Progress, ScheduleConfig, TrainError};
+use crate::data::batcher::shuffled_order;
+use crate::device::DeviceChoice;
+use crate::model::{Encoder, LinearClassifier, LinearClassifierConfig, load_weights, save_weights};
+
+/// Stage-2 settings; saved as the probe run's `config.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinearConfig {
+    /// The pre-training run whose encoder is probed.
+    pub encoder_run: PathBuf,
+    /// The data. Default: the pre-training run's.
+    pub data: Option<DataConfig>,
+    /// Epochs over the cached features. Default 30.
+    pub epochs: usize,
+    /// Batch size. Default 256.
+    pub batch_size: usize,
+    /// The optimiser. Default SGD, momentum 0.9, no weight decay.
+    pub optimizer: OptimizerConfig,
+    /// The LR schedule. Default base LR 0.1, cosine.
+    pub schedule: ScheduleConfig,
+    /// Seed of initialisation and shuffling. Default 0.
+    pub seed: u64,
+    /// Where to run. Default CPU.
+    pub device: DeviceChoice,
+}
+
+impl Default for LinearConfig {
+    fn default() -> Self {
+        Self {
+            encoder_run: PathBuf::new(),
+            data: None,
+            epochs: 30,
+            batch_size: 256,
+            optimizer: OptimizerConfig {
+                weight_decay: 0.0,
+                ..OptimizerConfig::default()
+            },
+            schedule: ScheduleConfig {
+                base_lr: 0.1,
+                ..ScheduleConfig::default()
+            },
+            seed: 0,
+            device: DeviceChoice::Cpu,
+        }
+    }
+}
+
+/// What the probe reports.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LinearReport {
+    /// The probe's run directory.
+    pub run: PathBuf,
+    /// Final test metrics.
+    pub test: ClassificationMetrics,
+    /// Final training-set top-1 (on the cached, un-augmented features).
+    pub train_top1: f64,
+    /// Wall time, seconds (feature extraction included).
+    pub seconds: f64,
+}
+
+/// Loads the encoder of a pre-training run, in evaluation mode on `device`.
+///
+/// # Errors
+/// A missing run, config or weights file, or weights of another architecture.
+pub fn load_encoder(
+    encoder_run: &Path,
+    device: &burn::tensor::Device,
+) -> Result<(Encoder, PretrainConfig), TrainError> {
+    let run = RunDir::open(encoder_run)?;
+    let config: PretrainConfig = run.read_json("config.json")?;
+    let net = config.model.try_init(device)?;
+    let net = load_weights(net, run.file("model.safetensors"))?;
+    Ok((net.encoder.valid(), config))
+}
+
+/// Runs the linear probe into a new run directory `out`.
+///
+/// # Errors
+/// Invalid configuration, data or run, I/O, a diverging loss, or an encoder that changed.
+pub fn linear_probe(
+    config: &LinearConfig,
+    out: &Path,
+    quiet: bool,
+) -> Result<LinearReport, TrainError> {
+    let started = Instant::now();
+    if config.epochs == 0 || config.batch_size == 0 {
+        return Err(TrainError::Config(
+            "epochs and batch_size must be at least 1".into(),
+        ));
+    }
+    config.optimizer.validate().map_err(TrainError::Config)?;
+    config.schedule.validate().map_err(TrainError::Config)?;
+    let plain = config.device.device();
+    let (encoder, pre) = load_encoder(&config.encoder_run, &plain)?;
+    let data_config = config.data.clone().unwrap_or_else(|| pre.data.clone());
+    let data = data_config.load(config.seed)?;
+    let run = RunDir::create(out)?;
+    let mut saved = config.clone();
+    saved.data = Some(data_config);
+    run.write_json("config.json", &saved)?;
+
+    let before = fingerprint(&encoder);
+    let feats = |split| map_split(&data, split, 256, &plain, |x| encoder.forward(x));
+    let train_x = feats(&data.train)?;
+    let test_x = feats(&data.test)?;
+    if fingerprint(&encoder) != before {
+        return Err(TrainError::Config(
+            "the frozen encoder changed during the linear probe".into(),
+        ));
+    }
+
+    let device = config.device.autodiff_device();
+    device.seed(config.seed);
+    let mut classifier =
+        LinearClassifierConfig::new(train_x.cols, data.num_classes()).init(&device);
+    let mut optim = config.optimizer.init();
+    let ce = CrossEntropyLossConfig::new().init(&device);
+    let n = train_x.rows;
+    let steps_per_epoch = n.div_ceil(config.batch_size);
+    let mut metrics = run.metrics()?;
+    let mut step = 0;
+    for epoch in 0..config.epochs {
+        let order = shuffled_order(n, config.seed, epoch as u64);
+        let mut progress = Progress::new(
+            &format!("linear {}/{}", epoch + 1, config.epochs),
+            steps_per_epoch,
+            quiet,
+        );
+        let mut sum = 0.0;
+        for chunk in order.chunks(config.batch_size) {
+            let lr = config
+                .schedule
+                .lr_at(step, steps_per_epoch, config.epochs, config.batch_size);
+            let (x, y) = gather(&train_x, &data.train.labels, chunk, &device);
+            let loss = ce.forward(classifier.forward(x), y);
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            if !value.is_finite() {
+                return Err(TrainError::NonFinite {
+                    value,
+                    epoch: epoch + 1,
+                    step: step + 1,
+                    checkpoint: None,
+                });
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &classifier);
+            classifier = optim.step(lr, classifier, grads);
+            sum += value;
+            step += 1;
+            progress.step(chunk.len(), value, lr);
+        }
+        progress.finish();
+        metrics.log(&json!({"stage": "linear", "epoch": epoch + 1,
+            "epoch_loss": sum / steps_per_epoch as f64}))?;
+    }
+    let classifier = classifier.valid();
+    let test_logits = logits(&classifier, &test_x, &plain)?;
+    let test = classification_metrics(&test_logits, &data.test.labels)?;
+    let train_logits = logits(&classifier, &train_x, &plain)?;
+    let train_top1 = classification_metrics(&train_logits, &data.train.labels)?.top1;
+    metrics.log(&json!({"stage": "linear", "test_top1": test.top1, "test_top5": test.top5,
+        "test_ece": test.calibration.ece, "train_top1": train_top1}))?;
+    save_weights(&classifier, run.file("classifier.safetensors"))?;
+    let report = LinearReport {
+        run: run.path().to_path_buf(),
+        test,
+        train_top1,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    run.write_json("report.json", &report)?;
+    Ok(report)
+}
+
+/// A mini-batch of cached features and their labels.
+///
+/// # Shapes
+/// - output: `([chunk.len(), D], [chunk.len()])`.
+fn gather(
+    x: &Matrix,
+    labels: &[usize],
+    chunk: &[usize],
+    device: &burn::tensor::Device,
+) -> (Tensor<2>, Tensor<1, Int>) {
+    let values: Vec<f32> = chunk.iter().flat_map(|&i| x.row(i).to_vec()).collect();
+    let y: Vec<i64> = chunk.iter().map(|&i| labels[i] as i64).collect();
+    (
+        Tensor::from_data(TensorData::new(values, [chunk.len(), x.cols]), device),
+        Tensor::from_data(TensorData::new(y, [chunk.len()]), device),
+    )
+}
+
+/// Classifier logits for every row of `x`.
+///
+/// # Shapes
+/// - `x`: `[n, D]`; output `[n, K]`.
+fn logits(
+    classifier: &LinearClassifier,
+    x: &Matrix,
+    device: &burn::tensor::Device,
+) -> Result<Matrix, TrainError> {
+    let t = Tensor::<2>::from_data(TensorData::new(x.values.clone(), [x.rows, x.cols]), device);
+    let out = classifier.forward(t);
+    let cols = out.dims()[1];
+    let values = out
+        .try_into_vec_as::<f32>()
+        .map_err(|e| TrainError::Config(format!("reading logits: {e:?}")))?;
+    Ok(Matrix {
+        rows: x.rows,
+        cols,
+        values,
+    })
+}
+
+/// A bit-exact fingerprint of every float tensor of a module (weights and BatchNorm
+/// running statistics): the FNV-1a hash of their bits, in visiting order.
+pub fn fingerprint<M: Module>(module: &M) -> u64 {
+    struct Hasher(u64);
+    impl ModuleVisitor for Hasher {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let values = param.val().try_into_vec_as::<f32>().unwrap_or_default();
+            for v in values {
+                for byte in v.to_bits().to_le_bytes() {
+                    self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+        }
+    }
+    let mut h = Hasher(0xcbf2_9ce4_8422_2325);
+    module.visit(&mut h);
+    h.0
+}

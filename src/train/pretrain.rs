@@ -1,0 +1,360 @@
+//! Stage 1: contrastive pre-training (Khosla et al. 2020, Sec. 3): `views` augmented views
+//! per image, encoder, projection head, SupCon (labels) or SimCLR (no labels) loss. With
+//! `joint`, a linear classifier on stop-gradient encoder features trains at the same time
+//! with cross-entropy (it sees the features, never moves them).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::checkpoint::{self, LoopState};
+use super::run_dir::RunDir;
+use super::setup::{DataConfig, images, labels_per_view, train_loader};
+use super::{OptimizerConfig, Progress, ScheduleConfig, TrainError};
+use crate::augment::AugmentConfig;
+use crate::device::DeviceChoice;
+use crate::loss::{LossError, Positives, SupConLossConfig};
+use crate::model::{
+    LinearClassifier, LinearClassifierConfig, SupConModel, SupConModelConfig, save_weights,
+};
+
+/// Which contrastive objective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Supervised contrastive: every same-label sample is a positive.
+    #[default]
+    Supcon,
+    /// SimCLR: labels unused, positives are the other views of the same image.
+    Simclr,
+}
+
+impl FromStr for Method {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "supcon" => Ok(Self::Supcon),
+            "simclr" => Ok(Self::Simclr),
+            _ => Err(format!("unknown method '{s}': expected supcon or simclr")),
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Supcon => "supcon",
+            Self::Simclr => "simclr",
+        })
+    }
+}
+
+/// Everything stage 1 needs; saved as the run's `config.json` and reloaded by later stages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PretrainConfig {
+    /// SupCon or SimCLR. Default SupCon.
+    pub method: Method,
+    /// The data.
+    pub data: DataConfig,
+    /// Encoder and projection head. Input channels are taken from the data.
+    pub model: SupConModelConfig,
+    /// The loss (temperature 0.1 by default, as in the paper).
+    pub loss: SupConLossConfig,
+    /// The augmentation of each view. Default SimAugment.
+    pub augment: AugmentConfig,
+    /// Views per image. Default 2.
+    pub views: usize,
+    /// Epochs. Default 10.
+    pub epochs: usize,
+    /// Images per batch (each gives `views` views). Default 256.
+    pub batch_size: usize,
+    /// The optimiser. Default SGD, momentum 0.9, weight decay 1e-4.
+    pub optimizer: OptimizerConfig,
+    /// The LR schedule. Default base LR 0.5, cosine.
+    pub schedule: ScheduleConfig,
+    /// Also train a linear classifier on stop-gradient features with cross-entropy.
+    pub joint: bool,
+    /// Seed of initialisation, shuffling and augmentation. Default 0.
+    pub seed: u64,
+    /// Where to train. Default CPU.
+    pub device: DeviceChoice,
+    /// Write a checkpoint every this many epochs (and after the last). Default 1.
+    pub checkpoint_every: usize,
+}
+
+impl Default for PretrainConfig {
+    fn default() -> Self {
+        Self {
+            method: Method::Supcon,
+            data: DataConfig::default(),
+            model: SupConModelConfig::default(),
+            loss: SupConLossConfig::default(),
+            augment: AugmentConfig::default(),
+            views: 2,
+            epochs: 10,
+            batch_size: 256,
+            optimizer: OptimizerConfig::default(),
+            schedule: ScheduleConfig::default(),
+            joint: false,
+            seed: 0,
+            device: DeviceChoice::Cpu,
+            checkpoint_every: 1,
+        }
+    }
+}
+
+impl PretrainConfig {
+    /// Checks every value that can be checked without the data.
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] naming the field.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let positive = |name: &str, v: usize| {
+            if v == 0 {
+                Err(TrainError::Config(format!("{name} = 0: expected at least 1")))
+            } else {
+                Ok(())
+            }
+        };
+        positive("epochs", self.epochs)?;
+        positive("batch_size", self.batch_size)?;
+        positive("views", self.views)?;
+        positive("checkpoint_every", self.checkpoint_every)?;
+        self.optimizer.validate().map_err(TrainError::Config)?;
+        self.schedule.validate().map_err(TrainError::Config)?;
+        self.augment.validate()?;
+        self.loss.init()?;
+        self.model.validate()?;
+        Ok(())
+    }
+}
+
+/// The trained module of stage 1: the contrastive model and, with `joint`, the classifier.
+#[derive(Module, Debug)]
+pub struct PretrainModel {
+    /// Encoder + projection head.
+    pub net: SupConModel,
+    /// The joint classifier on stop-gradient features.
+    pub classifier: Option<LinearClassifier>,
+}
+
+/// Run-time options that are not part of the experiment (where, how verbose).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Hide progress bars.
+    pub quiet: bool,
+}
+
+/// What a finished stage reports.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PretrainReport {
+    /// The run directory.
+    pub run: PathBuf,
+    /// Epochs completed.
+    pub epochs: usize,
+    /// Mean loss of the last epoch.
+    pub final_loss: f64,
+    /// Wall time of this invocation, seconds.
+    pub seconds: f64,
+    /// Training throughput, views per second.
+    pub images_per_second: f64,
+}
+
+/// Builds the stage-1 model for `config` on `device`.
+///
+/// # Errors
+/// An invalid model configuration.
+pub fn build_model(
+    config: &PretrainConfig,
+    num_classes: usize,
+    device: &burn::tensor::Device,
+) -> Result<PretrainModel, TrainError> {
+    let net = config.model.try_init(device)?;
+    let classifier = config
+        .joint
+        .then(|| LinearClassifierConfig::new(net.feature_dim(), num_classes).init(device));
+    Ok(PretrainModel { net, classifier })
+}
+
+/// The model configuration adapted to a dataset's image shape (channels, MLP input size).
+pub fn adapt_model_config(mut model: SupConModelConfig, shape: [usize; 3]) -> SupConModelConfig {
+    model.encoder.in_channels = shape[0];
+    if model.encoder.input_dim.is_none() {
+        model.encoder.input_dim = Some(shape.iter().product());
+    }
+    model
+}
+
+/// Runs stage 1 into a new run directory `out`.
+///
+/// # Errors
+/// Invalid configuration, data, I/O, or a diverging loss.
+pub fn pretrain(
+    config: &PretrainConfig,
+    out: &Path,
+    opts: &RunOptions,
+) -> Result<PretrainReport, TrainError> {
+    config.validate()?;
+    let run = RunDir::create(out)?;
+    let data = config.data.load(config.seed)?;
+    let mut config = config.clone();
+    config.model = adapt_model_config(config.model, data.shape());
+    run.write_json("config.json", &config)?;
+    run_pretrain(&config, &run, None, opts)
+}
+
+/// Continues stage 1 in `run` from its newest complete checkpoint, with the run's own
+/// `config.json`. With the same seed the loss curve equals an uninterrupted run's.
+///
+/// # Errors
+/// A missing or incompatible run, or any error of [`pretrain`].
+pub fn resume_pretrain(run: &Path, opts: &RunOptions) -> Result<PretrainReport, TrainError> {
+    let run = RunDir::open(run)?;
+    let config: PretrainConfig = run.read_json("config.json")?;
+    config.validate()?;
+    let last = checkpoint::latest(&run)?;
+    run_pretrain(&config, &run, last, opts)
+}
+
+fn run_pretrain(
+    config: &PretrainConfig,
+    run: &RunDir,
+    resume_from: Option<PathBuf>,
+    opts: &RunOptions,
+) -> Result<PretrainReport, TrainError> {
+    let started = Instant::now();
+    let device = config.device.autodiff_device();
+    device.seed(config.seed);
+    let data = config.data.load(config.seed)?;
+    if config.joint && config.method == Method::Simclr {
+        return Err(TrainError::Config(
+            "--joint needs labels; it cannot be combined with --method simclr".into(),
+        ));
+    }
+    let mut model = build_model(config, data.num_classes(), &device)?;
+    let mut optim = config.optimizer.init();
+    let (mut epoch, mut step) = (0usize, 0usize);
+    let mut last_checkpoint = None;
+    let mut final_loss = f64::NAN;
+    if let Some(dir) = resume_from {
+        let (m, o, state) = checkpoint::load(&dir, model, optim)?;
+        (model, optim) = (m, o);
+        (epoch, step, final_loss) = (state.epoch, state.step, state.loss);
+        last_checkpoint = Some(dir);
+    }
+    let loader = train_loader(
+        &data,
+        &config.augment,
+        config.views,
+        config.batch_size,
+        config.seed,
+        config.data.threads,
+    )?;
+    let loss_fn = config.loss.init()?;
+    let ce = CrossEntropyLossConfig::new().init(&device);
+    let steps_per_epoch = loader.num_batches();
+    let mut metrics = run.metrics()?;
+    let mut throughput = 0.0;
+
+    while epoch < config.epochs {
+        let epoch_started = Instant::now();
+        let mut progress = Progress::new(
+            &format!("{} {}/{}", config.method, epoch + 1, config.epochs),
+            steps_per_epoch,
+            opts.quiet,
+        );
+        let (mut sum, mut count) = (0.0f64, 0usize);
+        for batch in loader.iter(epoch as u64) {
+            let batch = batch?;
+            let lr = config
+                .schedule
+                .lr_at(step, steps_per_epoch, config.epochs, config.batch_size);
+            let (b, v) = (batch.batch_size, batch.views);
+            let x = images(&batch, &device); // [V*B, C, H, W]
+            let features = model.net.encode(x); // [V*B, D]
+            let z = model.net.head.forward(features.clone()); // [V*B, P]
+            let p = z.dims()[1];
+            let z = z.reshape([v, b, p]).swap_dims(0, 1); // [B, V, P]
+            let positives = match config.method {
+                Method::Supcon => Positives::Labels(&batch.labels),
+                Method::Simclr => Positives::Instance,
+            };
+            let loss = match loss_fn.forward_with_seed(z, positives, step as u64) {
+                Ok(per_anchor) => per_anchor.mean(), // [1]
+                Err(LossError::NonFiniteLoss { .. }) => {
+                    return Err(TrainError::NonFinite {
+                        value: f64::NAN,
+                        epoch: epoch + 1,
+                        step: step + 1,
+                        checkpoint: last_checkpoint,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            let mut record = json!({"stage": "pretrain", "epoch": epoch + 1, "step": step + 1,
+                "loss": value, "lr": lr});
+            let total: Tensor<1> = match &model.classifier {
+                Some(classifier) => {
+                    let logits = classifier.forward(features.detach()); // [V*B, K]
+                    let ce_loss = ce.forward(logits, labels_per_view(&batch, &device));
+                    record["ce_loss"] = json!(f64::from(ce_loss.clone().into_scalar::<f32>()));
+                    loss.add(ce_loss)
+                }
+                None => loss,
+            };
+            if !value.is_finite() {
+                return Err(TrainError::NonFinite {
+                    value,
+                    epoch: epoch + 1,
+                    step: step + 1,
+                    checkpoint: last_checkpoint,
+                });
+            }
+            let grads = GradientsParams::from_grads(total.backward(), &model);
+            model = optim.step(lr, model, grads);
+            metrics.log(&record)?;
+            progress.step(b * v, value, lr);
+            sum += value;
+            count += 1;
+            step += 1;
+        }
+        progress.finish();
+        throughput = progress.images_per_second();
+        final_loss = sum / count.max(1) as f64;
+        epoch += 1;
+        metrics.log(&json!({"stage": "pretrain", "epoch": epoch, "epoch_loss": final_loss,
+            "seconds": epoch_started.elapsed().as_secs_f64(), "images_per_second": throughput}))?;
+        if epoch % config.checkpoint_every == 0 || epoch == config.epochs {
+            let state = LoopState {
+                epoch,
+                step,
+                loss: final_loss,
+            };
+            last_checkpoint = Some(checkpoint::save(run, &model, &optim, &state)?);
+        }
+    }
+    save_weights(&model.net, run.file("model.safetensors"))?;
+    if let Some(classifier) = &model.classifier {
+        save_weights(classifier, run.file("classifier.safetensors"))?;
+    }
+    let report = PretrainReport {
+        run: run.path().to_path_buf(),
+        epochs: epoch,
+        final_loss,
+        seconds: started.elapsed().as_secs_f64(),
+        images_per_second: throughput,
+    };
+    run.write_json("report.json", &report)?;
+    Ok(report)
+}

@@ -1,0 +1,252 @@
+//! The cross-entropy baseline: the same encoder trained end to end with a linear classifier
+//! and cross-entropy, with the same data, augmentation and budget controls as stage 1.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::checkpoint::{self, LoopState};
+use super::features::map_split;
+use super::metrics::{ClassificationMetrics, classification_metrics};
+use super::pretrain::RunOptions;
+use super::run_dir::RunDir;
+use super::setup::{DataConfig, images, labels_per_view, train_loader};
+use super::{OptimizerConfig, Progress, ScheduleConfig, TrainError};
+use crate::augment::AugmentConfig;
+use crate::device::DeviceChoice;
+use crate::model::{
+    Encoder, EncoderConfig, LinearClassifier, LinearClassifierConfig, save_weights,
+};
+
+/// Cross-entropy baseline settings; saved as the run's `config.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupervisedConfig {
+    /// The data.
+    pub data: DataConfig,
+    /// The encoder (input channels are taken from the data).
+    pub encoder: EncoderConfig,
+    /// The augmentation. Default SimAugment, as stage 1.
+    pub augment: AugmentConfig,
+    /// Epochs. Default 10.
+    pub epochs: usize,
+    /// Batch size. Default 256.
+    pub batch_size: usize,
+    /// The optimiser. Default SGD, momentum 0.9, weight decay 1e-4.
+    pub optimizer: OptimizerConfig,
+    /// The LR schedule. Default base LR 0.1, cosine.
+    pub schedule: ScheduleConfig,
+    /// Seed. Default 0.
+    pub seed: u64,
+    /// Where to train. Default CPU.
+    pub device: DeviceChoice,
+    /// Checkpoint every this many epochs (and after the last). Default 1.
+    pub checkpoint_every: usize,
+}
+
+impl Default for SupervisedConfig {
+    fn default() -> Self {
+        Self {
+            data: DataConfig::default(),
+            encoder: EncoderConfig::default(),
+            augment: AugmentConfig::default(),
+            epochs: 10,
+            batch_size: 256,
+            optimizer: OptimizerConfig::default(),
+            schedule: ScheduleConfig {
+                base_lr: 0.1,
+                ..ScheduleConfig::default()
+            },
+            seed: 0,
+            device: DeviceChoice::Cpu,
+            checkpoint_every: 1,
+        }
+    }
+}
+
+/// Encoder plus linear classifier, trained end to end.
+#[derive(Module, Debug)]
+pub struct SupervisedModel {
+    /// The encoder.
+    pub encoder: Encoder,
+    /// The classifier.
+    pub classifier: LinearClassifier,
+}
+
+impl SupervisedModel {
+    /// Class logits.
+    ///
+    /// # Shapes
+    /// - `x`: `[B, C, H, W]`; output `[B, K]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.classifier.forward(self.encoder.forward(x))
+    }
+}
+
+/// What the baseline reports.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SupervisedReport {
+    /// The run directory.
+    pub run: PathBuf,
+    /// Final test metrics.
+    pub test: ClassificationMetrics,
+    /// Mean loss of the last epoch.
+    pub final_loss: f64,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// Training throughput, images per second.
+    pub images_per_second: f64,
+}
+
+/// Trains the cross-entropy baseline into a new run directory `out`.
+///
+/// # Errors
+/// Invalid configuration, data, I/O, or a diverging loss.
+pub fn train_supervised(
+    config: &SupervisedConfig,
+    out: &Path,
+    opts: &RunOptions,
+) -> Result<SupervisedReport, TrainError> {
+    for (name, v) in [
+        ("epochs", config.epochs),
+        ("batch_size", config.batch_size),
+        ("checkpoint_every", config.checkpoint_every),
+    ] {
+        if v == 0 {
+            return Err(TrainError::Config(format!("{name} = 0: expected at least 1")));
+        }
+    }
+    config.optimizer.validate().map_err(TrainError::Config)?;
+    config.schedule.validate().map_err(TrainError::Config)?;
+    config.augment.validate()?;
+    config.encoder.validate()?;
+    let run = RunDir::create(out)?;
+    let data = config.data.load(config.seed)?;
+    let mut config = config.clone();
+    let shape = data.shape();
+    config.encoder.in_channels = shape[0];
+    config.encoder.input_dim.get_or_insert(shape.iter().product());
+    run.write_json("config.json", &config)?;
+    run_supervised(&config, &run, None, opts)
+}
+
+/// Continues a baseline run from its newest complete checkpoint.
+///
+/// # Errors
+/// A missing or incompatible run, or any error of [`train_supervised`].
+pub fn resume_supervised(run: &Path, opts: &RunOptions) -> Result<SupervisedReport, TrainError> {
+    let run = RunDir::open(run)?;
+    let config: SupervisedConfig = run.read_json("config.json")?;
+    let last = checkpoint::latest(&run)?;
+    run_supervised(&config, &run, last, opts)
+}
+
+fn run_supervised(
+    config: &SupervisedConfig,
+    run: &RunDir,
+    resume_from: Option<PathBuf>,
+    opts: &RunOptions,
+) -> Result<SupervisedReport, TrainError> {
+    let started = Instant::now();
+    let device = config.device.autodiff_device();
+    device.seed(config.seed);
+    let data = config.data.load(config.seed)?;
+    let encoder = config.encoder.try_init(&device)?;
+    let classifier =
+        LinearClassifierConfig::new(encoder.output_dim(), data.num_classes()).init(&device);
+    let mut model = SupervisedModel {
+        encoder,
+        classifier,
+    };
+    let mut optim = config.optimizer.init();
+    let (mut epoch, mut step, mut final_loss) = (0usize, 0usize, f64::NAN);
+    let mut last_checkpoint = None;
+    if let Some(dir) = resume_from {
+        let (m, o, state) = checkpoint::load(&dir, model, optim)?;
+        (model, optim) = (m, o);
+        (epoch, step, final_loss) = (state.epoch, state.step, state.loss);
+        last_checkpoint = Some(dir);
+    }
+    let loader = train_loader(
+        &data,
+        &config.augment,
+        1,
+        config.batch_size,
+        config.seed,
+        config.data.threads,
+    )?;
+    let ce = CrossEntropyLossConfig::new().init(&device);
+    let steps_per_epoch = loader.num_batches();
+    let mut metrics = run.metrics()?;
+    let mut throughput = 0.0;
+    while epoch < config.epochs {
+        let epoch_started = Instant::now();
+        let mut progress = Progress::new(
+            &format!("ce {}/{}", epoch + 1, config.epochs),
+            steps_per_epoch,
+            opts.quiet,
+        );
+        let (mut sum, mut count) = (0.0, 0usize);
+        for batch in loader.iter(epoch as u64) {
+            let batch = batch?;
+            let lr = config
+                .schedule
+                .lr_at(step, steps_per_epoch, config.epochs, config.batch_size);
+            let logits = model.forward(images(&batch, &device)); // [B, K]
+            let loss = ce.forward(logits, labels_per_view(&batch, &device));
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            if !value.is_finite() {
+                return Err(TrainError::NonFinite {
+                    value,
+                    epoch: epoch + 1,
+                    step: step + 1,
+                    checkpoint: last_checkpoint,
+                });
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+            metrics.log(&json!({"stage": "ce", "epoch": epoch + 1, "step": step + 1,
+                "loss": value, "lr": lr}))?;
+            progress.step(batch.batch_size, value, lr);
+            sum += value;
+            count += 1;
+            step += 1;
+        }
+        progress.finish();
+        throughput = progress.images_per_second();
+        final_loss = sum / count.max(1) as f64;
+        epoch += 1;
+        metrics.log(&json!({"stage": "ce", "epoch": epoch, "epoch_loss": final_loss,
+            "seconds": epoch_started.elapsed().as_secs_f64(), "images_per_second": throughput}))?;
+        if epoch % config.checkpoint_every == 0 || epoch == config.epochs {
+            let state = LoopState {
+                epoch,
+                step,
+                loss: final_loss,
+            };
+            last_checkpoint = Some(checkpoint::save(run, &model, &optim, &state)?);
+        }
+    }
+    let plain = config.device.device();
+    let eval_model = model.valid().to_device(&plain);
+    let logits = map_split(&data, &data.test, 256, &plain, |x| eval_model.forward(x))?;
+    let test = classification_metrics(&logits, &data.test.labels)?;
+    metrics.log(&json!({"stage": "ce", "test_top1": test.top1, "test_top5": test.top5,
+        "test_ece": test.calibration.ece}))?;
+    save_weights(&model, run.file("model.safetensors"))?;
+    let report = SupervisedReport {
+        run: run.path().to_path_buf(),
+        test,
+        final_loss,
+        seconds: started.elapsed().as_secs_f64(),
+        images_per_second: throughput,
+    };
+    run.write_json("report.json", &report)?;
+    Ok(report)
+}
