@@ -7,6 +7,10 @@
 mod args;
 mod bench;
 mod data;
+mod evaluate;
+mod infer;
+mod report;
+mod sweep;
 mod train;
 
 use std::process::ExitCode;
@@ -32,6 +36,20 @@ enum Command {
     Linear(train::LinearArgs),
     /// The cross-entropy baseline: encoder + classifier trained end to end
     TrainCe(train::SupervisedArgs),
+    /// Evaluate a run: accuracy, calibration, corruption robustness, k-NN, few-shot
+    Eval(evaluate::EvalArgs),
+    /// Self-contained HTML report (and PNG/SVG plots) of one or more runs
+    Report(report::ReportArgs),
+    /// Hyperparameter stability: the same method over a grid, mean/spread/worst accuracy
+    Sweep(sweep::SweepArgs),
+    /// Classify images or a dataset with a trained model
+    Predict(infer::PredictArgs),
+    /// Write encoder (or projection) embeddings to .npy or safetensors
+    Embed(infer::EmbedArgs),
+    /// Fine-tune a pre-trained encoder plus a new classifier end to end (transfer)
+    Finetune(infer::FinetuneArgs),
+    /// Export a deployable classifier (encoder + linear head, weights + config)
+    Export(infer::ExportArgs),
     /// Print a one-line JSON summary of a dataset
     Data(data::DataCmd),
     /// Benchmarks: loss, training step, augmentation throughput (one JSON line each)
@@ -46,6 +64,13 @@ fn main() -> ExitCode {
         Command::Pretrain(a) => train::pretrain(a),
         Command::Linear(a) => train::linear(a),
         Command::TrainCe(a) => train::supervised(a),
+        Command::Eval(a) => evaluate::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Sweep(a) => sweep::run(a),
+        Command::Predict(a) => infer::predict(a),
+        Command::Embed(a) => infer::embed(a),
+        Command::Finetune(a) => infer::finetune(a),
+        Command::Export(a) => infer::export(a),
         Command::Data(a) => data::run(a),
         Command::Bench(a) => bench::run(a),
     };
