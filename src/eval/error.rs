@@ -1,0 +1,19 @@
+//! Errors of the evaluation metrics and of the corruption transforms.
+
+/// Invalid input to an evaluation metric or a corruption.
+///
+/// Every message names the offending value (index, label, length, name, severity), so
+/// it can be shown to a user as is.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// Inputs whose sizes or values do not fit together.
+    #[error("{0}")]
+    Invalid(String),
+    /// A corruption, severity or clean error that a computation needs is absent from a
+    /// table (typically the baseline's).
+    #[error("missing entry: {0}")]
+    Missing(String),
+    /// A normalising denominator is zero, so the metric is undefined.
+    #[error("division by zero: {0}")]
+    DivisionByZero(String),
+}
