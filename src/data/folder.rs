@@ -1,0 +1,426 @@
+//! ImageNet-style image folders: one subfolder per class, JPEG/PNG images of any size.
+//!
+//! Two layouts:
+//! - `DIR/train/<class>/*` and `DIR/val/<class>/*` (or `DIR/test/<class>/*`): the
+//!   given split. Class ids come from the sorted subfolder names of `train/`; every
+//!   folder of `val/` must also exist in `train/` (a class may have no val images).
+//! - `DIR/<class>/*`: one pool, split per class by a seeded ratio
+//!   ([`FolderOptions::split`] of each class goes to the test split).
+//!
+//! Class folders are sorted by name (byte order); their names are the class names.
+//! Hidden entries (starting with `.`) are ignored, as are files whose extension is
+//! not `jpg`, `jpeg` or `png` (any case). Class folders are not searched recursively.
+//!
+//! Every image is decoded, converted to RGB (alpha dropped) or grayscale, centre-
+//! cropped to a square of its shorter side, and resized (bilinear, anti-aliased when
+//! shrinking) to `size x size`; that equals "resize the shorter side to `size`, then
+//! centre-crop". Decoding runs in parallel.
+
+use std::path::{Path, PathBuf};
+
+use ::image::imageops::{self, FilterType};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use super::fsio::require_dir;
+use super::{DataError, ImageDataset};
+
+/// Default side of the loaded images.
+pub const FOLDER_DEFAULT_SIZE: usize = 32;
+/// Largest accepted image side.
+pub const FOLDER_MAX_SIZE: usize = 4096;
+/// Default fraction of each class moved to the test split (single-folder layout).
+pub const FOLDER_DEFAULT_SPLIT: f32 = 0.2;
+/// File extensions read as images (compared case-insensitively).
+pub const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
+/// How many skipped files are named in warnings before the rest are only counted.
+const MAX_WARNINGS: usize = 10;
+
+/// Options of the image-folder loader.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FolderOptions {
+    /// Side of the square output images (`1..=4096`, default 32).
+    pub size: usize,
+    /// Fraction of each class put in the test split, in `(0, 1)` (default 0.2); only
+    /// used by the single-folder layout.
+    pub split: f32,
+    /// Seed of the per-class shuffle of the single-folder split (default 0).
+    pub seed: u64,
+    /// Load as 1-channel grayscale instead of 3-channel RGB (default false).
+    pub gray: bool,
+    /// Skip undecodable images with a warning instead of failing (default false).
+    pub skip_bad: bool,
+}
+
+impl Default for FolderOptions {
+    fn default() -> Self {
+        Self {
+            size: FOLDER_DEFAULT_SIZE,
+            split: FOLDER_DEFAULT_SPLIT,
+            seed: 0,
+            gray: false,
+            skip_bad: false,
+        }
+    }
+}
+
+impl FolderOptions {
+    /// Checks the option ranges.
+    ///
+    /// # Errors
+    /// [`DataError::Invalid`] when `size` is outside `1..=4096` or `split` outside `(0, 1)`.
+    pub fn check(&self) -> Result<(), DataError> {
+        let bad = |reason: String| DataError::Invalid {
+            what: "image-folder options".to_string(),
+            reason,
+        };
+        if !(1..=FOLDER_MAX_SIZE).contains(&self.size) {
+            return Err(bad(format!(
+                "size={}, expected 1..={FOLDER_MAX_SIZE}",
+                self.size
+            )));
+        }
+        if !(self.split > 0.0 && self.split < 1.0) {
+            return Err(bad(format!(
+                "split={}, expected a fraction strictly between 0 and 1",
+                self.split
+            )));
+        }
+        Ok(())
+    }
+
+    fn channels(&self) -> usize {
+        if self.gray { 1 } else { 3 }
+    }
+}
+
+/// The result of loading an image folder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FolderData {
+    /// Training split.
+    pub train: ImageDataset,
+    /// Test split.
+    pub test: ImageDataset,
+    /// Undecodable images that were skipped (only with `skip_bad`), in file order.
+    pub skipped: Vec<PathBuf>,
+}
+
+/// Sorted class subfolders of `dir` as `(name, path)`.
+///
+/// # Errors
+/// [`DataError::Io`] when `dir` cannot be listed.
+fn class_dirs(dir: &Path) -> Result<Vec<(String, PathBuf)>, DataError> {
+    let io = |source| DataError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if !name.starts_with('.') && path.is_dir() {
+            out.push((name, path));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Sorted image files (by extension) directly in `dir`.
+///
+/// # Errors
+/// [`DataError::Io`] when `dir` cannot be listed.
+fn image_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let io = |source| DataError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let is_image = path.extension().is_some_and(|e| {
+            let e = e.to_string_lossy().to_ascii_lowercase();
+            IMAGE_EXTENSIONS.contains(&e.as_str())
+        });
+        if !hidden && is_image && path.is_file() {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Decodes one image file to CHW `u8` pixels of `size x size` with `channels`
+/// channels (1: grayscale, otherwise RGB).
+///
+/// # Errors
+/// A message (without the path) when the file cannot be read or decoded.
+pub fn decode_image_file(path: &Path, size: usize, gray: bool) -> Result<Vec<u8>, String> {
+    let img = ::image::ImageReader::open(path)
+        .map_err(|e| e.to_string())?
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?
+        .decode()
+        .map_err(|e| e.to_string())?;
+    let side = u32::try_from(size).map_err(|_| format!("size {size} too large"))?;
+    let (w, h) = (img.width(), img.height());
+    let short = w.min(h);
+    if short == 0 {
+        return Err(format!("image has zero size ({w}x{h})"));
+    }
+    let (x, y) = ((w - short) / 2, (h - short) / 2);
+    if gray {
+        let buf = img.to_luma8();
+        let sq = imageops::crop_imm(&buf, x, y, short, short).to_image();
+        let out = if short == side {
+            sq
+        } else {
+            imageops::resize(&sq, side, side, FilterType::Triangle)
+        };
+        Ok(out.into_raw())
+    } else {
+        let buf = img.to_rgb8();
+        let sq = imageops::crop_imm(&buf, x, y, short, short).to_image();
+        let out = if short == side {
+            sq
+        } else {
+            imageops::resize(&sq, side, side, FilterType::Triangle)
+        };
+        Ok(hwc_to_chw(&out.into_raw(), 3))
+    }
+}
+
+/// Reorders interleaved `HWC` bytes to planar `CHW`.
+fn hwc_to_chw(hwc: &[u8], channels: usize) -> Vec<u8> {
+    let plane = hwc.len() / channels.max(1);
+    let mut out = vec![0u8; hwc.len()];
+    for (i, px) in hwc.chunks_exact(channels).enumerate() {
+        for (c, &v) in px.iter().enumerate() {
+            if let Some(slot) = out.get_mut(c * plane + i) {
+                *slot = v;
+            }
+        }
+    }
+    out
+}
+
+/// Decodes `files` (`(path, label)`) into a split; undecodable files fail the load
+/// or, with `skip_bad`, are appended to `skipped`.
+///
+/// # Errors
+/// [`DataError::Format`] naming the first undecodable file (in file order) unless
+/// `skip_bad`.
+fn decode_split(
+    files: &[(PathBuf, usize)],
+    class_names: &[String],
+    opts: &FolderOptions,
+    skipped: &mut Vec<PathBuf>,
+) -> Result<ImageDataset, DataError> {
+    let decoded: Vec<Result<Vec<u8>, String>> = files
+        .par_iter()
+        .map(|(p, _)| decode_image_file(p, opts.size, opts.gray))
+        .collect();
+    let per_image = opts.channels() * opts.size * opts.size;
+    let mut pixels = Vec::with_capacity(files.len() * per_image);
+    let mut labels = Vec::with_capacity(files.len());
+    for ((path, label), result) in files.iter().zip(decoded) {
+        match result {
+            Ok(px) => {
+                pixels.extend_from_slice(&px);
+                labels.push(*label);
+            }
+            Err(reason) if opts.skip_bad => {
+                if skipped.len() < MAX_WARNINGS {
+                    eprintln!(
+                        "warning: skipping undecodable image {}: {reason}",
+                        path.display()
+                    );
+                }
+                skipped.push(path.clone());
+            }
+            Err(reason) => {
+                return Err(DataError::Format {
+                    path: path.clone(),
+                    reason: format!(
+                        "cannot decode image: {reason} (set the spec option skip_bad=true \
+                         to skip undecodable images)"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(ImageDataset {
+        channels: opts.channels(),
+        height: opts.size,
+        width: opts.size,
+        pixels,
+        labels,
+        class_names: class_names.to_vec(),
+    })
+}
+
+/// Lists the class folders of `dir`, requiring at least two.
+///
+/// # Errors
+/// [`DataError::Format`] naming `dir` when it has fewer than two class subfolders.
+fn require_classes(dir: &Path) -> Result<Vec<(String, PathBuf)>, DataError> {
+    let classes = class_dirs(dir)?;
+    match classes.as_slice() {
+        [] => Err(DataError::Format {
+            path: dir.to_path_buf(),
+            reason: "no class subfolders; expected one subfolder per class holding \
+                     .jpg/.jpeg/.png images (or train/ and val/ folders of such subfolders)"
+                .to_string(),
+        }),
+        [(only, _)] => Err(DataError::Format {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "only one class subfolder ('{only}'); expected at least two, one per class"
+            ),
+        }),
+        _ => Ok(classes),
+    }
+}
+
+/// Image files of every class folder as `(path, label)`; every class must have one.
+///
+/// # Errors
+/// [`DataError::Format`] naming a class folder without image files.
+fn labelled_files(
+    classes: &[(String, PathBuf)],
+    label_of: impl Fn(&str) -> Option<usize>,
+    split_dir: &Path,
+    allow_empty: bool,
+) -> Result<Vec<Vec<(PathBuf, usize)>>, DataError> {
+    let mut out = Vec::with_capacity(classes.len());
+    for (name, path) in classes {
+        let label = label_of(name).ok_or_else(|| DataError::Format {
+            path: path.clone(),
+            reason: format!(
+                "class folder '{name}' has no counterpart in {}; expected the same class \
+                 folders as the training split",
+                split_dir.display()
+            ),
+        })?;
+        let files = image_files(path)?;
+        if files.is_empty() && !allow_empty {
+            return Err(DataError::Format {
+                path: path.clone(),
+                reason: format!(
+                    "class folder '{name}' holds no image; expected .jpg/.jpeg/.png files"
+                ),
+            });
+        }
+        out.push(files.into_iter().map(|p| (p, label)).collect());
+    }
+    Ok(out)
+}
+
+/// Loads an image folder (see the module docs for the layouts).
+///
+/// # Errors
+/// [`DataError::Missing`] when `dir` does not exist, or it has `train/` but neither
+/// `val/` nor `test/`; [`DataError::Format`] naming the folder when it has fewer than
+/// two classes or a class folder holds no image, and naming the file when an image is
+/// undecodable (unless `skip_bad`); [`DataError::Invalid`] on out-of-range options;
+/// [`DataError::Io`] when a folder cannot be listed.
+pub fn load_folder(dir: &Path, opts: &FolderOptions) -> Result<FolderData, DataError> {
+    opts.check()?;
+    require_dir(
+        dir,
+        "an image folder: one subfolder per class with .jpg/.jpeg/.png images, or \
+         train/ and val/ folders of such subfolders",
+    )?;
+    let train_dir = dir.join("train");
+    let (train_files, test_files, class_names) = if train_dir.is_dir() {
+        let test_dir = ["val", "test"]
+            .iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.is_dir())
+            .ok_or_else(|| DataError::Missing {
+                path: dir.join("val"),
+                expected: "a val/ (or test/) folder next to train/, with the same class \
+                           subfolders"
+                    .to_string(),
+            })?;
+        let classes = require_classes(&train_dir)?;
+        let names: Vec<String> = classes.iter().map(|(n, _)| n.clone()).collect();
+        let label_of = |n: &str| names.iter().position(|c| c == n);
+        let train = labelled_files(&classes, label_of, &train_dir, false)?;
+        let test_classes = class_dirs(&test_dir)?;
+        let test = labelled_files(&test_classes, label_of, &train_dir, true)?;
+        (
+            train.into_iter().flatten().collect::<Vec<_>>(),
+            test.into_iter().flatten().collect::<Vec<_>>(),
+            names,
+        )
+    } else {
+        let classes = require_classes(dir)?;
+        let names: Vec<String> = classes.iter().map(|(n, _)| n.clone()).collect();
+        let label_of = |n: &str| names.iter().position(|c| c == n);
+        let per_class = labelled_files(&classes, label_of, dir, false)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+        let mut train = Vec::new();
+        let mut test = Vec::new();
+        for mut files in per_class {
+            let n = files.len();
+            files.shuffle(&mut rng);
+            let n_test =
+                ((n as f64 * f64::from(opts.split)).round() as usize).min(n.saturating_sub(1));
+            let mut test_part = files.split_off(n - n_test);
+            files.sort();
+            test_part.sort();
+            train.extend(files);
+            test.extend(test_part);
+        }
+        (train, test, names)
+    };
+    let mut skipped = Vec::new();
+    let train = decode_split(&train_files, &class_names, opts, &mut skipped)?;
+    let test = decode_split(&test_files, &class_names, opts, &mut skipped)?;
+    if !skipped.is_empty() {
+        eprintln!(
+            "warning: skipped {} undecodable image(s) in {}",
+            skipped.len(),
+            dir.display()
+        );
+    }
+    Ok(FolderData {
+        train,
+        test,
+        skipped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hwc_to_chw_reorders_planes() {
+        let hwc = [1, 2, 3, 4, 5, 6];
+        assert_eq!(hwc_to_chw(&hwc, 3), vec![1, 4, 2, 5, 3, 6]);
+        assert_eq!(hwc_to_chw(&hwc, 1), hwc.to_vec());
+    }
+
+    #[test]
+    fn options_are_checked() {
+        assert!(FolderOptions::default().check().is_ok());
+        let bad = FolderOptions {
+            split: 1.0,
+            ..FolderOptions::default()
+        };
+        assert!(bad.check().unwrap_err().to_string().contains("split=1"));
+        let bad = FolderOptions {
+            size: 0,
+            ..FolderOptions::default()
+        };
+        assert!(bad.check().unwrap_err().to_string().contains("size=0"));
+    }
+}

@@ -1,0 +1,30 @@
+//! Datasets: real on-disk formats (CIFAR binary, IDX, image folders), the embedded
+//! default, and the multi-view batcher.
+//!
+//! Start from a spec string: `"cifar10:DIR".parse::<DatasetSpec>()?.load()?` gives a
+//! [`LoadedDataset`] (see [`spec`] for the syntax of every format).
+
+pub mod batcher;
+pub mod builtin;
+pub mod cifar;
+mod error;
+pub mod folder;
+mod fsio;
+pub mod idx;
+pub mod image;
+pub mod loaded;
+pub mod spec;
+pub mod stats;
+pub mod subset;
+
+pub use batcher::{Batch, BatcherError, EpochIter, EpochLoader, MultiViewBatcher};
+pub use builtin::load_builtin;
+pub use cifar::{Cifar100Labels, load_cifar10, load_cifar100};
+pub use error::DataError;
+pub use folder::{FolderData, FolderOptions, load_folder};
+pub use idx::{IdxNames, IdxOptions, load_idx};
+pub use image::{Image, ImageDataset};
+pub use loaded::{DataSummary, LoadedDataset};
+pub use spec::DatasetSpec;
+pub use stats::channel_mean_std;
+pub use subset::{class_counts, limit, shots, validate};
