@@ -1,5 +1,7 @@
-//! Checkpoints: the model weights (safetensors), the optimiser state (burn's record
-//! format) and the loop position, in `checkpoints/epoch-NNNN/` of a run directory.
+//! Checkpoints: the model and the optimiser state (burn's burnpack record format, which
+//! keeps each parameter's id, so the optimiser state keyed by those ids reattaches to the
+//! restored parameters) and the loop position, in `checkpoints/epoch-NNNN/` of a run
+//! directory. Final weights for users are written as safetensors elsewhere.
 //!
 //! A checkpoint directory is complete once its `state.json` exists: that file is written
 //! last, atomically, after the weights and the optimiser state (each atomic too). A crash
@@ -11,12 +13,10 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
-use burn::store::ModuleSnapshot;
 use serde::{Deserialize, Serialize};
 
 use super::run_dir::{RunDir, RunDirError, read_json, write_json};
 use crate::fsutil::write_atomic_with;
-use crate::model::{ModelError, load_weights, save_weights};
 
 /// Where the loop stands when a checkpoint is written.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,9 +36,14 @@ pub enum CheckpointError {
     /// Run directory I/O.
     #[error(transparent)]
     RunDir(#[from] RunDirError),
-    /// Weights I/O.
-    #[error(transparent)]
-    Model(#[from] ModelError),
+    /// Model state I/O.
+    #[error("{path}: model state: {reason}")]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
     /// Optimiser state I/O.
     #[error("{path}: optimizer state: {reason}")]
     Optimizer {
@@ -56,7 +61,7 @@ pub enum CheckpointError {
 ///
 /// # Errors
 /// Any I/O error, naming the file; an earlier checkpoint stays intact.
-pub fn save<M: Module + ModuleSnapshot>(
+pub fn save<M: Module>(
     run: &RunDir,
     model: &M,
     optim: &ModuleOptimizer,
@@ -69,7 +74,17 @@ pub fn save<M: Module + ModuleSnapshot>(
     })?;
     // A previous, incomplete attempt at this epoch must not look complete while we write.
     let _ = fs::remove_file(dir.join("state.json"));
-    save_weights(model, dir.join("model.safetensors"))?;
+    let model_path = dir.join("model.bpk");
+    write_atomic_with(&model_path, |tmp| {
+        model
+            .clone()
+            .save_file(tmp)
+            .map_err(|e| std::io::Error::other(format!("{e:?}")))
+    })
+    .map_err(|e| CheckpointError::Record {
+        path: model_path.clone(),
+        reason: e.to_string(),
+    })?;
     let optim_path = dir.join("optim.bpk");
     write_atomic_with(&optim_path, |tmp| {
         optim
@@ -81,7 +96,32 @@ pub fn save<M: Module + ModuleSnapshot>(
         reason: e.to_string(),
     })?;
     write_json(&dir.join("state.json"), state)?;
+    prune(run, KEEP_CHECKPOINTS);
     Ok(dir)
+}
+
+/// Complete checkpoints kept per run; older ones are deleted after a successful save.
+pub const KEEP_CHECKPOINTS: usize = 2;
+
+/// Deletes all but the newest `keep` checkpoints (best effort: a failure to delete an old
+/// checkpoint never fails training).
+fn prune(run: &RunDir, keep: usize) {
+    let Ok(entries) = fs::read_dir(run.path().join("checkpoints")) else {
+        return;
+    };
+    let mut epochs: Vec<(usize, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let epoch = name.strip_prefix("epoch-")?.parse::<usize>().ok()?;
+            Some((epoch, e.path()))
+        })
+        .collect();
+    epochs.sort();
+    let n = epochs.len();
+    for (_, path) in epochs.into_iter().take(n.saturating_sub(keep)) {
+        let _ = fs::remove_dir_all(path);
+    }
 }
 
 /// The newest complete checkpoint of a run, if any.
@@ -115,13 +155,19 @@ pub fn latest(run: &RunDir) -> Result<Option<PathBuf>, CheckpointError> {
 ///
 /// # Errors
 /// Missing or incompatible files, naming them.
-pub fn load<M: Module + ModuleSnapshot>(
+pub fn load<M: Module>(
     dir: &Path,
     model: M,
     optim: ModuleOptimizer,
 ) -> Result<(M, ModuleOptimizer, LoopState), CheckpointError> {
     let state: LoopState = read_json(&dir.join("state.json"))?;
-    let model = load_weights(model, dir.join("model.safetensors"))?;
+    let model_path = dir.join("model.bpk");
+    let model = model
+        .try_load_file(&model_path)
+        .map_err(|e| CheckpointError::Record {
+            path: model_path.clone(),
+            reason: format!("{e:?}"),
+        })?;
     let optim_path = dir.join("optim.bpk");
     let optim = optim
         .load(&optim_path)

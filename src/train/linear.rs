@@ -123,6 +123,7 @@ pub fn linear_probe(
     let mut saved = config.clone();
     saved.data = Some(data_config);
     run.write_json("config.json", &saved)?;
+    run.write_json("data.json", &data.summary())?;
 
     let before = fingerprint(&encoder);
     let feats = |split| map_split(&data, split, 256, &plain, |x| encoder.forward(x));
@@ -193,6 +194,88 @@ pub fn linear_probe(
     };
     run.write_json("report.json", &report)?;
     Ok(report)
+}
+
+/// Trains a fresh linear classifier with cross-entropy on fixed `features` `[n, D]` and
+/// their `labels`: the training loop of [`linear_probe`] (same shuffling, schedule and
+/// optimiser, taken from `settings`; `settings.encoder_run` and `settings.data` are
+/// ignored) without a run directory. Used by few-shot evaluation. Returns the
+/// classifier in evaluation mode on `settings.device`'s plain device.
+///
+/// # Errors
+/// Invalid settings, empty features, a label `>= num_classes`, or a diverging loss.
+pub fn fit_classifier_on_features(
+    features: &Matrix,
+    labels: &[usize],
+    num_classes: usize,
+    settings: &LinearConfig,
+) -> Result<LinearClassifier, TrainError> {
+    if settings.epochs == 0 || settings.batch_size == 0 {
+        return Err(TrainError::Config(
+            "epochs and batch_size must be at least 1".into(),
+        ));
+    }
+    settings.optimizer.validate().map_err(TrainError::Config)?;
+    settings.schedule.validate().map_err(TrainError::Config)?;
+    if features.rows == 0 || features.cols == 0 || features.rows != labels.len() {
+        return Err(TrainError::Config(format!(
+            "linear classifier: {} feature rows of width {} for {} labels",
+            features.rows,
+            features.cols,
+            labels.len()
+        )));
+    }
+    if num_classes == 0 || labels.iter().any(|&l| l >= num_classes) {
+        return Err(TrainError::Config(format!(
+            "linear classifier: a label is out of range for {num_classes} classes"
+        )));
+    }
+    let device = settings.device.autodiff_device();
+    device.seed(settings.seed);
+    let mut classifier = LinearClassifierConfig::new(features.cols, num_classes).init(&device);
+    let mut optim = settings.optimizer.init();
+    let ce = CrossEntropyLossConfig::new().init(&device);
+    let n = features.rows;
+    let steps_per_epoch = n.div_ceil(settings.batch_size);
+    let mut step = 0;
+    for epoch in 0..settings.epochs {
+        let order = shuffled_order(n, settings.seed, epoch as u64);
+        for chunk in order.chunks(settings.batch_size) {
+            let lr = settings
+                .schedule
+                .lr_at(step, steps_per_epoch, settings.epochs, settings.batch_size);
+            let (x, y) = gather(features, labels, chunk, &device);
+            let loss = ce.forward(classifier.forward(x), y);
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            if !value.is_finite() {
+                return Err(TrainError::NonFinite {
+                    value,
+                    epoch: epoch + 1,
+                    step: step + 1,
+                    checkpoint: None,
+                });
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &classifier);
+            classifier = optim.step(lr, classifier, grads);
+            step += 1;
+        }
+    }
+    Ok(classifier.valid())
+}
+
+/// Logits of `classifier` (in evaluation mode) for every row of `features` `[n, D]`.
+///
+/// # Shapes
+/// - `features`: `[n, D]`; output `[n, K]`.
+///
+/// # Errors
+/// When the output cannot be read back.
+pub fn classifier_logits(
+    classifier: &LinearClassifier,
+    features: &Matrix,
+    device: &burn::tensor::Device,
+) -> Result<Matrix, TrainError> {
+    logits(classifier, features, device)
 }
 
 /// A mini-batch of cached features and their labels.

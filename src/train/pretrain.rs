@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::checkpoint::{self, LoopState};
-use super::run_dir::RunDir;
+use super::run_dir::{RunDir, truncate_metrics};
 use super::setup::{DataConfig, images, labels_per_view, train_loader};
 use super::{OptimizerConfig, Progress, ScheduleConfig, TrainError};
 use crate::augment::AugmentConfig;
@@ -195,6 +195,21 @@ pub fn adapt_model_config(mut model: SupConModelConfig, shape: [usize; 3]) -> Su
     model
 }
 
+/// Checks that a batch fits in the training set (batches drop the last partial one).
+///
+/// # Errors
+/// [`TrainError::Config`] naming both sizes.
+pub fn check_batch(batch_size: usize, data: &crate::data::LoadedDataset) -> Result<(), TrainError> {
+    if batch_size > data.train.len() {
+        return Err(TrainError::Config(format!(
+            "batch size {batch_size} is larger than the training set ({} samples of {})",
+            data.train.len(),
+            data.name
+        )));
+    }
+    Ok(())
+}
+
 /// Runs stage 1 into a new run directory `out`.
 ///
 /// # Errors
@@ -205,11 +220,13 @@ pub fn pretrain(
     opts: &RunOptions,
 ) -> Result<PretrainReport, TrainError> {
     config.validate()?;
-    let run = RunDir::create(out)?;
     let data = config.data.load(config.seed)?;
+    check_batch(config.batch_size, &data)?;
+    let run = RunDir::create(out)?;
     let mut config = config.clone();
     config.model = adapt_model_config(config.model, data.shape());
     run.write_json("config.json", &config)?;
+    run.write_json("data.json", &data.summary())?;
     run_pretrain(&config, &run, None, opts)
 }
 
@@ -223,6 +240,9 @@ pub fn resume_pretrain(run: &Path, opts: &RunOptions) -> Result<PretrainReport, 
     let config: PretrainConfig = run.read_json("config.json")?;
     config.validate()?;
     let last = checkpoint::latest(&run)?;
+    if last.is_none() {
+        truncate_metrics(&run.file("metrics.jsonl"), 0, 0)?;
+    }
     run_pretrain(&config, &run, last, opts)
 }
 
@@ -250,6 +270,7 @@ fn run_pretrain(
         let (m, o, state) = checkpoint::load(&dir, model, optim)?;
         (model, optim) = (m, o);
         (epoch, step, final_loss) = (state.epoch, state.step, state.loss);
+        truncate_metrics(&run.file("metrics.jsonl"), epoch, step)?;
         last_checkpoint = Some(dir);
     }
     let loader = train_loader(
@@ -291,7 +312,7 @@ fn run_pretrain(
             };
             let loss = match loss_fn.forward_with_seed(z, positives, step as u64) {
                 Ok(per_anchor) => per_anchor.mean(), // [1]
-                Err(LossError::NonFiniteLoss { .. }) => {
+                Err(LossError::NonFiniteLoss { .. } | LossError::NonFiniteFeatures) => {
                     return Err(TrainError::NonFinite {
                         value: f64::NAN,
                         epoch: epoch + 1,

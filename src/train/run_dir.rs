@@ -176,6 +176,32 @@ impl MetricsLog {
     }
 }
 
+/// Drops the records of `metrics.jsonl` written after a checkpoint (a resumed run would
+/// otherwise log those steps twice): keeps records whose `step` is at most `step` and
+/// whose `epoch` is at most `epoch`. Rewritten atomically.
+///
+/// # Errors
+/// I/O errors naming the file.
+pub fn truncate_metrics(path: &Path, epoch: usize, step: usize) -> Result<(), RunDirError> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let keep = |r: &serde_json::Value| {
+        let within = |key: &str, max: usize| {
+            r.get(key)
+                .and_then(serde_json::Value::as_u64)
+                .is_none_or(|v| v as usize <= max)
+        };
+        within("step", step) && within("epoch", epoch)
+    };
+    let mut text = String::new();
+    for record in read_metrics(path)?.iter().filter(|r| keep(r)) {
+        text.push_str(&record.to_string());
+        text.push('\n');
+    }
+    write_atomic(path, text.as_bytes()).map_err(io_err(path))
+}
+
 /// Reads every record of a `metrics.jsonl`, skipping a torn last line (a crash mid-write).
 ///
 /// # Errors

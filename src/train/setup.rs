@@ -78,13 +78,7 @@ pub fn train_loader(
     if batch_size == 0 {
         return Err(TrainError::Config("batch size 0: expected at least 1".into()));
     }
-    if batch_size > data.train.len() {
-        return Err(TrainError::Config(format!(
-            "batch size {batch_size} is larger than the training set ({} samples of {})",
-            data.train.len(),
-            data.name
-        )));
-    }
+    super::pretrain::check_batch(batch_size, data)?;
     let transform = augment.build()?;
     let batcher = MultiViewBatcher::new(transform, views, &data.mean, &data.std, seed, threads)?;
     Ok(EpochLoader::new(batcher, Arc::new(data.train.clone()), batch_size, true)?)

@@ -15,10 +15,11 @@ use super::checkpoint::{self, LoopState};
 use super::features::map_split;
 use super::metrics::{ClassificationMetrics, classification_metrics};
 use super::pretrain::RunOptions;
-use super::run_dir::RunDir;
+use super::run_dir::{RunDir, truncate_metrics};
 use super::setup::{DataConfig, images, labels_per_view, train_loader};
 use super::{OptimizerConfig, Progress, ScheduleConfig, TrainError};
 use crate::augment::AugmentConfig;
+use crate::data::LoadedDataset;
 use crate::device::DeviceChoice;
 use crate::model::{
     Encoder, EncoderConfig, LinearClassifier, LinearClassifierConfig, save_weights,
@@ -126,13 +127,15 @@ pub fn train_supervised(
     config.schedule.validate().map_err(TrainError::Config)?;
     config.augment.validate()?;
     config.encoder.validate()?;
-    let run = RunDir::create(out)?;
     let data = config.data.load(config.seed)?;
+    super::pretrain::check_batch(config.batch_size, &data)?;
+    let run = RunDir::create(out)?;
     let mut config = config.clone();
     let shape = data.shape();
     config.encoder.in_channels = shape[0];
     config.encoder.input_dim.get_or_insert(shape.iter().product());
     run.write_json("config.json", &config)?;
+    run.write_json("data.json", &data.summary())?;
     run_supervised(&config, &run, None, opts)
 }
 
@@ -144,6 +147,9 @@ pub fn resume_supervised(run: &Path, opts: &RunOptions) -> Result<SupervisedRepo
     let run = RunDir::open(run)?;
     let config: SupervisedConfig = run.read_json("config.json")?;
     let last = checkpoint::latest(&run)?;
+    if last.is_none() {
+        truncate_metrics(&run.file("metrics.jsonl"), 0, 0)?;
+    }
     run_supervised(&config, &run, last, opts)
 }
 
@@ -153,17 +159,41 @@ fn run_supervised(
     resume_from: Option<PathBuf>,
     opts: &RunOptions,
 ) -> Result<SupervisedReport, TrainError> {
-    let started = Instant::now();
     let device = config.device.autodiff_device();
     device.seed(config.seed);
     let data = config.data.load(config.seed)?;
     let encoder = config.encoder.try_init(&device)?;
     let classifier =
         LinearClassifierConfig::new(encoder.output_dim(), data.num_classes()).init(&device);
-    let mut model = SupervisedModel {
+    let model = SupervisedModel {
         encoder,
         classifier,
     };
+    train_supervised_model(config, &data, model, run, resume_from, "ce", opts)
+}
+
+/// The end-to-end cross-entropy loop on an already-built `model` (on
+/// `config.device.autodiff_device()`, in training state) and already-loaded `data`:
+/// trains `config.epochs` epochs with `config`'s augmentation, optimiser and schedule,
+/// checkpoints into `run`, then writes the final test metrics, `model.safetensors` and
+/// `report.json`. `config.data` is not reloaded. `stage` names the records of
+/// `metrics.jsonl` ("ce" for the baseline, "finetune" for transfer). With `resume_from`
+/// the model and optimiser state of that checkpoint replace the given ones.
+///
+/// # Errors
+/// Batching, I/O, or a diverging loss.
+pub fn train_supervised_model(
+    config: &SupervisedConfig,
+    data: &LoadedDataset,
+    model: SupervisedModel,
+    run: &RunDir,
+    resume_from: Option<PathBuf>,
+    stage: &str,
+    opts: &RunOptions,
+) -> Result<SupervisedReport, TrainError> {
+    let started = Instant::now();
+    let device = config.device.autodiff_device();
+    let mut model = model;
     let mut optim = config.optimizer.init();
     let (mut epoch, mut step, mut final_loss) = (0usize, 0usize, f64::NAN);
     let mut last_checkpoint = None;
@@ -171,10 +201,11 @@ fn run_supervised(
         let (m, o, state) = checkpoint::load(&dir, model, optim)?;
         (model, optim) = (m, o);
         (epoch, step, final_loss) = (state.epoch, state.step, state.loss);
+        truncate_metrics(&run.file("metrics.jsonl"), epoch, step)?;
         last_checkpoint = Some(dir);
     }
     let loader = train_loader(
-        &data,
+        data,
         &config.augment,
         1,
         config.batch_size,
@@ -188,7 +219,7 @@ fn run_supervised(
     while epoch < config.epochs {
         let epoch_started = Instant::now();
         let mut progress = Progress::new(
-            &format!("ce {}/{}", epoch + 1, config.epochs),
+            &format!("{stage} {}/{}", epoch + 1, config.epochs),
             steps_per_epoch,
             opts.quiet,
         );
@@ -211,7 +242,7 @@ fn run_supervised(
             }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
-            metrics.log(&json!({"stage": "ce", "epoch": epoch + 1, "step": step + 1,
+            metrics.log(&json!({"stage": stage, "epoch": epoch + 1, "step": step + 1,
                 "loss": value, "lr": lr}))?;
             progress.step(batch.batch_size, value, lr);
             sum += value;
@@ -222,7 +253,7 @@ fn run_supervised(
         throughput = progress.images_per_second();
         final_loss = sum / count.max(1) as f64;
         epoch += 1;
-        metrics.log(&json!({"stage": "ce", "epoch": epoch, "epoch_loss": final_loss,
+        metrics.log(&json!({"stage": stage, "epoch": epoch, "epoch_loss": final_loss,
             "seconds": epoch_started.elapsed().as_secs_f64(), "images_per_second": throughput}))?;
         if epoch % config.checkpoint_every == 0 || epoch == config.epochs {
             let state = LoopState {
@@ -235,9 +266,9 @@ fn run_supervised(
     }
     let plain = config.device.device();
     let eval_model = model.valid().to_device(&plain);
-    let logits = map_split(&data, &data.test, 256, &plain, |x| eval_model.forward(x))?;
+    let logits = map_split(data, &data.test, 256, &plain, |x| eval_model.forward(x))?;
     let test = classification_metrics(&logits, &data.test.labels)?;
-    metrics.log(&json!({"stage": "ce", "test_top1": test.top1, "test_top5": test.top5,
+    metrics.log(&json!({"stage": stage, "test_top1": test.top1, "test_top5": test.top5,
         "test_ece": test.calibration.ece}))?;
     save_weights(&model, run.file("model.safetensors"))?;
     let report = SupervisedReport {
