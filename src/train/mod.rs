@@ -2,11 +2,14 @@
 //! baseline, schedules, optimisers and checkpoints.
 //!
 //! Every stage writes a run directory (see [`RunDir`]): `config.json` (complete and
-//! reloadable), `metrics.jsonl`, `checkpoints/`, the final weights and `report.json`.
+//! reloadable), `data.json` (the data's shape, classes and normalisation, for inference),
+//! `metrics.jsonl`, `checkpoints/`, the final weights and `report.json`.
 
 pub mod checkpoint;
+pub mod chunked;
 mod error;
 pub mod features;
+pub mod finetune;
 pub mod linear;
 pub mod metrics;
 pub mod optim;
@@ -18,14 +21,17 @@ pub mod setup;
 pub mod supervised;
 
 pub use error::TrainError;
+pub use finetune::{FinetuneConfig, finetune};
 pub use linear::{LinearConfig, LinearReport, linear_probe};
 pub use metrics::ClassificationMetrics;
 pub use optim::{OptimizerConfig, OptimizerKind};
 pub use pretrain::{
-    Method, PretrainConfig, PretrainReport, RunOptions, pretrain, resume_pretrain,
+    LossImpl, Method, PretrainConfig, PretrainReport, RunOptions, pretrain, resume_pretrain,
 };
 pub use progress::Progress;
 pub use run_dir::{MetricsLog, RunDir, RunDirError};
 pub use schedule::{Decay, ScheduleConfig};
 pub use setup::DataConfig;
-pub use supervised::{SupervisedConfig, SupervisedReport, resume_supervised, train_supervised};
+pub use supervised::{
+    SupervisedConfig, SupervisedReport, resume_supervised, train_supervised, train_supervised_model,
+};

@@ -11,11 +11,11 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
-use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::checkpoint::{self, LoopState};
+use super::chunked::chunked_gradients;
 use super::run_dir::{RunDir, truncate_metrics};
 use super::setup::{DataConfig, images, labels_per_view, train_loader};
 use super::{OptimizerConfig, Progress, ScheduleConfig, TrainError};
@@ -90,6 +90,44 @@ pub struct PretrainConfig {
     pub device: DeviceChoice,
     /// Write a checkpoint every this many epochs (and after the last). Default 1.
     pub checkpoint_every: usize,
+    /// Which loss implementation. Default `plain` (autodiff); `tiled` never holds the
+    /// full similarity matrix.
+    pub loss_impl: LossImpl,
+    /// Embed and back-propagate the batch this many views at a time (gradient caching with
+    /// the tiled loss): exact large batches in bounded memory. Default: off.
+    pub chunk: Option<usize>,
+}
+
+/// Which implementation of the loss a training step uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LossImpl {
+    /// burn autodiff over the full `(views * batch)^2` similarity matrix.
+    #[default]
+    Plain,
+    /// Row blocks with the analytic gradient (implied by `chunk`).
+    Tiled,
+}
+
+impl FromStr for LossImpl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "plain" => Ok(Self::Plain),
+            "tiled" => Ok(Self::Tiled),
+            _ => Err(format!("unknown loss implementation '{s}': expected plain or tiled")),
+        }
+    }
+}
+
+impl fmt::Display for LossImpl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Plain => "plain",
+            Self::Tiled => "tiled",
+        })
+    }
 }
 
 impl Default for PretrainConfig {
@@ -109,6 +147,8 @@ impl Default for PretrainConfig {
             seed: 0,
             device: DeviceChoice::Cpu,
             checkpoint_every: 1,
+            loss_impl: LossImpl::Plain,
+            chunk: None,
         }
     }
 }
@@ -130,6 +170,9 @@ impl PretrainConfig {
         positive("batch_size", self.batch_size)?;
         positive("views", self.views)?;
         positive("checkpoint_every", self.checkpoint_every)?;
+        if let Some(c) = self.chunk {
+            positive("chunk", c)?;
+        }
         self.optimizer.validate().map_err(TrainError::Config)?;
         self.schedule.validate().map_err(TrainError::Config)?;
         self.augment.validate()?;
@@ -301,48 +344,68 @@ fn run_pretrain(
                 .schedule
                 .lr_at(step, steps_per_epoch, config.epochs, config.batch_size);
             let (b, v) = (batch.batch_size, batch.views);
-            let x = images(&batch, &device); // [V*B, C, H, W]
-            let features = model.net.encode(x); // [V*B, D]
-            let z = model.net.head.forward(features.clone()); // [V*B, P]
-            let p = z.dims()[1];
-            let z = z.reshape([v, b, p]).swap_dims(0, 1); // [B, V, P]
             let positives = match config.method {
                 Method::Supcon => Positives::Labels(&batch.labels),
                 Method::Simclr => Positives::Instance,
             };
-            let loss = match loss_fn.forward_with_seed(z, positives, step as u64) {
-                Ok(per_anchor) => per_anchor.mean(), // [1]
-                Err(LossError::NonFiniteLoss { .. } | LossError::NonFiniteFeatures) => {
-                    return Err(TrainError::NonFinite {
-                        value: f64::NAN,
-                        epoch: epoch + 1,
-                        step: step + 1,
-                        checkpoint: last_checkpoint,
-                    });
-                }
-                Err(e) => return Err(e.into()),
+            let diverged = |value: f64, checkpoint: Option<PathBuf>| TrainError::NonFinite {
+                value,
+                epoch: epoch + 1,
+                step: step + 1,
+                checkpoint,
             };
-            let value = f64::from(loss.clone().into_scalar::<f32>());
-            let mut record = json!({"stage": "pretrain", "epoch": epoch + 1, "step": step + 1,
-                "loss": value, "lr": lr});
-            let total: Tensor<1> = match &model.classifier {
-                Some(classifier) => {
-                    let logits = classifier.forward(features.detach()); // [V*B, K]
-                    let ce_loss = ce.forward(logits, labels_per_view(&batch, &device));
-                    record["ce_loss"] = json!(f64::from(ce_loss.clone().into_scalar::<f32>()));
-                    loss.add(ce_loss)
+            let tiled = config.chunk.is_some() || config.loss_impl == LossImpl::Tiled;
+            let (grads, value, ce_value) = if tiled {
+                let chunk = config.chunk.unwrap_or(b * v);
+                match chunked_gradients(
+                    &model,
+                    &batch,
+                    positives,
+                    &config.loss,
+                    step as u64,
+                    chunk,
+                    &device,
+                ) {
+                    Ok((grads, out)) => (grads, out.loss, out.ce_loss),
+                    Err(TrainError::Loss(
+                        LossError::NonFiniteLoss { .. } | LossError::NonFiniteFeatures,
+                    )) => return Err(diverged(f64::NAN, last_checkpoint)),
+                    Err(e) => return Err(e),
                 }
-                None => loss,
+            } else {
+                let x = images(&batch, &device); // [V*B, C, H, W]
+                let features = model.net.encode(x); // [V*B, D]
+                let z = model.net.head.forward(features.clone()); // [V*B, P]
+                let p = z.dims()[1];
+                let z = z.reshape([v, b, p]).swap_dims(0, 1); // [B, V, P]
+                let loss = match loss_fn.forward_with_seed(z, positives, step as u64) {
+                    Ok(per_anchor) => per_anchor.mean(), // [1]
+                    Err(LossError::NonFiniteLoss { .. } | LossError::NonFiniteFeatures) => {
+                        return Err(diverged(f64::NAN, last_checkpoint));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let value = f64::from(loss.clone().into_scalar::<f32>());
+                let (total, ce_value) = match &model.classifier {
+                    Some(classifier) => {
+                        let logits = classifier.forward(features.detach()); // [V*B, K]
+                        let ce_loss = ce.forward(logits, labels_per_view(&batch, &device));
+                        let ce_value = f64::from(ce_loss.clone().into_scalar::<f32>());
+                        (loss.add(ce_loss), Some(ce_value))
+                    }
+                    None => (loss, None),
+                };
+                let grads = GradientsParams::from_grads(total.backward(), &model);
+                (grads, value, ce_value)
             };
             if !value.is_finite() {
-                return Err(TrainError::NonFinite {
-                    value,
-                    epoch: epoch + 1,
-                    step: step + 1,
-                    checkpoint: last_checkpoint,
-                });
+                return Err(diverged(value, last_checkpoint));
             }
-            let grads = GradientsParams::from_grads(total.backward(), &model);
+            let mut record = json!({"stage": "pretrain", "epoch": epoch + 1, "step": step + 1,
+                "loss": value, "lr": lr});
+            if let Some(ce_value) = ce_value {
+                record["ce_loss"] = json!(ce_value);
+            }
             model = optim.step(lr, model, grads);
             metrics.log(&record)?;
             progress.step(b * v, value, lr);

@@ -73,7 +73,7 @@ impl ModelArgs {
             encoder.name = m;
         }
         if let Some(s) = self.stem {
-            encoder.stem = s;
+            encoder.stem = Some(s);
         }
         if let Some(w) = self.width {
             encoder.width = w;

@@ -33,6 +33,13 @@ pub struct PretrainArgs {
     /// Also train a linear classifier on stop-gradient features (SupCon + CE)
     #[arg(long)]
     joint: bool,
+    /// Loss implementation: plain (autodiff, O(M^2) memory) | tiled (row blocks, exact)
+    #[arg(long, value_name = "IMPL")]
+    loss_impl: Option<supcon::train::LossImpl>,
+    /// Embed and back-propagate N views at a time (gradient caching + tiled loss):
+    /// exact large batches in bounded memory
+    #[arg(long, value_name = "N")]
+    chunk: Option<usize>,
     /// Start from a configuration file (.toml or .json); flags override it
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -85,6 +92,12 @@ impl PretrainArgs {
         }
         if self.joint {
             c.joint = true;
+        }
+        if let Some(i) = self.loss_impl {
+            c.loss_impl = i;
+        }
+        if self.chunk.is_some() {
+            c.chunk = self.chunk;
         }
         self.train.apply(TrainTargets {
             epochs: &mut c.epochs,

@@ -1,0 +1,194 @@
+//! Transfer by full fine-tuning (Khosla et al. 2020, Sec. 4, "Transfer learning"): the
+//! pre-trained encoder, every layer trainable, plus a new linear classifier, trained end
+//! to end with cross-entropy on a (possibly different) dataset; the loop is the
+//! cross-entropy baseline's ([`train_supervised_model`]).
+//!
+//! # Input conversion
+//! A pre-trained encoder fixes the number of image channels (and, for the `mlp`
+//! encoder, the image size). Target data with another channel count is converted on
+//! load to the pre-trained count (RGB to grayscale by BT.709 luma, grayscale to RGB by
+//! replication; see [`crate::infer`]), and for the `mlp` encoder resized to the
+//! pre-trained size; the normalisation is then recomputed from the converted training
+//! split. The run's `data.json` records the converted shape, and inference on the
+//! fine-tuned model converts its inputs the same way. ResNets take any image size, so
+//! the target data keeps its own size.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::pretrain::{RunOptions, check_batch};
+use super::run_dir::RunDir;
+use super::setup::DataConfig;
+use super::supervised::{SupervisedConfig, SupervisedModel, SupervisedReport, train_supervised_model};
+use super::{OptimizerConfig, ScheduleConfig, TrainError};
+use crate::augment::AugmentConfig;
+use crate::device::DeviceChoice;
+use crate::infer::{InferError, ModelDir};
+use crate::model::{EncoderConfig, LinearClassifierConfig};
+
+/// Fine-tuning settings; saved as the run's `config.json` (with `encoder` and `data`
+/// filled in).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FinetuneConfig {
+    /// The run holding the pre-trained encoder: a pre-training run, a linear probe or
+    /// `supcon run` output (their pre-trained encoder), a cross-entropy or fine-tuning
+    /// run, or an export.
+    pub pretrained_run: PathBuf,
+    /// The encoder architecture, copied from the pre-trained run when the run starts.
+    pub encoder: Option<EncoderConfig>,
+    /// The target data. Default: the pre-trained run's.
+    pub data: Option<DataConfig>,
+    /// The augmentation. Default SimAugment.
+    pub augment: AugmentConfig,
+    /// Epochs. Default 10.
+    pub epochs: usize,
+    /// Batch size. Default 256.
+    pub batch_size: usize,
+    /// The optimiser. Default SGD, momentum 0.9, weight decay 1e-4.
+    pub optimizer: OptimizerConfig,
+    /// The LR schedule. Default base LR 0.01 (a tenth of the from-scratch baseline's),
+    /// cosine.
+    pub schedule: ScheduleConfig,
+    /// Seed of the classifier's initialisation, shuffling and augmentation. Default 0.
+    pub seed: u64,
+    /// Where to train. Default CPU.
+    pub device: DeviceChoice,
+    /// Checkpoint every this many epochs (and after the last). Default 1.
+    pub checkpoint_every: usize,
+}
+
+impl Default for FinetuneConfig {
+    fn default() -> Self {
+        Self {
+            pretrained_run: PathBuf::new(),
+            encoder: None,
+            data: None,
+            augment: AugmentConfig::default(),
+            epochs: 10,
+            batch_size: 256,
+            optimizer: OptimizerConfig::default(),
+            schedule: ScheduleConfig {
+                base_lr: 0.01,
+                ..ScheduleConfig::default()
+            },
+            seed: 0,
+            device: DeviceChoice::Cpu,
+            checkpoint_every: 1,
+        }
+    }
+}
+
+/// Wraps an inference-side error (opening the pre-trained run) as a training error,
+/// keeping the training error itself when there is one.
+fn train_err(err: InferError) -> TrainError {
+    match err {
+        InferError::Train(e) => e,
+        InferError::Model(e) => TrainError::Model(e),
+        InferError::Data(e) => TrainError::Data(e),
+        InferError::RunDir(e) => TrainError::RunDir(e),
+        other => TrainError::Config(other.to_string()),
+    }
+}
+
+/// Fine-tunes the encoder of `config.pretrained_run` with a new linear classifier on
+/// `config.data` into a new run directory `out` (`config.json`, `data.json`,
+/// `metrics.jsonl`, `checkpoints/`, `model.safetensors` = encoder + classifier as a
+/// cross-entropy run, `report.json` with the final test top-1/top-5/calibration).
+///
+/// # Errors
+/// Invalid configuration, a pre-trained run that cannot be loaded, target data that
+/// cannot be converted to the encoder's input, I/O, or a diverging loss.
+pub fn finetune(
+    config: &FinetuneConfig,
+    out: &Path,
+    opts: &RunOptions,
+) -> Result<SupervisedReport, TrainError> {
+    for (name, v) in [
+        ("epochs", config.epochs),
+        ("batch_size", config.batch_size),
+        ("checkpoint_every", config.checkpoint_every),
+    ] {
+        if v == 0 {
+            return Err(TrainError::Config(format!("{name} = 0: expected at least 1")));
+        }
+    }
+    config.optimizer.validate().map_err(TrainError::Config)?;
+    config.schedule.validate().map_err(TrainError::Config)?;
+    config.augment.validate()?;
+    let source = ModelDir::open(&config.pretrained_run).map_err(train_err)?;
+    let encoder_config = source.encoder_config().clone();
+    let data_config = match (&config.data, source.data_config()) {
+        (Some(d), _) => d.clone(),
+        (None, Some((d, _))) => d,
+        (None, None) => {
+            return Err(TrainError::Config(format!(
+                "{} records no training data; pass the target data (--data)",
+                source.dir().display()
+            )));
+        }
+    };
+    let mut data = data_config.load(config.seed)?;
+    let target = target_shape(&encoder_config, data.shape(), &source)?;
+    let converted = crate::infer::convert_dataset(&mut data, target).map_err(train_err)?;
+    if converted && !opts.quiet {
+        eprintln!(
+            "note: {} images converted to {target:?} (C, H, W) for the pre-trained encoder",
+            data.name
+        );
+    }
+    check_batch(config.batch_size, &data)?;
+    let run = RunDir::create(out)?;
+    let mut saved = config.clone();
+    saved.encoder = Some(encoder_config.clone());
+    saved.data = Some(data_config.clone());
+    run.write_json("config.json", &saved)?;
+    run.write_json("data.json", &data.summary())?;
+
+    let device = config.device.autodiff_device();
+    device.seed(config.seed);
+    let encoder = source.load_encoder(&device).map_err(train_err)?;
+    let classifier =
+        LinearClassifierConfig::new(encoder.output_dim(), data.num_classes()).init(&device);
+    let supervised = SupervisedConfig {
+        data: data_config,
+        encoder: encoder_config,
+        augment: config.augment.clone(),
+        epochs: config.epochs,
+        batch_size: config.batch_size,
+        optimizer: config.optimizer.clone(),
+        schedule: config.schedule.clone(),
+        seed: config.seed,
+        device: config.device,
+        checkpoint_every: config.checkpoint_every,
+    };
+    let model = SupervisedModel {
+        encoder,
+        classifier,
+    };
+    train_supervised_model(&supervised, &data, model, &run, None, "finetune", opts)
+}
+
+/// The image shape the pre-trained encoder takes for target images of `shape`: the
+/// pre-trained channel count; for the `mlp` encoder also the pre-trained size.
+fn target_shape(
+    encoder: &EncoderConfig,
+    shape: [usize; 3],
+    source: &ModelDir,
+) -> Result<[usize; 3], TrainError> {
+    let [_, h, w] = shape;
+    if encoder.resnet_config().is_some() {
+        return Ok([encoder.in_channels, h, w]);
+    }
+    let pre = source.data_summary().map_err(train_err)?.shape;
+    if encoder.input_dim != Some(pre.iter().product()) {
+        return Err(TrainError::Config(format!(
+            "the pre-trained mlp encoder of {} takes {:?} inputs, which its training data \
+             {pre:?} does not explain",
+            source.dir().display(),
+            encoder.input_dim
+        )));
+    }
+    Ok(pre)
+}
