@@ -115,7 +115,8 @@ fn check(chunk: usize, joint: bool) {
     let mut opt_b = SgdConfig::new().init();
 
     let (g_chunked, out) =
-        chunked_gradients(&m0, &b, Positives::Labels(&b.labels), &cfg, 0, chunk, &device).unwrap();
+        chunked_gradients(&m0, &b, Positives::Labels(&b.labels), None, &cfg, 0, chunk, &device)
+            .unwrap();
     assert!(out.loss > 0.0);
     assert_eq!(out.ce_loss.is_some(), joint);
     let g_ref = reference_grads(&m0, &b, chunk, &cfg, &device);

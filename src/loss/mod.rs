@@ -9,6 +9,6 @@ mod supcon;
 mod tiled;
 
 pub use error::LossError;
-pub use positives::{PairSpec, Positives};
+pub use positives::{PairSpec, Positives, QueueSpec};
 pub use supcon::{ContrastMode, SupConLoss, SupConLossConfig, Variant};
-pub use tiled::{DEFAULT_BLOCK, TiledOutput, tiled_supcon};
+pub use tiled::{DEFAULT_BLOCK, Queue, TiledOutput, tiled_supcon, tiled_supcon_with_queue};

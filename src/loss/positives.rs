@@ -25,6 +25,18 @@ pub enum Positives<'a> {
     Instance,
 }
 
+/// Extra contrast entries from a memory bank (no gradient, never anchors), appended after
+/// the batch's `views * batch` contrast rows.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct QueueSpec<'a> {
+    /// Number of queued entries.
+    pub len: usize,
+    /// Their labels (required with [`Positives::Labels`]); with [`Positives::Instance`]
+    /// (SimCLR) queued entries are always negatives, since sample identity does not
+    /// survive across batches.
+    pub labels: Option<&'a [usize]>,
+}
+
 /// The pair structure of one loss call: answers, per anchor row, the positive weight and
 /// whether the entry counts in the softmax denominator.
 #[derive(Clone, Debug)]
@@ -35,6 +47,7 @@ pub struct PairSpec<'a> {
     anchors: usize,
     cap: Option<usize>,
     cap_seed: u64,
+    queue: QueueSpec<'a>,
 }
 
 impl<'a> PairSpec<'a> {
@@ -84,7 +97,40 @@ impl<'a> PairSpec<'a> {
             anchors,
             cap,
             cap_seed,
+            queue: QueueSpec::default(),
         })
+    }
+
+    /// Adds memory-bank entries as extra contrast columns.
+    ///
+    /// # Errors
+    /// [`LossError::Shape`] when labels are needed but missing or of the wrong length, or
+    /// with an explicit mask (it only describes pairs within the batch).
+    pub fn with_queue(mut self, queue: QueueSpec<'a>) -> Result<Self, LossError> {
+        if queue.len > 0 {
+            match (self.positives, queue.labels) {
+                (Positives::Mask(_), _) => {
+                    return Err(LossError::Shape(
+                        "a memory bank cannot be combined with an explicit positive mask (the mask only covers the batch)".into(),
+                    ));
+                }
+                (Positives::Labels(_), None) => {
+                    return Err(LossError::Shape(
+                        "memory bank: labels are required for SupCon".into(),
+                    ));
+                }
+                (_, Some(l)) if l.len() != queue.len => {
+                    return Err(LossError::Shape(format!(
+                        "memory bank: {} labels for {} entries",
+                        l.len(),
+                        queue.len
+                    )));
+                }
+                _ => {}
+            }
+        }
+        self.queue = queue;
+        Ok(self)
     }
 
     /// Number of anchor rows.
@@ -92,9 +138,9 @@ impl<'a> PairSpec<'a> {
         self.anchors
     }
 
-    /// Number of contrast columns (`views * batch`).
+    /// Number of contrast columns (`views * batch` plus the memory-bank entries).
     pub fn contrast(&self) -> usize {
-        self.views * self.batch
+        self.views * self.batch + self.queue.len
     }
 
     /// Positive weight of sample `j` for an anchor of sample `i` (before self-exclusion).
@@ -117,8 +163,18 @@ impl<'a> PairSpec<'a> {
         let m = self.contrast();
         assert!(a < self.anchors && weight.len() == m && keep.len() == m);
         let i = a % self.batch;
-        for k in 0..m {
+        let in_batch = self.views * self.batch;
+        for k in 0..in_batch {
             weight[k] = self.sample_weight(i, k % self.batch);
+            keep[k] = true;
+        }
+        for k in in_batch..m {
+            weight[k] = match (self.positives, self.queue.labels) {
+                (Positives::Labels(labels), Some(q)) => {
+                    f32::from(u8::from(labels[i] == q[k - in_batch]))
+                }
+                _ => 0.0,
+            };
             keep[k] = true;
         }
         weight[a] = 0.0;
@@ -133,8 +189,9 @@ impl<'a> PairSpec<'a> {
     /// Dropped positives leave both the numerator and the denominator, as in the official
     /// TensorFlow implementation's `positives_cap` with `denominator_mode = "all"`.
     fn apply_cap(&self, a: usize, i: usize, cap: usize, weight: &mut [f32], keep: &mut [bool]) {
+        let in_batch = self.views * self.batch;
         let mut others: Vec<(u64, usize)> = (0..weight.len())
-            .filter(|&k| weight[k] > 0.0 && k % self.batch != i)
+            .filter(|&k| weight[k] > 0.0 && (k >= in_batch || k % self.batch != i))
             .map(|k| (mix(self.cap_seed, a as u64, k as u64), k))
             .collect();
         if others.len() <= cap {

@@ -21,7 +21,7 @@ use std::str::FromStr;
 use burn::tensor::{Bool, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::positives::{PairSpec, Positives};
+use super::positives::{PairSpec, Positives, QueueSpec};
 use super::LossError;
 
 /// Which views act as anchors.
@@ -224,6 +224,27 @@ impl SupConLoss {
         positives: Positives<'_>,
         cap_seed: u64,
     ) -> Result<Tensor<1>, LossError> {
+        self.forward_with_queue(features, positives, None, cap_seed)
+    }
+
+    /// The per-anchor loss with memory-bank entries as extra contrast columns: they enter
+    /// every anchor's denominator, are positives when their label matches (SupCon) and are
+    /// negatives under SimCLR; they carry no gradient and are never anchors.
+    ///
+    /// # Shapes
+    /// - `features`: `[batch, views, dim]`.
+    /// - `queue`: `([K, dim], labels [K])`.
+    /// - output: `[anchors]`.
+    ///
+    /// # Errors
+    /// As [`Self::forward_no_reduction`], plus a queue whose width or labels do not fit.
+    pub fn forward_with_queue(
+        &self,
+        features: Tensor<3>,
+        positives: Positives<'_>,
+        queue: Option<(Tensor<2>, Option<&[usize]>)>,
+        cap_seed: u64,
+    ) -> Result<Tensor<1>, LossError> {
         let [batch, views, dim] = features.dims();
         if batch == 0 {
             return Err(LossError::EmptyBatch);
@@ -234,11 +255,20 @@ impl SupConLoss {
         if dim == 0 {
             return Err(LossError::ZeroDim);
         }
-        let contrast_count = views * batch;
+        let batch_rows = views * batch;
         let anchor_count = match self.config.contrast_mode {
-            ContrastMode::All => contrast_count,
+            ContrastMode::All => batch_rows,
             ContrastMode::One => batch,
         };
+        let queue_len = queue.as_ref().map_or(0, |(q, _)| q.dims()[0]);
+        if let Some((q, _)) = &queue
+            && q.dims()[1] != dim
+        {
+            return Err(LossError::Shape(format!(
+                "memory bank: entries of width {}, features of width {dim}",
+                q.dims()[1]
+            )));
+        }
         let spec = PairSpec::new(
             positives,
             batch,
@@ -246,7 +276,11 @@ impl SupConLoss {
             anchor_count,
             self.config.positives_cap,
             cap_seed,
-        )?;
+        )?
+        .with_queue(QueueSpec {
+            len: queue_len,
+            labels: queue.as_ref().and_then(|(_, l)| *l),
+        })?;
         if !features
             .clone()
             .is_finite()
@@ -259,8 +293,13 @@ impl SupConLoss {
         let tau = self.config.temperature;
 
         // View-major contrast set: row v * batch + i is view v of sample i.
-        let contrast = features.swap_dims(0, 1).reshape([contrast_count, dim]); // [M, D]
+        let contrast = features.swap_dims(0, 1).reshape([batch_rows, dim]); // [V*B, D]
         let anchors = contrast.clone().narrow(0, 0, anchor_count); // [A, D]
+        let contrast = match queue {
+            Some((q, _)) if queue_len > 0 => Tensor::cat(vec![contrast, q.detach()], 0), // [M, D]
+            _ => contrast,
+        };
+        let contrast_count = batch_rows + queue_len;
         let logits = anchors.matmul(contrast.transpose()).div_scalar(tau); // [A, M]
 
         let (weight, keep) = spec.dense();

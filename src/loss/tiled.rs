@@ -14,7 +14,7 @@
 
 use rayon::prelude::*;
 
-use super::positives::{PairSpec, Positives};
+use super::positives::{PairSpec, Positives, QueueSpec};
 use super::supcon::{ContrastMode, SupConLossConfig, Variant};
 use super::LossError;
 
@@ -48,6 +48,36 @@ pub fn tiled_supcon(
     cap_seed: u64,
     block: usize,
 ) -> Result<TiledOutput, LossError> {
+    tiled_supcon_with_queue(config, features, shape, positives, None, cap_seed, block)
+}
+
+/// Memory-bank entries for [`tiled_supcon_with_queue`].
+#[derive(Clone, Copy, Debug)]
+pub struct Queue<'a> {
+    /// `[K, dim]` row-major embeddings (no gradient flows to them).
+    pub embeddings: &'a [f32],
+    /// Their labels (`[K]`), required for SupCon; SimCLR treats entries as negatives.
+    pub labels: Option<&'a [usize]>,
+}
+
+/// [`tiled_supcon`] with memory-bank entries as extra contrast columns (see
+/// [`super::SupConLoss::forward_with_queue`]); the gradient covers the batch only.
+///
+/// # Shapes
+/// - `features`: `[batch, views, dim]`; `queue.embeddings`: `[K, dim]`.
+/// - output gradient: `[batch, views, dim]`.
+///
+/// # Errors
+/// As [`tiled_supcon`], plus a queue whose size or labels do not fit.
+pub fn tiled_supcon_with_queue(
+    config: &SupConLossConfig,
+    features: &[f32],
+    shape: [usize; 3],
+    positives: Positives<'_>,
+    queue: Option<Queue<'_>>,
+    cap_seed: u64,
+    block: usize,
+) -> Result<TiledOutput, LossError> {
     let [batch, views, dim] = shape;
     if batch == 0 {
         return Err(LossError::EmptyBatch);
@@ -68,11 +98,24 @@ pub fn tiled_supcon(
     if features.iter().any(|v| !v.is_finite()) {
         return Err(LossError::NonFiniteFeatures);
     }
-    let m = views * batch;
+    let mb = views * batch;
     let anchors = match config.contrast_mode {
-        ContrastMode::All => m,
+        ContrastMode::All => mb,
         ContrastMode::One => batch,
     };
+    let queue_rows = match queue {
+        Some(q) if q.embeddings.len() % dim != 0 => {
+            return Err(LossError::Shape(format!(
+                "memory bank: {} values is not a whole number of rows of width {dim}",
+                q.embeddings.len()
+            )));
+        }
+        Some(q) => q.embeddings.len() / dim,
+        None => 0,
+    };
+    if queue.is_some_and(|q| q.embeddings.iter().any(|v| !v.is_finite())) {
+        return Err(LossError::Shape("memory bank: NaN or infinite entries".into()));
+    }
     let spec = PairSpec::new(
         positives,
         batch,
@@ -80,10 +123,18 @@ pub fn tiled_supcon(
         anchors,
         config.positives_cap,
         cap_seed,
-    )?;
+    )?
+    .with_queue(QueueSpec {
+        len: queue_rows,
+        labels: queue.and_then(|q| q.labels),
+    })?;
+    let m = mb + queue_rows;
 
-    // View-major contrast matrix Z [M, D].
+    // View-major contrast matrix Z [M, D]: the batch's views, then the queue.
     let mut z = vec![0.0f32; m * dim];
+    if let Some(q) = queue {
+        z[mb * dim..].copy_from_slice(q.embeddings);
+    }
     for i in 0..batch {
         for v in 0..views {
             let src = &features[(i * views + v) * dim..(i * views + v + 1) * dim];
@@ -93,7 +144,7 @@ pub fn tiled_supcon(
     let inv_tau = (1.0 / config.temperature) as f32;
     let coef = config.scale() / anchors as f64;
     let block = block.max(1);
-    let mut grad_z = vec![0.0f32; m * dim];
+    let mut grad_z = vec![0.0f32; mb * dim];
     let mut g = vec![0.0f32; block.min(anchors) * m];
     let mut loss = 0.0f64;
 
@@ -102,7 +153,7 @@ pub fn tiled_supcon(
         let g = &mut g[..rows * m];
         let z_rows = &z[start * dim..(start + rows) * dim];
         // logits [rows, M] = Z_rows Z^T / tau
-        matmul(g, z_rows, false, &z, true, rows, m, dim, inv_tau, false);
+        matmul(g, dim, z_rows, false, &z, true, rows, m, dim, inv_tau, false);
         // Per row: loss term, and the logits turned into dL/dlogits in place.
         loss += g
             .par_chunks_mut(m)
@@ -115,10 +166,11 @@ pub fn tiled_supcon(
                 },
             )
             .sum::<f64>();
-        // grad_Z += G^T Z_rows / tau ; grad_Z[rows] += G Z / tau
-        matmul(&mut grad_z, g, true, z_rows, false, m, dim, rows, inv_tau, true);
+        // grad_Z[batch] += G[:, batch]^T Z_rows / tau ; grad_Z[rows] += G Z / tau
+        // (queue columns get no gradient: only the first `mb` columns of G are used).
+        matmul(&mut grad_z, m, g, true, z_rows, false, mb, dim, rows, inv_tau, true);
         let mut part = vec![0.0f32; rows * dim];
-        matmul(&mut part, g, false, &z, false, rows, dim, m, inv_tau, false);
+        matmul(&mut part, m, g, false, &z, false, rows, dim, m, inv_tau, false);
         for (dst, src) in grad_z[start * dim..(start + rows) * dim]
             .iter_mut()
             .zip(&part)
@@ -215,9 +267,12 @@ fn row_grad(
 
 /// `dst[m, n] (+)= alpha * op(a) op(b)` on row-major slices, where `op(a)` is `[m, k]`
 /// (stored `[k, m]` when `a_t`) and `op(b)` is `[k, n]` (stored `[n, k]` when `b_t`).
+/// `lda` is the row stride of `a` as stored (so `a` may be the left columns of a wider
+/// matrix).
 #[allow(clippy::too_many_arguments)]
 fn matmul(
     dst: &mut [f32],
+    lda: usize,
     a: &[f32],
     a_t: bool,
     b: &[f32],
@@ -228,9 +283,12 @@ fn matmul(
     alpha: f32,
     accumulate: bool,
 ) {
-    assert!(dst.len() >= m * n && a.len() >= m * k && b.len() >= k * n);
+    let a_rows = if a_t { k } else { m };
+    let a_cols = if a_t { m } else { k };
+    assert!(dst.len() >= m * n && b.len() >= k * n && lda >= a_cols);
+    assert!(a_rows == 0 || a.len() >= (a_rows - 1) * lda + a_cols);
     // Strides (column stride, row stride) of each operand as gemm expects them.
-    let (a_cs, a_rs) = if a_t { (m as isize, 1) } else { (1, k as isize) };
+    let (a_cs, a_rs) = if a_t { (lda as isize, 1) } else { (1, lda as isize) };
     let (b_cs, b_rs) = if b_t { (k as isize, 1) } else { (1, n as isize) };
     let threads = rayon::current_num_threads();
     let par = if threads > 1 && m * n * k > 1 << 15 {
@@ -275,13 +333,19 @@ mod tests {
         let a = [1.0, 2.0, 3.0, 4.0];
         let b = [5.0, 6.0, 7.0, 8.0];
         let mut d = [0.0; 4];
-        matmul(&mut d, &a, false, &b, false, 2, 2, 2, 1.0, false);
+        matmul(&mut d, 2, &a, false, &b, false, 2, 2, 2, 1.0, false);
         assert_eq!(d, [19.0, 22.0, 43.0, 50.0]);
-        matmul(&mut d, &a, true, &b, false, 2, 2, 2, 1.0, false);
+        matmul(&mut d, 2, &a, true, &b, false, 2, 2, 2, 1.0, false);
         assert_eq!(d, [26.0, 30.0, 38.0, 44.0]);
-        matmul(&mut d, &a, false, &b, true, 2, 2, 2, 0.5, false);
+        matmul(&mut d, 2, &a, false, &b, true, 2, 2, 2, 0.5, false);
         assert_eq!(d, [8.5, 11.5, 19.5, 26.5]);
-        matmul(&mut d, &a, false, &b, true, 2, 2, 2, 1.0, true);
+        matmul(&mut d, 2, &a, false, &b, true, 2, 2, 2, 1.0, true);
         assert_eq!(d, [25.5, 34.5, 58.5, 79.5]);
+        // The left column of a 2x3 matrix [[1, 2, 9], [3, 4, 9]] (row stride 3), transposed:
+        // [1, 3]^T-as-row times b's first row block.
+        let wide = [1.0, 2.0, 9.0, 3.0, 4.0, 9.0];
+        let mut e = [0.0; 2];
+        matmul(&mut e, 3, &wide, true, &b, false, 1, 2, 2, 1.0, false);
+        assert_eq!(e, [1.0 * 5.0 + 3.0 * 7.0, 1.0 * 6.0 + 3.0 * 8.0]);
     }
 }

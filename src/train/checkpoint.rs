@@ -57,7 +57,8 @@ pub enum CheckpointError {
     None(PathBuf),
 }
 
-/// Writes a checkpoint for `state.epoch` and returns its directory.
+/// Writes a checkpoint for `state.epoch` and returns its directory. `extra` writes any
+/// further state into the directory before it is marked complete.
 ///
 /// # Errors
 /// Any I/O error, naming the file; an earlier checkpoint stays intact.
@@ -66,6 +67,7 @@ pub fn save<M: Module>(
     model: &M,
     optim: &ModuleOptimizer,
     state: &LoopState,
+    extra: &dyn Fn(&Path) -> Result<(), String>,
 ) -> Result<PathBuf, CheckpointError> {
     let dir = run.checkpoint_dir(state.epoch);
     fs::create_dir_all(&dir).map_err(|source| RunDirError::Io {
@@ -94,6 +96,11 @@ pub fn save<M: Module>(
     .map_err(|e| CheckpointError::Optimizer {
         path: optim_path.clone(),
         reason: e.to_string(),
+    })?;
+    // Stage-specific state (memory bank, key encoder) before the completeness marker.
+    extra(&dir).map_err(|reason| CheckpointError::Record {
+        path: dir.clone(),
+        reason,
     })?;
     write_json(&dir.join("state.json"), state)?;
     prune(run, KEEP_CHECKPOINTS);

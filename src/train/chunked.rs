@@ -21,28 +21,34 @@ use super::TrainError;
 use super::pretrain::PretrainModel;
 use super::setup::labels_per_view;
 use crate::data::batcher::Batch;
-use crate::loss::{LossError, Positives, SupConLossConfig, tiled_supcon};
+use crate::loss::{LossError, Positives, Queue, SupConLossConfig, tiled_supcon_with_queue};
 
 /// Loss values of one chunked step.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ChunkedLoss {
     /// The contrastive loss over the whole batch.
     pub loss: f64,
     /// The joint cross-entropy loss over the whole batch, when there is a classifier.
     pub ce_loss: Option<f64>,
+    /// The batch's projections (`[views * batch, P]`, view-major, no gradient): what a
+    /// memory bank without a key encoder enqueues.
+    pub projections: Vec<f32>,
 }
 
 /// Gradients of one full batch, computed `chunk` views at a time.
 ///
 /// # Shapes
 /// - `batch.images`: `[views * batch, C, H, W]`, view-major; chunks are consecutive rows.
+/// - `queue`: memory-bank entries `[K, P]` (extra contrast columns, no gradient).
 ///
 /// # Errors
 /// Loss errors (e.g. non-finite projections), `chunk == 0`.
+#[allow(clippy::too_many_arguments)]
 pub fn chunked_gradients(
     model: &PretrainModel,
     batch: &Batch,
     positives: Positives<'_>,
+    queue: Option<Queue<'_>>,
     loss: &SupConLossConfig,
     cap_seed: u64,
     chunk: usize,
@@ -78,7 +84,7 @@ pub fn chunked_gradients(
             features[dst..dst + p].copy_from_slice(&z_rows[src..src + p]);
         }
     }
-    let out = tiled_supcon(loss, &features, [b, v, p], positives, cap_seed, 256)?;
+    let out = tiled_supcon_with_queue(loss, &features, [b, v, p], positives, queue, cap_seed, 256)?;
     // Back to view-major rows.
     let mut g_rows = vec![0.0f32; rows * p];
     for vi in 0..v {
@@ -120,6 +126,7 @@ pub fn chunked_gradients(
         ChunkedLoss {
             loss: out.loss,
             ce_loss,
+            projections: z_rows,
         },
     ))
 }

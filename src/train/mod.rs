@@ -11,6 +11,7 @@ mod error;
 pub mod features;
 pub mod finetune;
 pub mod linear;
+pub mod memory_bank;
 pub mod metrics;
 pub mod optim;
 pub mod pretrain;

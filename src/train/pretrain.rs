@@ -11,17 +11,19 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
+use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::checkpoint::{self, LoopState};
+use super::memory_bank::{MemoryBank, ema_update};
 use super::chunked::chunked_gradients;
 use super::run_dir::{RunDir, truncate_metrics};
 use super::setup::{DataConfig, images, labels_per_view, train_loader};
 use super::{OptimizerConfig, Progress, ScheduleConfig, TrainError};
 use crate::augment::AugmentConfig;
 use crate::device::DeviceChoice;
-use crate::loss::{LossError, Positives, SupConLossConfig};
+use crate::loss::{LossError, Positives, Queue, SupConLossConfig};
 use crate::model::{
     LinearClassifier, LinearClassifierConfig, SupConModel, SupConModelConfig, save_weights,
 };
@@ -96,6 +98,12 @@ pub struct PretrainConfig {
     /// Embed and back-propagate the batch this many views at a time (gradient caching with
     /// the tiled loss): exact large batches in bounded memory. Default: off.
     pub chunk: Option<usize>,
+    /// Memory bank size `K`: past projections (with labels) as extra contrast entries.
+    /// Default 0 (off); the paper's memory-based run used 8192.
+    pub memory_bank: usize,
+    /// Momentum of an EMA key encoder that produces the queued projections (MoCo-style);
+    /// `None` queues the online encoder's own (detached) projections. Default `None`.
+    pub momentum_encoder: Option<f64>,
 }
 
 /// Which implementation of the loss a training step uses.
@@ -149,6 +157,8 @@ impl Default for PretrainConfig {
             checkpoint_every: 1,
             loss_impl: LossImpl::Plain,
             chunk: None,
+            memory_bank: 0,
+            momentum_encoder: None,
         }
     }
 }
@@ -172,6 +182,18 @@ impl PretrainConfig {
         positive("checkpoint_every", self.checkpoint_every)?;
         if let Some(c) = self.chunk {
             positive("chunk", c)?;
+        }
+        if let Some(m) = self.momentum_encoder {
+            if !(0.0..1.0).contains(&m) {
+                return Err(TrainError::Config(format!(
+                    "momentum_encoder = {m}: expected 0 <= m < 1"
+                )));
+            }
+            if self.memory_bank == 0 {
+                return Err(TrainError::Config(
+                    "momentum_encoder needs a memory bank (--memory-bank K)".into(),
+                ));
+            }
         }
         self.optimizer.validate().map_err(TrainError::Config)?;
         self.schedule.validate().map_err(TrainError::Config)?;
@@ -236,6 +258,22 @@ pub fn adapt_model_config(mut model: SupConModelConfig, shape: [usize; 3]) -> Su
         model.encoder.input_dim = Some(shape.iter().product());
     }
     model
+}
+
+/// The label of every view row of a batch (view-major: `labels[i]` repeated per view).
+fn per_view_labels(batch: &crate::data::batcher::Batch) -> Vec<usize> {
+    (0..batch.views).flat_map(|_| batch.labels.iter().copied()).collect()
+}
+
+/// A detached `[n, P]` tensor as host rows; NaN/Inf is the divergence error.
+fn read_rows(z: Tensor<2>) -> Result<Vec<f32>, TrainError> {
+    let rows = z
+        .try_into_vec_as::<f32>()
+        .map_err(|e| TrainError::Config(format!("reading projections: {e:?}")))?;
+    if rows.iter().any(|v| !v.is_finite()) {
+        return Err(LossError::NonFiniteFeatures.into());
+    }
+    Ok(rows)
 }
 
 /// Checks that a batch fits in the training set (batches drop the last partial one).
@@ -309,9 +347,25 @@ fn run_pretrain(
     let (mut epoch, mut step) = (0usize, 0usize);
     let mut last_checkpoint = None;
     let mut final_loss = f64::NAN;
+    let mut bank = MemoryBank::new(config.memory_bank, model.net.projection_dim());
+    // The key encoder starts as an exact, independent copy (its own parameters, never
+    // tracked), so the online model's parameters are untouched.
+    let mut key = match config.momentum_encoder {
+        Some(_) => Some(ema_update(config.model.try_init(&device)?, &model.net, 0.0)?),
+        None => None,
+    };
     if let Some(dir) = resume_from {
         let (m, o, state) = checkpoint::load(&dir, model, optim)?;
         (model, optim) = (m, o);
+        if config.memory_bank > 0 {
+            bank = MemoryBank::load(&dir)?;
+        }
+        if let Some(k) = key.take() {
+            let path = dir.join("key.bpk");
+            key = Some(k.try_load_file(&path).map_err(|e| {
+                TrainError::Config(format!("{}: key encoder: {e:?}", path.display()))
+            })?);
+        }
         (epoch, step, final_loss) = (state.epoch, state.step, state.loss);
         truncate_metrics(&run.file("metrics.jsonl"), epoch, step)?;
         last_checkpoint = Some(dir);
@@ -355,18 +409,33 @@ fn run_pretrain(
                 checkpoint,
             };
             let tiled = config.chunk.is_some() || config.loss_impl == LossImpl::Tiled;
+            // SimCLR cannot match sample identities across batches: queued entries are
+            // negatives only.
+            let queue_labels = match config.method {
+                Method::Supcon => Some(bank.labels()),
+                Method::Simclr => None,
+            };
+            let mut projections: Option<Vec<f32>> = None;
             let (grads, value, ce_value) = if tiled {
                 let chunk = config.chunk.unwrap_or(b * v);
+                let queue = (!bank.is_empty()).then(|| Queue {
+                    embeddings: bank.embeddings(),
+                    labels: queue_labels,
+                });
                 match chunked_gradients(
                     &model,
                     &batch,
                     positives,
+                    queue,
                     &config.loss,
                     step as u64,
                     chunk,
                     &device,
                 ) {
-                    Ok((grads, out)) => (grads, out.loss, out.ce_loss),
+                    Ok((grads, out)) => {
+                        projections = Some(out.projections);
+                        (grads, out.loss, out.ce_loss)
+                    }
                     Err(TrainError::Loss(
                         LossError::NonFiniteLoss { .. } | LossError::NonFiniteFeatures,
                     )) => return Err(diverged(f64::NAN, last_checkpoint)),
@@ -377,8 +446,19 @@ fn run_pretrain(
                 let features = model.net.encode(x); // [V*B, D]
                 let z = model.net.head.forward(features.clone()); // [V*B, P]
                 let p = z.dims()[1];
+                if config.memory_bank > 0 && key.is_none() {
+                    projections = Some(read_rows(z.clone().detach())?);
+                }
                 let z = z.reshape([v, b, p]).swap_dims(0, 1); // [B, V, P]
-                let loss = match loss_fn.forward_with_seed(z, positives, step as u64) {
+                let queue = (!bank.is_empty()).then(|| {
+                    let rows = bank.len();
+                    let q = Tensor::<2>::from_data(
+                        TensorData::new(bank.embeddings().to_vec(), [rows, p]),
+                        &device,
+                    );
+                    (q, queue_labels)
+                });
+                let loss = match loss_fn.forward_with_queue(z, positives, queue, step as u64) {
                     Ok(per_anchor) => per_anchor.mean(), // [1]
                     Err(LossError::NonFiniteLoss { .. } | LossError::NonFiniteFeatures) => {
                         return Err(diverged(f64::NAN, last_checkpoint));
@@ -407,6 +487,21 @@ fn run_pretrain(
                 record["ce_loss"] = json!(ce_value);
             }
             model = optim.step(lr, model, grads);
+            if config.memory_bank > 0 {
+                let labels = per_view_labels(&batch);
+                let rows = match (key.take(), config.momentum_encoder) {
+                    (Some(k), Some(m)) => {
+                        // MoCo order: update the key encoder, then embed the batch with it.
+                        let k = ema_update(k, &model.net, m)?;
+                        let z = k.project(images(&batch, &device)).detach(); // [V*B, P]
+                        let rows = read_rows(z)?;
+                        key = Some(k);
+                        rows
+                    }
+                    _ => projections.take().unwrap_or_default(),
+                };
+                bank.push(&rows, &labels);
+            }
             metrics.log(&record)?;
             progress.step(b * v, value, lr);
             sum += value;
@@ -425,7 +520,22 @@ fn run_pretrain(
                 step,
                 loss: final_loss,
             };
-            last_checkpoint = Some(checkpoint::save(run, &model, &optim, &state)?);
+            let extra = |dir: &Path| -> Result<(), String> {
+                if config.memory_bank > 0 {
+                    bank.save(dir).map_err(|e| e.to_string())?;
+                }
+                if let Some(k) = &key {
+                    let path = dir.join("key.bpk");
+                    crate::fsutil::write_atomic_with(&path, |tmp| {
+                        k.clone()
+                            .save_file(tmp)
+                            .map_err(|e| std::io::Error::other(format!("{e:?}")))
+                    })
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                }
+                Ok(())
+            };
+            last_checkpoint = Some(checkpoint::save(run, &model, &optim, &state, &extra)?);
         }
     }
     save_weights(&model.net, run.file("model.safetensors"))?;

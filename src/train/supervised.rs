@@ -261,7 +261,7 @@ pub fn train_supervised_model(
                 step,
                 loss: final_loss,
             };
-            last_checkpoint = Some(checkpoint::save(run, &model, &optim, &state)?);
+            last_checkpoint = Some(checkpoint::save(run, &model, &optim, &state, &|_| Ok(()))?);
         }
     }
     let plain = config.device.device();

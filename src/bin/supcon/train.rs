@@ -40,6 +40,12 @@ pub struct PretrainArgs {
     /// exact large batches in bounded memory
     #[arg(long, value_name = "N")]
     chunk: Option<usize>,
+    /// Memory bank of K past projections as extra contrast entries (paper: 8192)
+    #[arg(long, value_name = "K")]
+    memory_bank: Option<usize>,
+    /// EMA key encoder (MoCo-style) with this momentum produces the queued projections
+    #[arg(long, value_name = "M")]
+    momentum_encoder: Option<f64>,
     /// Start from a configuration file (.toml or .json); flags override it
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -98,6 +104,12 @@ impl PretrainArgs {
         }
         if self.chunk.is_some() {
             c.chunk = self.chunk;
+        }
+        if let Some(k) = self.memory_bank {
+            c.memory_bank = k;
+        }
+        if self.momentum_encoder.is_some() {
+            c.momentum_encoder = self.momentum_encoder;
         }
         self.train.apply(TrainTargets {
             epochs: &mut c.epochs,
