@@ -205,54 +205,57 @@ fn row_grad(
     scale: f64,
     coef: f64,
 ) -> f64 {
-    let wsum: f64 = w.iter().map(|&x| f64::from(x)).sum();
-    let mut max = f32::NEG_INFINITY;
-    for (l, &k) in row.iter().zip(keep) {
-        if k && *l > max {
-            max = *l;
+    // One pass for the statistics: kept maximum, positive weight, weighted positive logit.
+    let (mut max, mut pos_max) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
+    let (mut wsum, mut dot) = (0.0f64, 0.0f64);
+    for ((&l, &k), &wk) in row.iter().zip(keep).zip(w) {
+        if k && l > max {
+            max = l;
+        }
+        if wk > 0.0 {
+            wsum += f64::from(wk);
+            dot += f64::from(wk) * f64::from(l);
+            pos_max = pos_max.max(l);
         }
     }
     if wsum <= 1e-6 || max == f32::NEG_INFINITY {
         row.fill(0.0);
         return 0.0;
     }
-    // Softmax over the kept entries, shifted by the row maximum.
-    let mut denom = 0.0f64;
-    let mut pos_max = f32::NEG_INFINITY;
-    for ((l, &k), &wk) in row.iter().zip(keep).zip(w) {
-        if k {
-            denom += f64::from((*l - max).exp());
-        }
-        if wk > 0.0 && *l > pos_max {
-            pos_max = *l;
-        }
-    }
-    let log_denom = denom.ln() + f64::from(max);
-    let ld = log_denom as f32;
     let c = coef as f32;
     match variant {
         Variant::Out => {
-            let dot: f64 = row
-                .iter()
-                .zip(w)
-                .filter(|(_, wk)| **wk > 0.0)
-                .map(|(l, &wk)| f64::from(wk) * f64::from(*l))
-                .sum();
-            let inv_w = (1.0 / wsum) as f32;
-            for ((l, &k), &wk) in row.iter_mut().zip(keep).zip(w) {
-                *l = if k { c * ((*l - ld).exp() - wk * inv_w) } else { 0.0 };
+            // e_k = exp(l_k - max) computed once, then p_k = e_k / sum(e).
+            let mut denom = 0.0f64;
+            for (chunk, kchunk) in row.chunks_mut(1024).zip(keep.chunks(1024)) {
+                let mut part = 0.0f32;
+                for (l, &k) in chunk.iter_mut().zip(kchunk) {
+                    *l = if k { (*l - max).exp() } else { 0.0 };
+                    part += *l;
+                }
+                denom += f64::from(part);
+            }
+            let log_denom = denom.ln() + f64::from(max);
+            let (inv_d, inv_w) = ((1.0 / denom) as f32, (1.0 / wsum) as f32);
+            for (e, &wk) in row.iter_mut().zip(w) {
+                *e = c * (*e * inv_d - wk * inv_w);
             }
             scale * (log_denom - dot / wsum)
         }
         Variant::In => {
-            let pos_sum: f64 = row
-                .iter()
-                .zip(w)
-                .filter(|(_, wk)| **wk > 0.0)
-                .map(|(l, &wk)| f64::from(wk) * f64::from(*l - pos_max).exp())
-                .sum();
+            // Positives get their own shift so tiny probabilities do not underflow.
+            let (mut denom, mut pos_sum) = (0.0f64, 0.0f64);
+            for ((&l, &k), &wk) in row.iter().zip(keep).zip(w) {
+                if k {
+                    denom += f64::from((l - max).exp());
+                }
+                if wk > 0.0 {
+                    pos_sum += f64::from(wk) * f64::from(l - pos_max).exp();
+                }
+            }
+            let log_denom = denom.ln() + f64::from(max);
             let log_pos = pos_sum.ln() + f64::from(pos_max);
-            let lp = log_pos as f32;
+            let (ld, lp) = (log_denom as f32, log_pos as f32);
             for ((l, &k), &wk) in row.iter_mut().zip(keep).zip(w) {
                 *l = if k {
                     c * ((*l - ld).exp() - wk * (*l - lp).exp())
