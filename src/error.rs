@@ -25,6 +25,9 @@ pub enum Error {
     /// A training stage failed.
     #[error(transparent)]
     Train(#[from] crate::train::TrainError),
+    /// Inference, embedding or export failed.
+    #[error(transparent)]
+    Infer(#[from] crate::infer::InferError),
     /// A device name was not understood or the device is unavailable.
     #[error(transparent)]
     Device(#[from] crate::device::DeviceError),

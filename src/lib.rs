@@ -14,6 +14,7 @@ pub mod device;
 pub mod error;
 pub mod eval;
 pub mod fsutil;
+pub mod infer;
 pub mod loss;
 pub mod model;
 pub mod train;

@@ -168,6 +168,21 @@ pub fn decode_image_file(path: &Path, size: usize, gray: bool) -> Result<Vec<u8>
         .map_err(|e| e.to_string())?
         .decode()
         .map_err(|e| e.to_string())?;
+    square_resize(&img, size, gray)
+}
+
+/// Converts a decoded image to CHW `u8` pixels of `size x size` as the folder loader
+/// does: RGB (alpha dropped) or grayscale, centre-cropped to a square of its shorter
+/// side, resized (bilinear, anti-aliased when shrinking). Used for single files and
+/// in-memory images at inference time, so they are preprocessed exactly as training data.
+///
+/// # Errors
+/// A message when the image has no pixel or `size` is too large.
+pub fn square_resize(
+    img: &::image::DynamicImage,
+    size: usize,
+    gray: bool,
+) -> Result<Vec<u8>, String> {
     let side = u32::try_from(size).map_err(|_| format!("size {size} too large"))?;
     let (w, h) = (img.width(), img.height());
     let short = w.min(h);

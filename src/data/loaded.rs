@@ -1,7 +1,7 @@
 //! A loaded dataset (both splits plus normalisation statistics) and its one-line
 //! JSON summary.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ImageDataset;
 
@@ -55,7 +55,7 @@ impl LoadedDataset {
 /// What `supcon data --data SPEC` prints: a dataset's vital statistics.
 ///
 /// Its `Display` is one line of JSON with the fields in declaration order.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DataSummary {
     /// The canonical spec string.
     pub name: String,

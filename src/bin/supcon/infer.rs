@@ -1,26 +1,462 @@
 //! `supcon predict`, `embed`, `finetune`, `export`: use a trained model.
 
-use anyhow::{Result, bail};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{Context, Result, bail};
 use clap::Args;
+use supcon::data::{ImageDataset, LoadedDataset};
+use supcon::data::folder::IMAGE_EXTENSIONS;
+use supcon::infer::{Classifier, Embedder, Layer, ModelDir, Prediction, write_embeddings};
+use supcon::train::{DataConfig, FinetuneConfig, RunOptions, finetune as finetune_stage};
+
+use crate::args::{DataArgs, TrainArgs, TrainTargets, default_out, read_config};
+
+/// Output format of `predict`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// One JSON document.
+    Json,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "table" => Ok(Self::Table),
+            "json" => Ok(Self::Json),
+            "csv" => Ok(Self::Csv),
+            _ => Err(format!("unknown format '{s}': expected table, json or csv")),
+        }
+    }
+}
+
+/// Which split of a dataset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    #[default]
+    Test,
+}
+
+impl FromStr for Split {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "train" => Ok(Self::Train),
+            "test" | "val" => Ok(Self::Test),
+            _ => Err(format!("unknown split '{s}': expected train or test")),
+        }
+    }
+}
+
+impl Split {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Train => "train",
+            Self::Test => "test",
+        }
+    }
+
+    fn of(self, data: &LoadedDataset) -> &ImageDataset {
+        match self {
+            Self::Train => &data.train,
+            Self::Test => &data.test,
+        }
+    }
+}
 
 #[derive(Args, Debug)]
-pub struct PredictArgs {}
-#[derive(Args, Debug)]
-pub struct EmbedArgs {}
-#[derive(Args, Debug)]
-pub struct FinetuneArgs {}
-#[derive(Args, Debug)]
-pub struct ExportArgs {}
+pub struct PredictArgs {
+    /// Model: a linear-probe, train-ce, finetune or joint pretrain run, a `supcon run`
+    /// output directory (its linear probe), or an exported model directory
+    #[arg(long, value_name = "RUN_DIR")]
+    model: PathBuf,
+    /// Image files (PNG/JPEG) or folders of them (searched recursively); with neither
+    /// INPUT nor --data, the run's own data (--split, with the run's subsets)
+    #[arg(value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Dataset split: train | test
+    #[arg(long, default_value = "test")]
+    split: Split,
+    /// Classes listed per image
+    #[arg(long, default_value_t = 5, value_name = "K")]
+    top_k: usize,
+    /// Output: table | json | csv
+    #[arg(long, default_value = "table")]
+    format: Format,
+    /// Images per forward pass
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    batch_size: usize,
+}
 
-pub fn predict(_args: PredictArgs) -> Result<()> {
-    bail!("supcon predict is not built yet")
+/// One classified input.
+///
+/// Without INPUT and --data, `predict` classifies the run's own data (its --split, with
+/// the run's --limit/--test-limit subsets), so its accuracy is the one training reported.
+struct Row {
+    input: String,
+    label: Option<usize>,
+    prediction: Prediction,
 }
-pub fn embed(_args: EmbedArgs) -> Result<()> {
-    bail!("supcon embed is not built yet")
+
+/// The data a `predict` or `embed` run reads: `--data` with its flags, else the run's
+/// own data configuration (flags applied on top).
+fn data_config(model: &ModelDir, args: &DataArgs) -> Result<(DataConfig, u64)> {
+    if args.data.is_some() {
+        let mut data = DataConfig::default();
+        args.apply(&mut data);
+        let seed = model.data_config().map_or(0, |(_, s)| s);
+        return Ok((data, seed));
+    }
+    let Some((mut data, seed)) = model.data_config() else {
+        bail!(
+            "{} is an export and records no dataset; pass --data SPEC",
+            model.dir().display()
+        );
+    };
+    args.apply(&mut data);
+    Ok((data, seed))
 }
-pub fn finetune(_args: FinetuneArgs) -> Result<()> {
-    bail!("supcon finetune is not built yet")
+
+/// Image files named by `inputs`: files as given, folders searched recursively for
+/// `.png`/`.jpg`/`.jpeg` files (sorted; hidden entries skipped).
+fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("{}: cannot list the folder", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if p.extension().is_some_and(|e| {
+                IMAGE_EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str())
+            }) {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let before = files.len();
+            walk(input, &mut files)?;
+            if files.len() == before {
+                bail!("{}: no .png/.jpg/.jpeg image in this folder", input.display());
+            }
+        } else if input.exists() {
+            files.push(input.clone());
+        } else {
+            bail!("{}: no such file or folder", input.display());
+        }
+    }
+    Ok(files)
 }
-pub fn export(_args: ExportArgs) -> Result<()> {
-    bail!("supcon export is not built yet")
+
+pub fn predict(args: PredictArgs) -> Result<()> {
+    if args.top_k == 0 {
+        bail!("--top-k 0: expected at least 1");
+    }
+    let classifier = Classifier::load(&args.model)
+        .with_context(|| format!("loading the model in {}", args.model.display()))?
+        .with_top_k(args.top_k)
+        .with_batch_size(args.batch_size);
+    let mut rows = Vec::new();
+    let files = collect_images(&args.inputs)?;
+    if !files.is_empty() {
+        let predictions = classifier.predict_files(&files)?;
+        rows.extend(files.iter().zip(predictions).map(|(f, prediction)| Row {
+            input: f.display().to_string(),
+            label: None,
+            prediction,
+        }));
+    }
+    let mut dataset = None;
+    if args.inputs.is_empty() || args.data.data.is_some() {
+        let model = ModelDir::open(&args.model)?;
+        let (config, seed) = data_config(&model, &args.data)?;
+        let data = config.load(seed)?;
+        let split = args.split.of(&data);
+        let predictions = classifier.predict_split(split)?;
+        // Labels count only when the dataset has the model's classes.
+        let same_classes = split.class_names == classifier.class_names();
+        if !same_classes {
+            eprintln!(
+                "note: {} has other classes than the model; no accuracy is computed",
+                data.name
+            );
+        }
+        rows.extend(predictions.into_iter().enumerate().map(|(i, prediction)| Row {
+            input: format!("{}[{i}]", args.split.name()),
+            label: same_classes.then_some(split.labels[i]),
+            prediction,
+        }));
+        dataset = Some(data.name.clone());
+    }
+    let labelled: Vec<&Row> = rows.iter().filter(|r| r.label.is_some()).collect();
+    let correct = labelled
+        .iter()
+        .filter(|r| r.label == Some(r.prediction.class))
+        .count();
+    let accuracy = (!labelled.is_empty()).then(|| correct as f64 / labelled.len() as f64);
+    let names = classifier.class_names();
+    let label_name = |l: Option<usize>| l.map(|l| names[l].clone());
+    let mut text = String::new();
+    match args.format {
+        Format::Json => {
+            let predictions: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| {
+                    serde_json::json!({"input": r.input, "label": r.label,
+                        "label_name": label_name(r.label), "class": r.prediction.class,
+                        "name": r.prediction.name, "probability": r.prediction.probability,
+                        "top_k": r.prediction.top_k})
+                })
+                .collect();
+            let doc = serde_json::json!({"model": classifier.dir(),
+                "kind": classifier.kind().name(), "data": dataset,
+                "split": dataset.as_ref().map(|_| args.split.name()),
+                "samples": rows.len(), "labelled": labelled.len(), "correct": correct,
+                "accuracy": accuracy, "predictions": predictions});
+            text = serde_json::to_string_pretty(&doc)?;
+            text.push('\n');
+        }
+        Format::Csv => {
+            text.push_str("input,label,class,name,probability,top_k\n");
+            for r in &rows {
+                let top: Vec<String> = r
+                    .prediction
+                    .top_k
+                    .iter()
+                    .map(|s| format!("{}={:.6}", s.name, s.probability))
+                    .collect();
+                let _ = writeln!(
+                    text,
+                    "{},{},{},{},{:.6},{}",
+                    csv_field(&r.input),
+                    csv_field(&label_name(r.label).unwrap_or_default()),
+                    r.prediction.class,
+                    csv_field(&r.prediction.name),
+                    r.prediction.probability,
+                    csv_field(&top.join(";"))
+                );
+            }
+        }
+        Format::Table => {
+            let width = rows.iter().map(|r| r.input.len()).max().unwrap_or(5).max(5);
+            let name_width = names.iter().map(String::len).max().unwrap_or(5).max(5);
+            let pred_width = name_width.max(10);
+            let _ = writeln!(
+                text,
+                "{:<width$}  {:<name_width$}  {:<pred_width$}  {:>6}  top-{}",
+                "input",
+                "label",
+                "prediction",
+                "prob",
+                args.top_k.min(names.len())
+            );
+            for r in &rows {
+                let top: Vec<String> = r
+                    .prediction
+                    .top_k
+                    .iter()
+                    .map(|s| format!("{} {:.2}", s.name, s.probability))
+                    .collect();
+                let _ = writeln!(
+                    text,
+                    "{:<width$}  {:<name_width$}  {:<pred_width$}  {:>6.3}  {}",
+                    r.input,
+                    label_name(r.label).unwrap_or_else(|| "-".into()),
+                    r.prediction.name,
+                    r.prediction.probability,
+                    top.join(", ")
+                );
+            }
+            if let Some(acc) = accuracy {
+                let _ = writeln!(
+                    text,
+                    "accuracy: {:.2}% ({correct}/{})",
+                    100.0 * acc,
+                    labelled.len()
+                );
+            }
+        }
+    }
+    print!("{text}");
+    Ok(())
+}
+
+/// A CSV field, quoted when it holds a comma, quote or line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct EmbedArgs {
+    /// Model: a pretrain, linear-probe, train-ce or finetune run, a `supcon run` output,
+    /// or an export
+    #[arg(long, value_name = "RUN_DIR")]
+    model: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Output file: .npy (labels go to STEM.labels.npy) or .safetensors
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Dataset split: train | test
+    #[arg(long, default_value = "test")]
+    split: Split,
+    /// encoder (features, D) | projection (projection head before normalisation, P)
+    #[arg(long, default_value = "encoder")]
+    layer: Layer,
+    /// L2-normalise every embedding
+    #[arg(long)]
+    normalize: bool,
+    /// Images per forward pass
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    batch_size: usize,
+}
+
+pub fn embed(args: EmbedArgs) -> Result<()> {
+    let ext = args
+        .out
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    if !matches!(ext.as_deref(), Some("npy" | "safetensors")) {
+        bail!(
+            "--out {}: expected a .npy or .safetensors file name",
+            args.out.display()
+        );
+    }
+    let model = ModelDir::open(&args.model)
+        .with_context(|| format!("opening the model in {}", args.model.display()))?;
+    let embedder = Embedder::load(&args.model, args.layer)
+        .with_context(|| format!("loading the model in {}", args.model.display()))?
+        .with_batch_size(args.batch_size);
+    let (config, seed) = data_config(&model, &args.data)?;
+    let data = config.load(seed)?;
+    let split = args.split.of(&data);
+    let embeddings = embedder.embed_split(split, args.normalize)?;
+    let files = write_embeddings(&args.out, &embeddings, &split.labels)?;
+    println!(
+        "{}",
+        serde_json::json!({"files": files, "rows": embeddings.rows, "dim": embeddings.cols,
+            "layer": args.layer.to_string(), "normalized": args.normalize,
+            "data": data.name, "split": args.split.name(), "model": model.dir(),
+            "kind": model.kind().name()})
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct FinetuneArgs {
+    /// The run holding the pre-trained encoder (a pretrain run, a linear probe or
+    /// `supcon run` output, a train-ce/finetune run, or an export)
+    #[arg(long, value_name = "RUN_DIR")]
+    encoder: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    train: TrainArgs,
+    /// Start from a configuration file (.toml or .json); flags override it
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Output run directory [default: runs/finetune-<time>]
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// No progress bars
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn finetune(args: FinetuneArgs) -> Result<()> {
+    let mut c: FinetuneConfig = match &args.config {
+        Some(path) => read_config(path)?,
+        None => FinetuneConfig::default(),
+    };
+    c.pretrained_run = args.encoder.clone();
+    let d = &args.data;
+    if d.data.is_some() || d.limit.is_some() || d.shots.is_some() || d.test_limit.is_some()
+        || d.threads.is_some()
+    {
+        // Flags refine the configured data, else the pre-trained run's.
+        let mut data = c.data.clone().unwrap_or_else(|| {
+            ModelDir::open(&args.encoder)
+                .ok()
+                .and_then(|m| m.data_config())
+                .map(|(d, _)| d)
+                .unwrap_or_default()
+        });
+        if d.data.is_some() {
+            data = DataConfig::default();
+        }
+        d.apply(&mut data);
+        c.data = Some(data);
+    }
+    args.train.apply(TrainTargets {
+        epochs: &mut c.epochs,
+        batch_size: &mut c.batch_size,
+        schedule: &mut c.schedule,
+        optimizer: &mut c.optimizer,
+        augment: Some(&mut c.augment),
+        seed: &mut c.seed,
+        device: &mut c.device,
+        checkpoint_every: Some(&mut c.checkpoint_every),
+    });
+    let out = args.out.clone().unwrap_or_else(|| default_out("finetune"));
+    let opts = RunOptions { quiet: args.quiet };
+    let report = finetune_stage(&c, &out, &opts)?;
+    println!(
+        "{}",
+        serde_json::json!({"run": report.run, "top1": report.test.top1,
+            "top5": report.test.top5, "ece": report.test.calibration.ece,
+            "final_loss": report.final_loss, "seconds": report.seconds})
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Model: a linear-probe, train-ce, finetune or joint pretrain run, a `supcon run`
+    /// output directory (its linear probe), or an export
+    #[arg(long, value_name = "RUN_DIR")]
+    model: PathBuf,
+    /// Output directory (model.safetensors + classifier.json)
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Replace an existing export in --out
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn export(args: ExportArgs) -> Result<()> {
+    let spec = supcon::infer::export(&args.model, &args.out, args.force)
+        .with_context(|| format!("exporting {}", args.model.display()))?;
+    println!(
+        "{}",
+        serde_json::json!({"out": args.out, "encoder": spec.encoder.name.to_string(),
+            "num_classes": spec.num_classes, "input_shape": spec.input_shape,
+            "source": spec.source})
+    );
+    Ok(())
 }
