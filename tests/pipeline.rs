@@ -274,3 +274,18 @@ fn every_command_has_help() {
         assert!(ok(&["bench", sub, "--help"]).contains("Usage"));
     }
 }
+
+#[test]
+fn the_mlp_encoder_takes_its_input_size_from_the_data() {
+    let f = fixture();
+    let pre = f.root.join("mlp");
+    let mut args = pretrain_args(&f.spec, pre.to_str().unwrap(), "1");
+    args.extend(["--model", "mlp"]);
+    ok(&args);
+    let config: Value =
+        serde_json::from_str(&fs::read_to_string(pre.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["model"]["encoder"]["input_dim"], 144);
+    let ce = f.root.join("mlp-ce");
+    ok(&["train-ce", "--data", &f.spec, "--model", "mlp", "--epochs", "1", "--batch-size", "16",
+        "--out", ce.to_str().unwrap(), "-q"]);
+}

@@ -300,12 +300,13 @@ pub fn pretrain(
     out: &Path,
     opts: &RunOptions,
 ) -> Result<PretrainReport, TrainError> {
-    config.validate()?;
     let data = config.data.load(config.seed)?;
+    let mut config = config.clone();
+    // Input channels (and the MLP's input size) come from the data, then validate.
+    config.model = adapt_model_config(config.model, data.shape());
+    config.validate()?;
     check_batch(config.batch_size, &data)?;
     let run = RunDir::create(out)?;
-    let mut config = config.clone();
-    config.model = adapt_model_config(config.model, data.shape());
     run.write_json("config.json", &config)?;
     run.write_json("data.json", &data.summary())?;
     run_pretrain(&config, &run, None, opts)

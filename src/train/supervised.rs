@@ -126,14 +126,14 @@ pub fn train_supervised(
     config.optimizer.validate().map_err(TrainError::Config)?;
     config.schedule.validate().map_err(TrainError::Config)?;
     config.augment.validate()?;
-    config.encoder.validate()?;
     let data = config.data.load(config.seed)?;
-    super::pretrain::check_batch(config.batch_size, &data)?;
-    let run = RunDir::create(out)?;
     let mut config = config.clone();
     let shape = data.shape();
     config.encoder.in_channels = shape[0];
     config.encoder.input_dim.get_or_insert(shape.iter().product());
+    config.encoder.validate()?;
+    super::pretrain::check_batch(config.batch_size, &data)?;
+    let run = RunDir::create(out)?;
     run.write_json("config.json", &config)?;
     run.write_json("data.json", &data.summary())?;
     run_supervised(&config, &run, None, opts)

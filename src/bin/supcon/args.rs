@@ -58,7 +58,7 @@ pub struct ModelArgs {
     /// Encoder: resnet18 | resnet34 | resnet50 | resnet101 | resnet152 | resnet200 | resnet-tiny | mlp [default: resnet-tiny]
     #[arg(long, value_name = "NAME")]
     pub model: Option<EncoderKind>,
-    /// ResNet stem: cifar (3x3, no max-pool) | imagenet (7x7 + max-pool) [default: cifar]
+    /// ResNet stem: cifar (3x3, no max-pool) | imagenet (7x7 + max-pool) | compact (3x3 stride 2) [default: compact for resnet-tiny, cifar otherwise]
     #[arg(long)]
     pub stem: Option<Stem>,
     /// ResNet width multiplier [default: 1]

@@ -121,7 +121,6 @@ impl PretrainArgs {
             device: &mut c.device,
             checkpoint_every: Some(&mut c.checkpoint_every),
         });
-        c.validate()?;
         Ok(c)
     }
 }
@@ -297,7 +296,6 @@ pub fn run(args: RunArgs) -> Result<()> {
     pre.batch_size = args.batch_size;
     pre.seed = args.seed;
     pre.checkpoint_every = args.epochs;
-    pre.validate()?;
     let mut ce = SupervisedConfig {
         data: pre.data.clone(),
         encoder: pre.model.encoder.clone(),
