@@ -33,6 +33,7 @@ fn unit_rows(n: usize, d: usize, seed: u64) -> Vec<f32> {
 /// Float64 brute force of L_out (contrast mode all) with queued entries: the contrast set
 /// is the batch's views followed by the queue; anchors are the batch's views only.
 /// `labels = None` means SimCLR (queue entries are negatives).
+#[allow(clippy::too_many_arguments)]
 fn reference(
     x: &[f32],
     b: usize,

@@ -115,7 +115,7 @@ impl OptimizerConfig {
         match self.kind {
             OptimizerKind::Sgd => {
                 // burn's momentum dampening defaults to 0.1; PyTorch (and the paper) use 0.
-                let momentum = (self.momentum > 0.0).then(|| MomentumConfig {
+                let momentum = (self.momentum > 0.0).then_some(MomentumConfig {
                     momentum: self.momentum,
                     dampening: 0.0,
                     nesterov: self.nesterov,
