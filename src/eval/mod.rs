@@ -13,8 +13,11 @@ mod validate;
 
 pub mod accuracy;
 pub mod calibration;
+pub mod evaluate;
 pub mod knn;
+pub mod report;
 pub mod robustness;
+pub mod sweep;
 
 pub use accuracy::{
     ConfusionMatrix, accuracy, per_class_accuracy, predictions, top_k_accuracies, top_k_accuracy,

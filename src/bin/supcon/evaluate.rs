@@ -1,11 +1,263 @@
 //! `supcon eval`: accuracy, calibration, corruption robustness, k-NN and few-shot.
 
-use anyhow::{Result, bail};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
 use clap::Args;
+use supcon::augment::corrupt::Corruption;
+use supcon::eval::evaluate::{
+    DataOverride, EvalFile, EvalOptions, EvalReport, KnnOptions, RunKind, evaluate_dir,
+    parse_corruptions, parse_severities,
+};
 
 #[derive(Args, Debug)]
-pub struct EvalArgs {}
+pub struct EvalArgs {
+    /// Run to evaluate: a linear-probe run, a cross-entropy run, a pre-training run with a
+    /// joint classifier, or a `supcon run` output directory (both of its classifiers)
+    #[arg(long, value_name = "RUN_DIR")]
+    pub model: PathBuf,
+    /// Evaluate on another dataset spec (same classes and image shape) [default: the run's]
+    #[arg(long, value_name = "SPEC")]
+    pub data: Option<String>,
+    /// At most N training samples for the k-NN bank and few-shot pools [default: the run's]
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// At most N test samples [default: the run's]
+    #[arg(long, value_name = "N")]
+    pub test_limit: Option<usize>,
+    /// Data-loading threads (0 = one per core)
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Corruptions: all | none | comma-separated names (gaussian_noise,fog,...)
+    #[arg(long, value_name = "all|LIST", default_value = "none", value_parser = corruption_list)]
+    pub corruptions: CorruptionList,
+    /// Severities of each corruption: 1-5 | a list such as 1,3,5
+    #[arg(long, value_name = "1-5|LIST", default_value = "1-5", value_parser = severity_list)]
+    pub severities: SeverityList,
+    /// Seed of the corruptions' randomness
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Normalise corruption errors (mCE, relative mCE) by this run (normally the
+    /// cross-entropy run) or by an eval JSON file of it [default for a `supcon run`
+    /// directory: its ce/ run]
+    #[arg(long, value_name = "RUN_DIR|FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Weighted k-NN accuracy on frozen encoder features (cosine)
+    #[arg(long)]
+    pub knn: bool,
+    /// k-NN neighbours
+    #[arg(long, value_name = "K", default_value_t = 200)]
+    pub knn_k: usize,
+    /// k-NN temperature
+    #[arg(long, value_name = "T", default_value_t = 0.07)]
+    pub knn_temperature: f32,
+    /// Few-shot linear probes with K samples per class, e.g. 1,5,10
+    #[arg(long, value_name = "K,...", value_delimiter = ',')]
+    pub few_shot: Vec<usize>,
+    /// Few-shot subsets (seeds) per K; accuracies are averaged
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub few_shot_seeds: usize,
+    /// Epochs of each few-shot probe
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub few_shot_epochs: usize,
+    /// Output JSON [default: RUN_DIR/eval.json]
+    #[arg(long, value_name = "FILE.json")]
+    pub out: Option<PathBuf>,
+    /// No progress messages
+    #[arg(long, short)]
+    pub quiet: bool,
+}
 
-pub fn run(_args: EvalArgs) -> Result<()> {
-    bail!("supcon eval is not built yet")
+#[derive(Clone, Debug)]
+pub struct CorruptionList(pub Vec<Corruption>);
+
+#[derive(Clone, Debug)]
+pub struct SeverityList(pub Vec<u8>);
+
+fn corruption_list(s: &str) -> Result<CorruptionList, String> {
+    parse_corruptions(s)
+        .map(CorruptionList)
+        .map_err(|e| e.to_string())
+}
+
+fn severity_list(s: &str) -> Result<SeverityList, String> {
+    parse_severities(s)
+        .map(SeverityList)
+        .map_err(|e| e.to_string())
+}
+
+pub fn run(args: EvalArgs) -> Result<()> {
+    let opts = EvalOptions {
+        data: DataOverride {
+            spec: args.data.clone(),
+            limit: args.limit,
+            test_limit: args.test_limit,
+            threads: args.threads,
+        },
+        corruptions: args.corruptions.0.clone(),
+        severities: args.severities.0.clone(),
+        seed: args.seed,
+        baseline: args.baseline.clone(),
+        knn: args.knn.then_some(KnnOptions {
+            k: args.knn_k,
+            temperature: args.knn_temperature,
+        }),
+        few_shot: args.few_shot.clone(),
+        few_shot_seeds: args.few_shot_seeds,
+        few_shot_epochs: args.few_shot_epochs,
+    };
+    let quiet = args.quiet;
+    let log = move |m: &str| {
+        if !quiet {
+            eprintln!("{m}");
+        }
+    };
+    let reports = evaluate_dir(&args.model, &opts, &log)
+        .with_context(|| format!("supcon eval --model {}", args.model.display()))?;
+    for r in &reports {
+        print_report(r);
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.model.join("eval.json"));
+    let file = if reports.len() == 1 {
+        EvalFile::One(Box::new(reports.into_iter().next().expect("one report")))
+    } else {
+        EvalFile::Many { runs: reports }
+    };
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("--out {}: creating {}", out.display(), parent.display()))?;
+    }
+    supcon::train::run_dir::write_json(&out, &file)
+        .with_context(|| format!("--out {}", out.display()))?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.2}%", 100.0 * v)
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(
+        || "-".into(),
+        |v| {
+            // No minus sign on a value that rounds to zero.
+            let v = if (v * 10f64.powi(digits as i32)).round() == 0.0 {
+                0.0
+            } else {
+                v
+            };
+            format!("{v:.digits$}")
+        },
+    )
+}
+
+fn print_report(r: &EvalReport) {
+    let kind = match r.kind {
+        RunKind::Linear => format!(
+            "linear probe on {}",
+            r.encoder_run
+                .as_ref()
+                .map_or("?".into(), |p| p.display().to_string())
+        ),
+        RunKind::Ce => "cross-entropy".into(),
+        RunKind::Finetune => "fine-tuned".into(),
+        RunKind::Pretrain => "joint classifier".into(),
+        k => k.describe().into(),
+    };
+    let c = &r.clean;
+    println!();
+    println!("== {} ({kind})", r.run.display());
+    println!(
+        "data {} | {} test images | {} classes",
+        r.data.spec, c.samples, r.num_classes
+    );
+    println!(
+        "{:<10} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "", "top-1", "top-5", "ECE", "MCE", "NLL"
+    );
+    println!(
+        "{:<10} {:>8} {:>8} {:>8.4} {:>8.4} {:>8.4}",
+        "clean",
+        pct(c.top1),
+        pct(c.top5),
+        c.calibration.ece,
+        c.calibration.mce,
+        c.calibration.nll
+    );
+    let per_class: Vec<String> = r
+        .per_class_accuracy
+        .iter()
+        .zip(&r.class_names)
+        .map(|(a, n)| {
+            format!(
+                "{n} {}",
+                a.map_or("-".into(), |a| format!("{:.0}%", 100.0 * a))
+            )
+        })
+        .collect();
+    println!("per class: {}", per_class.join(", "));
+    if let Some(k) = &r.knn {
+        println!(
+            "k-NN (k={}, T={}, {} train): top-1 {}",
+            k.k,
+            k.temperature,
+            k.train_samples,
+            pct(k.top1)
+        );
+    }
+    for f in &r.few_shot {
+        println!(
+            "{}-shot linear probe: top-1 {} ± {:.2} ({} seeds)",
+            f.shots,
+            pct(f.mean),
+            100.0 * f.std,
+            f.seeds.len()
+        );
+    }
+    if let Some(cr) = &r.corruptions {
+        let mut header = format!("{:<18}", "corruption");
+        for s in &cr.severities {
+            header += &format!(" {:>14}", format!("s{s} acc/ECE"));
+        }
+        header += &format!(" {:>8} {:>7} {:>7}", "mean err", "CE", "rel CE");
+        println!("{header}");
+        for (name, score) in &cr.robustness.corruptions {
+            let mut line = format!("{name:<18}");
+            for s in &cr.severities {
+                let cell = cr
+                    .cells
+                    .iter()
+                    .find(|x| &x.corruption == name && x.severity == *s);
+                line += &match cell {
+                    Some(x) => format!(" {:>7.2}%/{:.3}", 100.0 * x.top1, x.ece),
+                    None => format!(" {:>14}", "-"),
+                };
+            }
+            line += &format!(
+                " {:>8} {:>7} {:>7}",
+                pct(score.mean_error),
+                opt(score.ce, 3),
+                opt(score.relative_ce, 3)
+            );
+            println!("{line}");
+        }
+        let rb = &cr.robustness;
+        print!("mean corruption error {}", pct(rb.mean_error));
+        match &cr.baseline {
+            Some(b) => println!(
+                " | mCE {} | relative mCE {} (baseline {})",
+                opt(rb.mce, 3),
+                opt(rb.relative_mce, 3),
+                b.source.display()
+            ),
+            None => println!(" (no --baseline: no mCE)"),
+        }
+        for n in &cr.notes {
+            println!("note: {n}");
+        }
+    }
 }

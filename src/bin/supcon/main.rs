@@ -38,7 +38,7 @@ enum Command {
     TrainCe(train::SupervisedArgs),
     /// Evaluate a run: accuracy, calibration, corruption robustness, k-NN, few-shot
     Eval(evaluate::EvalArgs),
-    /// Self-contained HTML report (and PNG/SVG plots) of one or more runs
+    /// Self-contained HTML report (inline SVG plots) of one or more runs
     Report(report::ReportArgs),
     /// Hyperparameter stability: the same method over a grid, mean/spread/worst accuracy
     Sweep(sweep::SweepArgs),

@@ -264,7 +264,7 @@ pub struct RunArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// Epochs of SupCon pre-training and of the cross-entropy baseline (same budget)
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 20)]
     epochs: usize,
     /// Images per batch (both methods)
     #[arg(long, default_value_t = 128)]
