@@ -12,7 +12,7 @@ use supcon::data::batcher::{Batch, MultiViewBatcher};
 use supcon::data::ImageDataset;
 use supcon::loss::{Positives, SupConLossConfig};
 use supcon::model::{EncoderConfig, EncoderKind, HeadConfig, SupConModelConfig};
-use supcon::train::chunked::chunked_gradients;
+use supcon::train::chunked::{chunked_gradients, untracked_copy};
 use supcon::train::pretrain::PretrainModel;
 
 fn params<M: Module>(m: &M) -> Vec<f32> {
@@ -114,9 +114,22 @@ fn check(chunk: usize, joint: bool) {
     let mut opt_a = SgdConfig::new().init();
     let mut opt_b = SgdConfig::new().init();
 
-    let (g_chunked, out) =
-        chunked_gradients(&m0, &b, Positives::Labels(&b.labels), None, &cfg, 0, chunk, &device)
-            .unwrap();
+    // Pass 1's untracked copy: a differently initialised model refreshed with m0's weights.
+    let mut other = model(&device, false).net;
+    device.seed(99);
+    other = untracked_copy(other, &m0.net).unwrap();
+    let (g_chunked, out) = chunked_gradients(
+        &m0,
+        &other,
+        &b,
+        Positives::Labels(&b.labels),
+        None,
+        &cfg,
+        0,
+        chunk,
+        &device,
+    )
+    .unwrap();
     assert!(out.loss > 0.0);
     assert_eq!(out.ce_loss.is_some(), joint);
     let g_ref = reference_grads(&m0, &b, chunk, &cfg, &device);

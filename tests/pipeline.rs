@@ -289,3 +289,17 @@ fn the_mlp_encoder_takes_its_input_size_from_the_data() {
     ok(&["train-ce", "--data", &f.spec, "--model", "mlp", "--epochs", "1", "--batch-size", "16",
         "--out", ce.to_str().unwrap(), "-q"]);
 }
+
+#[test]
+fn chunked_and_tiled_pretraining_run_from_the_command_line() {
+    let f = fixture();
+    for (name, extra) in [("chunk", ["--chunk", "8"]), ("tiled", ["--loss-impl", "tiled"])] {
+        let out = f.root.join(name);
+        let mut args = pretrain_args(&f.spec, out.to_str().unwrap(), "1");
+        args.extend(extra);
+        ok(&args);
+        let losses = step_losses(&out);
+        assert_eq!(losses.len(), 3, "{name}");
+        assert!(losses.iter().all(|(_, l)| l.is_finite() && *l > 0.0), "{name}: {losses:?}");
+    }
+}

@@ -7,12 +7,14 @@
 //! 3. Re-run each chunk with autodiff and back-propagate `sum(z_chunk * dL/dz_chunk)`,
 //!    accumulating parameter gradients; the caller takes one optimiser step.
 //!
-//! Peak memory is one chunk's activation graph plus the batch's projections, whatever the
-//! batch size. The gradients are exactly those of the unchunked loss for a model whose
-//! BatchNorm normalises each chunk with that chunk's statistics (the same chunks in both
-//! passes), i.e. "ghost" BatchNorm with chunk-sized groups. BatchNorm running statistics
-//! are updated in both passes (two momentum updates per chunk and step); they only affect
-//! evaluation, never the training gradients.
+//! Pass 1 runs on an untracked copy of the network (`embedder`: same weights, parameters
+//! that never require gradients, BatchNorm still in training mode), so no autodiff graph is
+//! recorded and each chunk's activations are freed as soon as its projections are read.
+//! Peak memory is one chunk's activation graph (pass 2) plus the batch's projections,
+//! whatever the batch size. The gradients are exactly those of the unchunked loss for a
+//! model whose BatchNorm normalises each chunk with that chunk's statistics (the same
+//! chunks in both passes), i.e. "ghost" BatchNorm with chunk-sized groups; the online
+//! model's BatchNorm running statistics are updated once per chunk, by pass 2.
 
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -21,6 +23,8 @@ use super::TrainError;
 use super::pretrain::PretrainModel;
 use super::setup::labels_per_view;
 use crate::data::batcher::Batch;
+use super::memory_bank::ema_update;
+use crate::model::SupConModel;
 use crate::loss::{LossError, Positives, Queue, SupConLossConfig, tiled_supcon_with_queue};
 
 /// Loss values of one chunked step.
@@ -35,7 +39,8 @@ pub struct ChunkedLoss {
     pub projections: Vec<f32>,
 }
 
-/// Gradients of one full batch, computed `chunk` views at a time.
+/// Gradients of one full batch, computed `chunk` views at a time. `embedder` must be an
+/// untracked copy of `model.net` with the same weights (see [`untracked_copy`]).
 ///
 /// # Shapes
 /// - `batch.images`: `[views * batch, C, H, W]`, view-major; chunks are consecutive rows.
@@ -46,6 +51,7 @@ pub struct ChunkedLoss {
 #[allow(clippy::too_many_arguments)]
 pub fn chunked_gradients(
     model: &PretrainModel,
+    embedder: &SupConModel,
     batch: &Batch,
     positives: Positives<'_>,
     queue: Option<Queue<'_>>,
@@ -71,7 +77,7 @@ pub fn chunked_gradients(
     let mut p = 0;
     for &start in &starts {
         let len = chunk.min(rows - start);
-        let z = model.net.project(chunk_images(start, len)).detach(); // [len, P]
+        let z = embedder.project(chunk_images(start, len)); // [len, P], no graph
         p = z.dims()[1];
         z_rows.extend(read(z)?);
     }
@@ -139,4 +145,13 @@ fn read(z: Tensor<2>) -> Result<Vec<f32>, TrainError> {
         return Err(LossError::NonFiniteFeatures.into());
     }
     Ok(values)
+}
+
+/// Refreshes `copy` (same architecture as `net`) to hold `net`'s current weights and
+/// BatchNorm statistics as parameters that never require gradients: pass 1's embedder.
+///
+/// # Errors
+/// [`TrainError::Config`] when the architectures differ.
+pub fn untracked_copy(copy: SupConModel, net: &SupConModel) -> Result<SupConModel, TrainError> {
+    ema_update(copy, net, 0.0)
 }

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::checkpoint::{self, LoopState};
 use super::memory_bank::{MemoryBank, ema_update};
-use super::chunked::chunked_gradients;
+use super::chunked::{chunked_gradients, untracked_copy};
 use super::run_dir::{RunDir, truncate_metrics};
 use super::setup::{DataConfig, images, labels_per_view, train_loader};
 use super::{OptimizerConfig, Progress, ScheduleConfig, TrainError};
@@ -351,6 +351,13 @@ fn run_pretrain(
     let mut bank = MemoryBank::new(config.memory_bank, model.net.projection_dim());
     // The key encoder starts as an exact, independent copy (its own parameters, never
     // tracked), so the online model's parameters are untouched.
+    // Pass 1 of chunked steps embeds with an untracked copy of the network (no graph).
+    let tiled = config.chunk.is_some() || config.loss_impl == LossImpl::Tiled;
+    let mut embedder = if tiled {
+        Some(config.model.try_init(&device)?)
+    } else {
+        None
+    };
     let mut key = match config.momentum_encoder {
         Some(_) => Some(ema_update(config.model.try_init(&device)?, &model.net, 0.0)?),
         None => None,
@@ -409,7 +416,6 @@ fn run_pretrain(
                 step: step + 1,
                 checkpoint,
             };
-            let tiled = config.chunk.is_some() || config.loss_impl == LossImpl::Tiled;
             // SimCLR cannot match sample identities across batches: queued entries are
             // negatives only.
             let queue_labels = match config.method {
@@ -423,8 +429,13 @@ fn run_pretrain(
                     embeddings: bank.embeddings(),
                     labels: queue_labels,
                 });
-                match chunked_gradients(
+                let copy = match embedder.take() {
+                    Some(e) => untracked_copy(e, &model.net)?,
+                    None => config.model.try_init(&device)?,
+                };
+                let result = chunked_gradients(
                     &model,
+                    &copy,
                     &batch,
                     positives,
                     queue,
@@ -432,7 +443,9 @@ fn run_pretrain(
                     step as u64,
                     chunk,
                     &device,
-                ) {
+                );
+                embedder = Some(copy);
+                match result {
                     Ok((grads, out)) => {
                         projections = Some(out.projections);
                         (grads, out.loss, out.ce_loss)
