@@ -8,8 +8,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 use supcon::augment::{Augment, AugmentConfig};
-use supcon::data::batcher::{Batch, MultiViewBatcher};
 use supcon::data::ImageDataset;
+use supcon::data::batcher::{Batch, MultiViewBatcher};
 use supcon::loss::{Positives, SupConLossConfig};
 use supcon::model::{EncoderConfig, EncoderKind, HeadConfig, SupConModelConfig};
 use supcon::train::chunked::{chunked_gradients, untracked_copy};
@@ -61,9 +61,8 @@ fn model(device: &Device, joint: bool) -> PretrainModel {
     }
     .try_init(device)
     .unwrap();
-    let classifier = joint.then(|| {
-        supcon::model::LinearClassifierConfig::new(net.feature_dim(), 3).init(device)
-    });
+    let classifier = joint
+        .then(|| supcon::model::LinearClassifierConfig::new(net.feature_dim(), 3).init(device));
     PretrainModel { net, classifier }
 }
 
@@ -82,7 +81,10 @@ fn reference_grads(
     for start in (0..rows).step_by(chunk) {
         let len = chunk.min(rows - start);
         let x = Tensor::<4>::from_data(
-            TensorData::new(b.images[start * image..(start + len) * image].to_vec(), [len, c, h, w]),
+            TensorData::new(
+                b.images[start * image..(start + len) * image].to_vec(),
+                [len, c, h, w],
+            ),
             device,
         );
         let f = m.net.encode(x);
@@ -137,13 +139,19 @@ fn check(chunk: usize, joint: bool) {
     let r = params(&opt_b.step(0.5, m0.clone(), g_ref));
     assert_eq!(a.len(), r.len());
     let moved = a.iter().zip(&before).filter(|(x, y)| x != y).count();
-    assert!(moved > a.len() / 4, "the step should move most parameters ({moved})");
+    assert!(
+        moved > a.len() / 4,
+        "the step should move most parameters ({moved})"
+    );
     let worst = a
         .iter()
         .zip(&r)
         .map(|(x, y)| (x - y).abs())
         .fold(0.0f32, f32::max);
-    assert!(worst <= 1e-5, "chunk {chunk}, joint {joint}: max |diff| {worst}");
+    assert!(
+        worst <= 1e-5,
+        "chunk {chunk}, joint {joint}: max |diff| {worst}"
+    );
 }
 
 #[test]

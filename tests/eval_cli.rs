@@ -51,8 +51,22 @@ fn suite() -> &'static Path {
         let root = tempfile::tempdir().unwrap().keep();
         let out = root.join("suite");
         ok(&[
-            "run", "--data", "builtin", "--limit", "300", "--test-limit", "100", "--epochs", "2",
-            "--batch-size", "50", "--linear-epochs", "10", "--out", s(&out), "-q",
+            "run",
+            "--data",
+            "builtin",
+            "--limit",
+            "300",
+            "--test-limit",
+            "100",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "50",
+            "--linear-epochs",
+            "10",
+            "--out",
+            s(&out),
+            "-q",
         ]);
         out
     })
@@ -78,7 +92,9 @@ fn write_idx(dir: &Path, side: usize) {
 }
 
 fn in_unit(v: &Value, what: &str) -> f64 {
-    let x = v.as_f64().unwrap_or_else(|| panic!("{what} is not a number: {v}"));
+    let x = v
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {v}"));
     assert!((0.0..=1.0).contains(&x), "{what} = {x} is outside [0, 1]");
     x
 }
@@ -94,11 +110,30 @@ fn eval_reports_every_metric_and_normalises_mce_by_the_baseline() {
     let lin_json = tmp.path().join("linear.json");
     let ce_json = tmp.path().join("ce.json");
     let stdout = ok(&[
-        "eval", "--model", s(&lin), "--corruptions", CORRUPTIONS, "--severities", SEVERITIES,
-        "--baseline", s(&ce), "--knn", "--few-shot", "1,2", "--few-shot-seeds", "2",
-        "--few-shot-epochs", "20", "--out", s(&lin_json), "-q",
+        "eval",
+        "--model",
+        s(&lin),
+        "--corruptions",
+        CORRUPTIONS,
+        "--severities",
+        SEVERITIES,
+        "--baseline",
+        s(&ce),
+        "--knn",
+        "--few-shot",
+        "1,2",
+        "--few-shot-seeds",
+        "2",
+        "--few-shot-epochs",
+        "20",
+        "--out",
+        s(&lin_json),
+        "-q",
     ]);
-    assert!(stdout.contains("top-1") && stdout.contains("mCE"), "{stdout}");
+    assert!(
+        stdout.contains("top-1") && stdout.contains("mCE"),
+        "{stdout}"
+    );
     let r = read(&lin_json);
     assert_eq!(r["kind"], "linear");
     assert_eq!(r["num_classes"], 10);
@@ -113,7 +148,10 @@ fn eval_reports_every_metric_and_normalises_mce_by_the_baseline() {
     assert!(top5 >= top1);
     let report = read(&lin.join("report.json"));
     assert_eq!(clean["top1"], report["test"]["top1"]);
-    assert_eq!(clean["calibration"]["ece"], report["test"]["calibration"]["ece"]);
+    assert_eq!(
+        clean["calibration"]["ece"],
+        report["test"]["calibration"]["ece"]
+    );
     let cal = &clean["calibration"];
     let ece = in_unit(&cal["ece"], "ece");
     let mce = in_unit(&cal["mce"], "mce");
@@ -131,7 +169,12 @@ fn eval_reports_every_metric_and_normalises_mce_by_the_baseline() {
     assert_eq!(counts.len(), 10);
     let (mut total, mut diag) = (0u64, 0u64);
     for (t, row) in counts.iter().enumerate() {
-        let row: Vec<u64> = row.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+        let row: Vec<u64> = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
         total += row.iter().sum::<u64>();
         diag += row[t];
         if let Some(a) = per_class[t].as_f64() {
@@ -151,7 +194,11 @@ fn eval_reports_every_metric_and_normalises_mce_by_the_baseline() {
         assert_eq!(f["shots"], shots);
         let accs = f["top1"].as_array().unwrap();
         assert_eq!(accs.len(), 2);
-        let mean = accs.iter().map(|a| in_unit(a, "few-shot top1")).sum::<f64>() / 2.0;
+        let mean = accs
+            .iter()
+            .map(|a| in_unit(a, "few-shot top1"))
+            .sum::<f64>()
+            / 2.0;
         assert!((f["mean"].as_f64().unwrap() - mean).abs() < 1e-12);
     }
 
@@ -172,8 +219,18 @@ fn eval_reports_every_metric_and_normalises_mce_by_the_baseline() {
     // The baseline's errors are those of the CE run evaluated on its own (deterministic
     // corruptions), whose mCE against itself is 1.
     ok(&[
-        "eval", "--model", s(&ce), "--corruptions", CORRUPTIONS, "--severities", SEVERITIES,
-        "--baseline", s(&ce), "--out", s(&ce_json), "-q",
+        "eval",
+        "--model",
+        s(&ce),
+        "--corruptions",
+        CORRUPTIONS,
+        "--severities",
+        SEVERITIES,
+        "--baseline",
+        s(&ce),
+        "--out",
+        s(&ce_json),
+        "-q",
     ]);
     let ce_r = read(&ce_json);
     let base = &c["baseline"];
@@ -184,12 +241,25 @@ fn eval_reports_every_metric_and_normalises_mce_by_the_baseline() {
     // The baseline may also be given as that eval file: same scores.
     let via_file = tmp.path().join("via_file.json");
     ok(&[
-        "eval", "--model", s(&lin), "--corruptions", CORRUPTIONS, "--severities", SEVERITIES,
-        "--baseline", s(&ce_json), "--out", s(&via_file), "-q",
+        "eval",
+        "--model",
+        s(&lin),
+        "--corruptions",
+        CORRUPTIONS,
+        "--severities",
+        SEVERITIES,
+        "--baseline",
+        s(&ce_json),
+        "--out",
+        s(&via_file),
+        "-q",
     ]);
     let via_file = read(&via_file);
     assert_eq!(via_file["corruptions"]["robustness"], c["robustness"]);
-    assert_eq!(via_file["corruptions"]["baseline"]["errors"], base["errors"]);
+    assert_eq!(
+        via_file["corruptions"]["baseline"]["errors"],
+        base["errors"]
+    );
 
     // mCE and relative mCE recomputed from the two tables (Hendrycks & Dietterich 2019).
     let (model_clean, base_clean) = (
@@ -233,7 +303,10 @@ fn eval_of_a_run_directory_evaluates_both_classifiers_and_writes_eval_json() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("both.json");
     let stdout = ok(&["eval", "--model", s(suite), "--out", s(&out), "-q"]);
-    assert!(stdout.contains("linear probe") && stdout.contains("cross-entropy"), "{stdout}");
+    assert!(
+        stdout.contains("linear probe") && stdout.contains("cross-entropy"),
+        "{stdout}"
+    );
     let r = read(&out);
     let runs = r["runs"].as_array().unwrap();
     let kinds: Vec<&str> = runs.iter().map(|x| x["kind"].as_str().unwrap()).collect();
@@ -248,7 +321,17 @@ fn eval_of_a_run_directory_evaluates_both_classifiers_and_writes_eval_json() {
     write_idx(&idx, 28);
     let spec = format!("idx:{}", idx.display());
     let other = tmp.path().join("other.json");
-    ok(&["eval", "--model", s(&suite.join("linear")), "--data", &spec, "--knn", "--out", s(&other), "-q"]);
+    ok(&[
+        "eval",
+        "--model",
+        s(&suite.join("linear")),
+        "--data",
+        &spec,
+        "--knn",
+        "--out",
+        s(&other),
+        "-q",
+    ]);
     let r = read(&other);
     assert_eq!(r["data"]["spec"], spec.as_str());
     assert_eq!(r["clean"]["samples"], 10);
@@ -268,7 +351,10 @@ fn eval_rejects_bad_runs_and_flags_naming_them() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("nope");
     let e = fail(&["eval", "--model", s(&missing)]);
-    assert!(e.contains(s(&missing)) && e.contains("no such run directory"), "{e}");
+    assert!(
+        e.contains(s(&missing)) && e.contains("no such run directory"),
+        "{e}"
+    );
 
     let e = fail(&["eval", "--model", s(tmp.path())]);
     assert!(e.contains("not a run directory"), "{e}");
@@ -276,24 +362,60 @@ fn eval_rejects_bad_runs_and_flags_naming_them() {
     // A pre-training run has no classifier.
     let pre = suite.join("supcon");
     let e = fail(&["eval", "--model", s(&pre)]);
-    assert!(e.contains(s(&pre)) && e.contains("pre-training run without a classifier"), "{e}");
+    assert!(
+        e.contains(s(&pre)) && e.contains("pre-training run without a classifier"),
+        "{e}"
+    );
 
     let lin = suite.join("linear");
-    let e = fail(&["eval", "--model", s(&lin), "--corruptions", "fog,gausian_noise"]);
-    assert!(e.contains("--corruptions") && e.contains("gausian_noise"), "{e}");
+    let e = fail(&[
+        "eval",
+        "--model",
+        s(&lin),
+        "--corruptions",
+        "fog,gausian_noise",
+    ]);
+    assert!(
+        e.contains("--corruptions") && e.contains("gausian_noise"),
+        "{e}"
+    );
     assert!(e.contains("gaussian_noise"), "lists the valid names: {e}");
 
     for bad in ["0", "1-6", "2,x"] {
-        let e = fail(&["eval", "--model", s(&lin), "--corruptions", "fog", "--severities", bad]);
+        let e = fail(&[
+            "eval",
+            "--model",
+            s(&lin),
+            "--corruptions",
+            "fog",
+            "--severities",
+            bad,
+        ]);
         assert!(e.contains("--severities") && e.contains(bad), "{bad}: {e}");
     }
 
-    let e = fail(&["eval", "--model", s(&lin), "--baseline", s(&suite.join("ce"))]);
-    assert!(e.contains("--baseline") && e.contains("--corruptions"), "{e}");
+    let e = fail(&[
+        "eval",
+        "--model",
+        s(&lin),
+        "--baseline",
+        s(&suite.join("ce")),
+    ]);
+    assert!(
+        e.contains("--baseline") && e.contains("--corruptions"),
+        "{e}"
+    );
 
     let e = fail(&[
-        "eval", "--model", s(&lin), "--corruptions", "fog", "--severities", "1",
-        "--baseline", s(&missing),
+        "eval",
+        "--model",
+        s(&lin),
+        "--corruptions",
+        "fog",
+        "--severities",
+        "1",
+        "--baseline",
+        s(&missing),
     ]);
     assert!(e.contains("--baseline") && e.contains(s(&missing)), "{e}");
 
@@ -302,7 +424,10 @@ fn eval_rejects_bad_runs_and_flags_naming_them() {
     write_idx(&idx, 12);
     let spec = format!("idx:{}", idx.display());
     let e = fail(&["eval", "--model", s(&lin), "--data", &spec]);
-    assert!(e.contains(&format!("--data {spec}")) && e.contains("[1, 12, 12]"), "{e}");
+    assert!(
+        e.contains(&format!("--data {spec}")) && e.contains("[1, 12, 12]"),
+        "{e}"
+    );
     let e = fail(&["eval", "--model", s(&lin), "--data", "cifar10:/no/such/dir"]);
     assert!(e.contains("--data cifar10:/no/such/dir"), "{e}");
 
@@ -310,7 +435,10 @@ fn eval_rejects_bad_runs_and_flags_naming_them() {
     assert!(e.contains("--few-shot") && e.contains('x'), "{e}");
 
     let e = fail(&["eval", "--model", s(&lin), "--few-shot", "1000", "-q"]);
-    assert!(e.contains("--few-shot 1000") && e.contains("training image"), "{e}");
+    assert!(
+        e.contains("--few-shot 1000") && e.contains("training image"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -318,20 +446,51 @@ fn sweep_reports_mean_spread_worst_and_best_per_method() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("sweep");
     let args = [
-        "sweep", "--data", "builtin", "--limit", "100", "--test-limit", "50", "--grid",
-        "lr=0.05,0.2", "--grid", "temperature=0.1,0.5", "--methods", "supcon,ce", "--epochs",
-        "1", "--batch-size", "50", "--linear-epochs", "3", "--out", s(&out), "-q",
+        "sweep",
+        "--data",
+        "builtin",
+        "--limit",
+        "100",
+        "--test-limit",
+        "50",
+        "--grid",
+        "lr=0.05,0.2",
+        "--grid",
+        "temperature=0.1,0.5",
+        "--methods",
+        "supcon,ce",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "50",
+        "--linear-epochs",
+        "3",
+        "--out",
+        s(&out),
+        "-q",
     ];
     let stdout = ok(&args);
-    assert!(stdout.contains("mean") && stdout.contains("worst"), "{stdout}");
+    assert!(
+        stdout.contains("mean") && stdout.contains("worst"),
+        "{stdout}"
+    );
     let r = read(&out.join("sweep.json"));
     assert_eq!(r["complete"], true);
     let points = r["points"].as_array().unwrap();
     // SupCon: 2 x 2 points; CE ignores the temperature axis: 2 points.
-    let of = |m: &str| points.iter().filter(|p| p["method"] == m).collect::<Vec<_>>();
+    let of = |m: &str| {
+        points
+            .iter()
+            .filter(|p| p["method"] == m)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(of("supcon").len(), 4);
     assert_eq!(of("ce").len(), 2);
-    assert!(of("ce").iter().all(|p| p["params"].get("temperature").is_none()));
+    assert!(
+        of("ce")
+            .iter()
+            .all(|p| p["params"].get("temperature").is_none())
+    );
     for p in points {
         assert!(p["error"].is_null(), "{p}");
         in_unit(&p["top1"], "sweep top1");
@@ -366,19 +525,43 @@ fn sweep_reports_mean_spread_worst_and_best_per_method() {
         ps
     };
     assert_eq!(without_time(&again["points"]), without_time(&r["points"]));
-    assert!(again["points"].as_array().unwrap().iter().all(|p| p["seconds"] == 0.0));
+    assert!(
+        again["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["seconds"] == 0.0)
+    );
 
     // Other settings into the same directory are refused; bad grids name the key/value.
     let mut other = args.to_vec();
     other[8] = "lr=0.05,0.3";
     let e = fail(&other);
     assert!(e.contains("other settings"), "{e}");
-    let e = fail(&["sweep", "--grid", "lrate=0.1", "--out", s(&tmp.path().join("x"))]);
+    let e = fail(&[
+        "sweep",
+        "--grid",
+        "lrate=0.1",
+        "--out",
+        s(&tmp.path().join("x")),
+    ]);
     assert!(e.contains("--grid") && e.contains("lrate"), "{e}");
-    let e = fail(&["sweep", "--grid", "optimizer=sgd,adam", "--out", s(&tmp.path().join("x"))]);
+    let e = fail(&[
+        "sweep",
+        "--grid",
+        "optimizer=sgd,adam",
+        "--out",
+        s(&tmp.path().join("x")),
+    ]);
     assert!(e.contains("--grid") && e.contains("adam"), "{e}");
     let e = fail(&[
-        "sweep", "--grid", "lr=0.1", "--grid", "lr=0.2", "--out", s(&tmp.path().join("x")),
+        "sweep",
+        "--grid",
+        "lr=0.1",
+        "--grid",
+        "lr=0.2",
+        "--out",
+        s(&tmp.path().join("x")),
     ]);
     assert!(e.contains("--grid") && e.contains("more than once"), "{e}");
 }

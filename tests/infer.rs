@@ -32,11 +32,31 @@ fn fixture() -> &'static Fixture {
         let root = tmp.path().to_path_buf();
         let run = root.join("run");
         ok(&supcon(&[
-            "run", "--epochs", "1", "--batch-size", "64", "--data", "builtin", "--limit", "300",
-            "--test-limit", "100", "--linear-epochs", "2", "-q", "--out", s(&run),
+            "run",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "64",
+            "--data",
+            "builtin",
+            "--limit",
+            "300",
+            "--test-limit",
+            "100",
+            "--linear-epochs",
+            "2",
+            "-q",
+            "--out",
+            s(&run),
         ]));
         for (model, out) in [("linear", "export-supcon"), ("ce", "export-ce")] {
-            ok(&supcon(&["export", "--model", s(&run.join(model)), "--out", s(&root.join(out))]));
+            ok(&supcon(&[
+                "export",
+                "--model",
+                s(&run.join(model)),
+                "--out",
+                s(&root.join(out)),
+            ]));
         }
         Fixture { _tmp: tmp, root }
     })
@@ -51,7 +71,10 @@ fn s(p: &Path) -> &str {
 }
 
 fn supcon(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("the supcon binary runs")
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("the supcon binary runs")
 }
 
 fn ok(out: &Output) -> String {
@@ -121,8 +144,20 @@ fn parse_npy(path: &Path) -> (String, Vec<usize>, Vec<u8>) {
     let dict = header.trim_end();
     assert!(dict.starts_with('{') && dict.ends_with('}'), "{dict}");
     assert!(dict.contains("'fortran_order': False"), "{dict}");
-    let descr = dict.split("'descr': '").nth(1).unwrap().split('\'').next().unwrap();
-    let shape = dict.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
+    let descr = dict
+        .split("'descr': '")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    let shape = dict
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
     let shape: Vec<usize> = shape
         .split(',')
         .map(str::trim)
@@ -157,8 +192,8 @@ fn evaluation_classes() -> (Vec<usize>, Vec<usize>) {
     let data = config.data.clone().unwrap().load(config.seed).unwrap();
     let device = supcon::device::DeviceChoice::Cpu.device();
     let (encoder, _) = load_encoder(&config.encoder_run, &device).unwrap();
-    let classifier = LinearClassifierConfig::new(encoder.output_dim(), data.num_classes())
-        .init(&device);
+    let classifier =
+        LinearClassifierConfig::new(encoder.output_dim(), data.num_classes()).init(&device);
     let classifier = load_weights(classifier, run.join("linear/classifier.safetensors"))
         .unwrap()
         .valid();
@@ -229,7 +264,10 @@ fn predict_on_the_runs_test_split_matches_evaluation_and_report() {
 
     // Table and CSV formats.
     let table = ok(&supcon(&["predict", "--model", s(&run), "--top-k", "3"]));
-    assert!(table.lines().next().unwrap().starts_with("input"), "{table}");
+    assert!(
+        table.lines().next().unwrap().starts_with("input"),
+        "{table}"
+    );
     assert!(table.contains("accuracy: "), "{table}");
     let csv = ok(&supcon(&["predict", "--model", s(&run), "--format", "csv"]));
     let lines: Vec<&str> = csv.lines().collect();
@@ -243,7 +281,11 @@ fn embed_writes_npy_and_safetensors_of_the_right_shape() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("emb.npy");
     let line = json(&ok(&supcon(&[
-        "embed", "--model", s(&run.join("linear")), "--out", s(&out),
+        "embed",
+        "--model",
+        s(&run.join("linear")),
+        "--out",
+        s(&out),
     ])));
     assert_eq!(line["rows"], 100);
     assert_eq!(line["dim"], 128);
@@ -263,8 +305,16 @@ fn embed_writes_npy_and_safetensors_of_the_right_shape() {
     // Projection head, normalised, train split, as safetensors.
     let st = tmp.path().join("proj.safetensors");
     ok(&supcon(&[
-        "embed", "--model", s(&run.join("supcon")), "--out", s(&st), "--layer", "projection",
-        "--normalize", "--split", "train",
+        "embed",
+        "--model",
+        s(&run.join("supcon")),
+        "--out",
+        s(&st),
+        "--layer",
+        "projection",
+        "--normalize",
+        "--split",
+        "train",
     ]));
     let bytes = std::fs::read(&st).unwrap();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
@@ -273,20 +323,29 @@ fn embed_writes_npy_and_safetensors_of_the_right_shape() {
     assert_eq!(header["embeddings"]["shape"], serde_json::json!([300, 128]));
     assert_eq!(header["labels"]["dtype"], "I64");
     assert_eq!(header["labels"]["shape"], serde_json::json!([300]));
-    let [begin, end] = [0, 1].map(|i| {
-        8 + n + header["embeddings"]["data_offsets"][i].as_u64().unwrap() as usize
-    });
+    let [begin, end] =
+        [0, 1].map(|i| 8 + n + header["embeddings"]["data_offsets"][i].as_u64().unwrap() as usize);
     for row in f32s(&bytes[begin..end]).chunks(128) {
         let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4, "row norm {norm}");
     }
     // A CE run has no projection head; another extension is refused.
     let err = fails(&supcon(&[
-        "embed", "--model", s(&run.join("ce")), "--out", s(&st), "--layer", "projection",
+        "embed",
+        "--model",
+        s(&run.join("ce")),
+        "--out",
+        s(&st),
+        "--layer",
+        "projection",
     ]));
     assert!(err.contains("no projection head"), "{err}");
     let err = fails(&supcon(&[
-        "embed", "--model", s(&run.join("ce")), "--out", s(&tmp.path().join("e.txt")),
+        "embed",
+        "--model",
+        s(&run.join("ce")),
+        "--out",
+        s(&tmp.path().join("e.txt")),
     ]));
     assert!(err.contains(".npy or .safetensors"), "{err}");
 }
@@ -298,7 +357,9 @@ fn rgb_folder(dir: &Path) {
         std::fs::create_dir_all(&d).unwrap();
         for i in 0..24u8 {
             let img = image::RgbImage::from_fn(20, 20, |x, y| {
-                let v = (x as u8).wrapping_mul(3).wrapping_add((y as u8).wrapping_mul(i % 5));
+                let v = (x as u8)
+                    .wrapping_mul(3)
+                    .wrapping_add((y as u8).wrapping_mul(i % 5));
                 image::Rgb([
                     base[0].saturating_add(v / 4),
                     base[1].saturating_add(i),
@@ -316,16 +377,40 @@ fn finetune_trains_the_pretrained_encoder_and_converts_channels() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ft");
     let line = json(&ok(&supcon(&[
-        "finetune", "--encoder", s(&run.join("supcon")), "--data", "builtin", "--limit", "1000",
-        "--test-limit", "200", "--epochs", "2", "--batch-size", "64", "--lr", "0.05", "-q",
-        "--out", s(&out),
+        "finetune",
+        "--encoder",
+        s(&run.join("supcon")),
+        "--data",
+        "builtin",
+        "--limit",
+        "1000",
+        "--test-limit",
+        "200",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--lr",
+        "0.05",
+        "-q",
+        "--out",
+        s(&out),
     ])));
     let top1 = line["top1"].as_f64().unwrap();
-    assert!(top1 > 0.2, "fine-tuned top-1 {top1} is not above chance (0.1)");
+    assert!(
+        top1 > 0.2,
+        "fine-tuned top-1 {top1} is not above chance (0.1)"
+    );
     assert!(line["top5"].as_f64().unwrap() >= top1);
     let ece = line["ece"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&ece));
-    for file in ["config.json", "data.json", "metrics.jsonl", "model.safetensors", "report.json"] {
+    for file in [
+        "config.json",
+        "data.json",
+        "metrics.jsonl",
+        "model.safetensors",
+        "report.json",
+    ] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
     let config = read_json(&out.join("config.json"));
@@ -350,8 +435,18 @@ fn finetune_trains_the_pretrained_encoder_and_converts_channels() {
     let out = tmp.path().join("ft-rgb");
     let spec = format!("folder:{}?size=20", folder.display());
     let line = json(&ok(&supcon(&[
-        "finetune", "--encoder", s(&run), "--data", &spec, "--epochs", "1", "--batch-size", "16",
-        "-q", "--out", s(&out),
+        "finetune",
+        "--encoder",
+        s(&run),
+        "--data",
+        &spec,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "-q",
+        "--out",
+        s(&out),
     ])));
     assert!(line["top1"].as_f64().unwrap() >= 0.0);
     let data = read_json(&out.join("data.json"));
@@ -392,23 +487,40 @@ fn export_round_trips_through_classifier() {
         let predictions = classifier.predict_split(&data.test).unwrap();
         let lib: Vec<usize> = predictions.iter().map(|p| p.class).collect();
         assert_eq!(lib, classes(&doc), "{stage}");
-        for (p, q) in predictions.iter().zip(doc["predictions"].as_array().unwrap()) {
+        for (p, q) in predictions
+            .iter()
+            .zip(doc["predictions"].as_array().unwrap())
+        {
             let diff = (f64::from(p.probability) - q["probability"].as_f64().unwrap()).abs();
             assert!(diff < 1e-6, "{stage}: probabilities differ by {diff}");
         }
         // Single-image and batch prediction agree.
         let images: Vec<Image> = (0..3).map(|i| data.test.image(i)).collect();
         let batch = classifier.predict_batch(&images).unwrap();
-        assert_eq!(classifier.predict(&images[1]).unwrap().class, batch[1].class);
+        assert_eq!(
+            classifier.predict(&images[1]).unwrap().class,
+            batch[1].class
+        );
         // The CLI on the export (with --data) agrees too.
         let on_export = predict_json(&[
-            "--model", s(&export), "--data", "builtin", "--test-limit", "100",
+            "--model",
+            s(&export),
+            "--data",
+            "builtin",
+            "--test-limit",
+            "100",
         ]);
         assert_eq!(classes(&on_export), lib, "{stage}");
     }
     // A second export into the same folder needs --force.
     let again = root.join("export-ce");
-    let err = fails(&supcon(&["export", "--model", s(&run.join("ce")), "--out", s(&again)]));
+    let err = fails(&supcon(&[
+        "export",
+        "--model",
+        s(&run.join("ce")),
+        "--out",
+        s(&again),
+    ]));
     assert!(err.contains("--force"), "{err}");
 }
 
@@ -427,8 +539,17 @@ fn a_different_architecture_fails_clearly() {
     let err = Classifier::load(&bad).unwrap_err();
     assert!(matches!(err, InferError::Model(_)), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("model.safetensors") && msg.contains("do not fit"), "{msg}");
-    let stderr = fails(&supcon(&["predict", "--model", s(&bad), "--data", "builtin"]));
+    assert!(
+        msg.contains("model.safetensors") && msg.contains("do not fit"),
+        "{msg}"
+    );
+    let stderr = fails(&supcon(&[
+        "predict",
+        "--model",
+        s(&bad),
+        "--data",
+        "builtin",
+    ]));
     assert!(stderr.contains("do not fit"), "{stderr}");
 
     // An inconsistent classifier.json is named.
@@ -436,10 +557,17 @@ fn a_different_architecture_fails_clearly() {
     spec["num_classes"] = 7.into();
     std::fs::write(bad.join("classifier.json"), spec.to_string()).unwrap();
     let msg = Classifier::load(&bad).unwrap_err().to_string();
-    assert!(msg.contains("classifier.json") && msg.contains("num_classes"), "{msg}");
+    assert!(
+        msg.contains("classifier.json") && msg.contains("num_classes"),
+        "{msg}"
+    );
 
     // A pre-training run has no classifier; a folder with no model is named.
-    let stderr = fails(&supcon(&["predict", "--model", s(&run_dir().join("supcon"))]));
+    let stderr = fails(&supcon(&[
+        "predict",
+        "--model",
+        s(&run_dir().join("supcon")),
+    ]));
     assert!(stderr.contains("without a classifier"), "{stderr}");
     let stderr = fails(&supcon(&["predict", "--model", s(tmp.path())]));
     assert!(stderr.contains("not a model directory"), "{stderr}");
@@ -470,9 +598,11 @@ fn predict_on_png_files_and_folders() {
     let sub = tmp.path().join("more");
     std::fs::create_dir_all(&sub).unwrap();
     let rgb = sub.join("wide.png");
-    image::RgbImage::from_fn(60, 40, |x, y| image::Rgb([(x * 4) as u8, (y * 6) as u8, 90]))
-        .save(&rgb)
-        .unwrap();
+    image::RgbImage::from_fn(60, 40, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 6) as u8, 90])
+    })
+    .save(&rgb)
+    .unwrap();
     let p = classifier.predict_file(&rgb).unwrap();
     assert!(p.probability > 0.0 && p.probability <= 1.0);
     // The CLI: a file and a folder.
@@ -495,16 +625,25 @@ fn bad_inputs_name_the_file() {
     let bad = tmp.path().join("bad.png");
     std::fs::write(&bad, b"this is not an image").unwrap();
     let stderr = fails(&supcon(&["predict", "--model", s(&export), s(&bad)]));
-    assert!(stderr.contains(s(&bad)) && stderr.contains("cannot decode"), "{stderr}");
+    assert!(
+        stderr.contains(s(&bad)) && stderr.contains("cannot decode"),
+        "{stderr}"
+    );
     let classifier = Classifier::load(&export).unwrap();
     let err = classifier.predict_file(&bad).unwrap_err();
-    assert!(matches!(&err, InferError::Image { path, .. } if path == &bad), "{err:?}");
+    assert!(
+        matches!(&err, InferError::Image { path, .. } if path == &bad),
+        "{err:?}"
+    );
     let err = classifier.predict_file(&missing).unwrap_err().to_string();
     assert!(err.contains("missing.png"), "{err}");
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let stderr = fails(&supcon(&["predict", "--model", s(&export), s(&empty)]));
     assert!(stderr.contains("no .png/.jpg/.jpeg image"), "{stderr}");
-    let err = classifier.predict(&Image::zeros(5, 4, 4)).unwrap_err().to_string();
+    let err = classifier
+        .predict(&Image::zeros(5, 4, 4))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("5 channels"), "{err}");
 }

@@ -9,7 +9,10 @@ fn device() -> Device {
 }
 
 fn tensor(values: &[f32], batch: usize, views: usize, dim: usize, device: &Device) -> Tensor<3> {
-    Tensor::<3>::from_data(TensorData::new(values.to_vec(), [batch, views, dim]), device)
+    Tensor::<3>::from_data(
+        TensorData::new(values.to_vec(), [batch, views, dim]),
+        device,
+    )
 }
 
 /// Loss value for features laid out `[batch, views, dim]`.
@@ -160,9 +163,15 @@ fn sgd_on_free_embeddings_lowers_the_loss() {
     let mut losses = Vec::new();
     for _ in 0..20 {
         let x = tensor(&values, b, v, d, &device).require_grad();
-        let l = loss_fn.forward(x.clone(), Positives::Labels(&labels)).unwrap();
+        let l = loss_fn
+            .forward(x.clone(), Positives::Labels(&labels))
+            .unwrap();
         losses.push(l.clone().into_scalar::<f32>());
-        let g = x.grad(&l.backward()).unwrap().try_into_vec_as::<f32>().unwrap();
+        let g = x
+            .grad(&l.backward())
+            .unwrap()
+            .try_into_vec_as::<f32>()
+            .unwrap();
         for (value, grad) in values.iter_mut().zip(g) {
             *value -= 0.05 * grad;
         }
@@ -187,7 +196,10 @@ fn anchors_without_positives_contribute_zero() {
     let per = cfg
         .init()
         .unwrap()
-        .forward_no_reduction(tensor(&x, 3, 1, 2, &device()), Positives::Labels(&[0, 0, 1]))
+        .forward_no_reduction(
+            tensor(&x, 3, 1, 2, &device()),
+            Positives::Labels(&[0, 0, 1]),
+        )
         .unwrap()
         .try_into_vec_as::<f32>()
         .unwrap();
@@ -202,14 +214,16 @@ fn bad_input_is_an_error_naming_the_problem() {
     let l = cfg.init().unwrap();
     let x = tensor(&[0.0; 12], 3, 2, 2, &dev);
     assert_eq!(
-        l.forward(x.clone(), Positives::Labels(&[0, 1])).unwrap_err(),
+        l.forward(x.clone(), Positives::Labels(&[0, 1]))
+            .unwrap_err(),
         LossError::LabelsLength {
             labels: 2,
             batch: 3
         }
     );
     assert_eq!(
-        l.forward(x.clone(), Positives::Mask(&[1.0; 4])).unwrap_err(),
+        l.forward(x.clone(), Positives::Mask(&[1.0; 4]))
+            .unwrap_err(),
         LossError::MaskShape { len: 4, batch: 3 }
     );
     let empty = Tensor::<3>::zeros([0, 2, 2], &dev);
@@ -223,7 +237,20 @@ fn bad_input_is_an_error_naming_the_problem() {
         LossError::ZeroViews
     );
     let nan = tensor(
-        &[0.0, 1.0, f32::NAN, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0],
+        &[
+            0.0,
+            1.0,
+            f32::NAN,
+            0.0,
+            1.0,
+            0.0,
+            0.0,
+            0.0,
+            1.0,
+            1.0,
+            0.0,
+            0.0,
+        ],
         3,
         2,
         2,
@@ -247,7 +274,10 @@ fn bad_input_is_an_error_naming_the_problem() {
         .with_base_temperature(Some(0.0))
         .init()
         .unwrap_err();
-    assert_eq!(err.to_string(), "base_temperature = 0: expected a finite number > 0");
+    assert_eq!(
+        err.to_string(),
+        "base_temperature = 0: expected a finite number > 0"
+    );
 }
 
 #[test]
@@ -274,10 +304,18 @@ fn config_round_trips_through_json_and_rejects_unknown_fields() {
         .with_variant(Variant::In)
         .with_contrast_mode(ContrastMode::One);
     let json = serde_json::to_string(&cfg).unwrap();
-    assert_eq!(serde_json::from_str::<SupConLossConfig>(&json).unwrap(), cfg);
+    assert_eq!(
+        serde_json::from_str::<SupConLossConfig>(&json).unwrap(),
+        cfg
+    );
     let err = serde_json::from_str::<SupConLossConfig>(r#"{"temprature": 0.1}"#).unwrap_err();
     assert!(err.to_string().contains("temprature"), "{err}");
     assert_eq!("one".parse::<ContrastMode>().unwrap(), ContrastMode::One);
-    assert!("both".parse::<ContrastMode>().unwrap_err().contains("'both'"));
+    assert!(
+        "both"
+            .parse::<ContrastMode>()
+            .unwrap_err()
+            .contains("'both'")
+    );
     assert_eq!(Variant::In.to_string(), "in");
 }

@@ -35,7 +35,10 @@ struct Case {
 }
 
 fn fixture() -> Fixture {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/supcon_vectors.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/supcon_vectors.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).expect("fixture readable"))
         .expect("fixture parses")
 }

@@ -3,9 +3,7 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Deserialize;
-use supcon::loss::{
-    ContrastMode, Positives, SupConLossConfig, Variant, tiled_supcon,
-};
+use supcon::loss::{ContrastMode, Positives, SupConLossConfig, Variant, tiled_supcon};
 
 #[derive(Deserialize)]
 struct Fixture {
@@ -36,7 +34,10 @@ fn close(got: f64, want: f64, rel: f64, abs: f64) -> bool {
 #[test]
 fn tiled_matches_every_reference_case_for_several_block_sizes() {
     // Fixture: float64 PyTorch autograd (see tests/loss_reference.rs for its provenance).
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/supcon_vectors.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/supcon_vectors.json"
+    );
     let fixture: Fixture = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     for case in &fixture.cases {
         let cfg = SupConLossConfig::default()
@@ -45,15 +46,18 @@ fn tiled_matches_every_reference_case_for_several_block_sizes() {
             .with_contrast_mode(case.contrast_mode.parse().unwrap())
             .with_variant(case.variant.parse().unwrap());
         let x: Vec<f32> = case.features.iter().map(|&v| v as f32).collect();
-        let mask: Option<Vec<f32>> = case.mask.as_ref().map(|m| m.iter().map(|&v| v as f32).collect());
+        let mask: Option<Vec<f32>> = case
+            .mask
+            .as_ref()
+            .map(|m| m.iter().map(|&v| v as f32).collect());
         let pos = match (&case.labels, &mask) {
             (Some(l), _) => Positives::Labels(l),
             (None, Some(m)) => Positives::Mask(m),
             _ => Positives::Instance,
         };
         for block in [1, 3, 7, 1000] {
-            let out = tiled_supcon(&cfg, &x, [case.bsz, case.n_views, case.dim], pos, 0, block)
-                .unwrap();
+            let out =
+                tiled_supcon(&cfg, &x, [case.bsz, case.n_views, case.dim], pos, 0, block).unwrap();
             assert!(
                 close(out.loss, case.loss, 1e-4, 1e-5),
                 "{} block {block}: loss {} vs {}",
@@ -82,7 +86,11 @@ fn autodiff(
     let t = Tensor::<3>::from_data(TensorData::new(x.to_vec(), shape), &device).require_grad();
     let loss = cfg.init().unwrap().forward(t.clone(), pos).unwrap();
     let value = f64::from(loss.clone().into_scalar::<f32>());
-    let grad = t.grad(&loss.backward()).unwrap().try_into_vec_as::<f32>().unwrap();
+    let grad = t
+        .grad(&loss.backward())
+        .unwrap()
+        .try_into_vec_as::<f32>()
+        .unwrap();
     (value, grad)
 }
 
@@ -90,7 +98,9 @@ fn autodiff(
 fn tiled_equals_autodiff_on_random_batches_for_every_option() {
     let mut seed = 99u64;
     let mut next = || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     };
     let (b, v, d) = (24, 3, 16);
@@ -102,11 +112,17 @@ fn tiled_equals_autodiff_on_random_batches_for_every_option() {
         row.iter_mut().for_each(|e| *e /= n);
     }
     let labels: Vec<usize> = (0..b).map(|i| (i * 7) % 5).collect();
-    let mask: Vec<f32> = (0..b * b).map(|i| f32::from(u8::from((i * 13) % 4 == 0))).collect();
+    let mask: Vec<f32> = (0..b * b)
+        .map(|i| f32::from(u8::from((i * 13) % 4 == 0)))
+        .collect();
     for mode in [ContrastMode::All, ContrastMode::One] {
         for variant in [Variant::Out, Variant::In] {
             for cap in [None, Some(2)] {
-                for pos in [Positives::Labels(&labels), Positives::Mask(&mask), Positives::Instance] {
+                for pos in [
+                    Positives::Labels(&labels),
+                    Positives::Mask(&mask),
+                    Positives::Instance,
+                ] {
                     let cfg = SupConLossConfig::default()
                         .with_temperature(0.1)
                         .with_base_temperature(Some(0.07))
@@ -116,9 +132,16 @@ fn tiled_equals_autodiff_on_random_batches_for_every_option() {
                     let (want, want_grad) = autodiff(&cfg, &x, [b, v, d], pos);
                     let got = tiled_supcon(&cfg, &x, [b, v, d], pos, 0, 10).unwrap();
                     let what = format!("{mode} {variant} cap {cap:?} {pos:?}");
-                    assert!(close(got.loss, want, 1e-5, 1e-5), "{what}: {} vs {want}", got.loss);
+                    assert!(
+                        close(got.loss, want, 1e-5, 1e-5),
+                        "{what}: {} vs {want}",
+                        got.loss
+                    );
                     for (g, w) in got.grad.iter().zip(&want_grad) {
-                        assert!(close(f64::from(*g), f64::from(*w), 1e-4, 1e-5), "{what}: {g} vs {w}");
+                        assert!(
+                            close(f64::from(*g), f64::from(*w), 1e-4, 1e-5),
+                            "{what}: {g} vs {w}"
+                        );
                     }
                 }
             }
@@ -130,7 +153,11 @@ fn tiled_equals_autodiff_on_random_batches_for_every_option() {
 fn tiled_rejects_bad_input() {
     let cfg = SupConLossConfig::default();
     let err = tiled_supcon(&cfg, &[0.0; 5], [2, 2, 2], Positives::Instance, 0, 4).unwrap_err();
-    assert!(err.to_string().contains("expected batch x views x dim = 2 x 2 x 2"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("expected batch x views x dim = 2 x 2 x 2"),
+        "{err}"
+    );
     let err = tiled_supcon(&cfg, &[f32::NAN; 8], [2, 2, 2], Positives::Instance, 0, 4).unwrap_err();
     assert_eq!(err.to_string(), "features contain NaN or infinite values");
 }

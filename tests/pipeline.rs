@@ -17,7 +17,9 @@ fn make_idx(dir: &Path) {
     let (side, classes) = (12usize, 4usize);
     let mut seed = 7u64;
     let mut noise = || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (seed >> 59) as u8 * 6
     };
     for (prefix, n) in [("train", 48usize), ("t10k", 24)] {
@@ -60,7 +62,10 @@ fn fail(args: &[&str]) -> String {
     let out = supcon(args);
     assert!(!out.status.success(), "supcon {args:?} should fail");
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
+    assert!(
+        !err.contains("panicked"),
+        "panic instead of an error: {err}"
+    );
     err
 }
 
@@ -100,8 +105,20 @@ fn fixture() -> Fixture {
 
 fn pretrain_args<'a>(spec: &'a str, out: &'a str, epochs: &'a str) -> Vec<&'a str> {
     vec![
-        "pretrain", "--data", spec, "--epochs", epochs, "--batch-size", "16", "--lr", "0.05",
-        "--seed", "3", "--out", out, "--quiet",
+        "pretrain",
+        "--data",
+        spec,
+        "--epochs",
+        epochs,
+        "--batch-size",
+        "16",
+        "--lr",
+        "0.05",
+        "--seed",
+        "3",
+        "--out",
+        out,
+        "--quiet",
     ]
 }
 
@@ -110,23 +127,43 @@ fn every_stage_runs_two_epochs_and_writes_its_run_directory() {
     let f = fixture();
     let pre = f.root.join("pre");
     let pre_s = pre.to_str().unwrap();
-    let report: Value = serde_json::from_str(ok(&pretrain_args(&f.spec, pre_s, "2")).trim()).unwrap();
+    let report: Value =
+        serde_json::from_str(ok(&pretrain_args(&f.spec, pre_s, "2")).trim()).unwrap();
     assert_eq!(report["epochs"], 2);
     assert!(report["final_loss"].as_f64().unwrap() > 0.0);
-    for file in ["config.json", "metrics.jsonl", "model.safetensors", "report.json"] {
+    for file in [
+        "config.json",
+        "metrics.jsonl",
+        "model.safetensors",
+        "report.json",
+    ] {
         assert!(pre.join(file).is_file(), "{file}");
     }
     assert!(pre.join("checkpoints/epoch-0002/state.json").is_file());
     // 48 samples, batch 16, drop_last: 3 steps per epoch.
     let steps = step_losses(&pre);
-    assert_eq!(steps.iter().map(|s| s.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
-    let config: Value = serde_json::from_str(&fs::read_to_string(pre.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        steps.iter().map(|s| s.0).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6]
+    );
+    let config: Value =
+        serde_json::from_str(&fs::read_to_string(pre.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["model"]["encoder"]["in_channels"], 1);
     assert_eq!(config["loss"]["temperature"], 0.1);
 
     let lin = f.root.join("lin");
     let out: Value = serde_json::from_str(
-        ok(&["linear", "--encoder", pre_s, "--epochs", "2", "--out", lin.to_str().unwrap(), "-q"]).trim(),
+        ok(&[
+            "linear",
+            "--encoder",
+            pre_s,
+            "--epochs",
+            "2",
+            "--out",
+            lin.to_str().unwrap(),
+            "-q",
+        ])
+        .trim(),
     )
     .unwrap();
     let top1 = out["top1"].as_f64().unwrap();
@@ -136,8 +173,19 @@ fn every_stage_runs_two_epochs_and_writes_its_run_directory() {
 
     let ce = f.root.join("ce");
     let out: Value = serde_json::from_str(
-        ok(&["train-ce", "--data", &f.spec, "--epochs", "2", "--batch-size", "16", "--out",
-            ce.to_str().unwrap(), "-q"]).trim(),
+        ok(&[
+            "train-ce",
+            "--data",
+            &f.spec,
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+            "--out",
+            ce.to_str().unwrap(),
+            "-q",
+        ])
+        .trim(),
     )
     .unwrap();
     assert!((0.0..=1.0).contains(&out["top1"].as_f64().unwrap()));
@@ -152,13 +200,18 @@ fn joint_training_logs_a_classifier_loss_and_simclr_runs_without_labels() {
     args.push("--joint");
     ok(&args);
     assert!(joint.join("classifier.safetensors").is_file());
-    assert!(records(&joint).iter().any(|r| r["ce_loss"].as_f64().is_some_and(|v| v > 0.0)));
+    assert!(
+        records(&joint)
+            .iter()
+            .any(|r| r["ce_loss"].as_f64().is_some_and(|v| v > 0.0))
+    );
 
     let sim = f.root.join("sim");
     let mut args = pretrain_args(&f.spec, sim.to_str().unwrap(), "1");
     args.extend(["--method", "simclr"]);
     ok(&args);
-    let cfg: Value = serde_json::from_str(&fs::read_to_string(sim.join("config.json")).unwrap()).unwrap();
+    let cfg: Value =
+        serde_json::from_str(&fs::read_to_string(sim.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["method"], "simclr");
 
     let bad = f.root.join("bad");
@@ -226,9 +279,20 @@ fn linear_probe_leaves_the_encoder_unchanged() {
     .unwrap();
     assert_eq!(feats.rows, 48);
     assert_eq!(fingerprint(&encoder), before);
-    ok(&["linear", "--encoder", pre.to_str().unwrap(), "--epochs", "1", "--out",
-        f.root.join("lin").to_str().unwrap(), "-q"]);
-    assert_eq!(fs::read(pre.join("model.safetensors")).unwrap(), weights_before);
+    ok(&[
+        "linear",
+        "--encoder",
+        pre.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--out",
+        f.root.join("lin").to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(
+        fs::read(pre.join("model.safetensors")).unwrap(),
+        weights_before
+    );
 }
 
 #[test]
@@ -241,7 +305,16 @@ fn bad_flags_fail_with_a_message_naming_them() {
     assert!(fail(&args).contains("batch_size = 0"));
     assert!(fail(&["pretrain", "--model", "resnet7", "--out", o]).contains("resnet7"));
     assert!(fail(&["pretrain", "--optimizer", "adagrad", "--out", o]).contains("adagrad"));
-    let err = fail(&["pretrain", "--data", "idx:/nonexistent/dir", "--epochs", "1", "--out", o, "-q"]);
+    let err = fail(&[
+        "pretrain",
+        "--data",
+        "idx:/nonexistent/dir",
+        "--epochs",
+        "1",
+        "--out",
+        o,
+        "-q",
+    ]);
     assert!(err.contains("/nonexistent/dir"), "{err}");
     let mut args = pretrain_args(&f.spec, o, "1");
     args[6] = "100";
@@ -251,7 +324,10 @@ fn bad_flags_fail_with_a_message_naming_them() {
     let mut args = pretrain_args(&f.spec, o, "1");
     args[8] = "1e30"; // --lr: the loss diverges
     let err = fail(&args);
-    assert!(err.contains("training stopped") && err.contains("step"), "{err}");
+    assert!(
+        err.contains("training stopped") && err.contains("step"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -286,20 +362,38 @@ fn the_mlp_encoder_takes_its_input_size_from_the_data() {
         serde_json::from_str(&fs::read_to_string(pre.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["model"]["encoder"]["input_dim"], 144);
     let ce = f.root.join("mlp-ce");
-    ok(&["train-ce", "--data", &f.spec, "--model", "mlp", "--epochs", "1", "--batch-size", "16",
-        "--out", ce.to_str().unwrap(), "-q"]);
+    ok(&[
+        "train-ce",
+        "--data",
+        &f.spec,
+        "--model",
+        "mlp",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--out",
+        ce.to_str().unwrap(),
+        "-q",
+    ]);
 }
 
 #[test]
 fn chunked_and_tiled_pretraining_run_from_the_command_line() {
     let f = fixture();
-    for (name, extra) in [("chunk", ["--chunk", "8"]), ("tiled", ["--loss-impl", "tiled"])] {
+    for (name, extra) in [
+        ("chunk", ["--chunk", "8"]),
+        ("tiled", ["--loss-impl", "tiled"]),
+    ] {
         let out = f.root.join(name);
         let mut args = pretrain_args(&f.spec, out.to_str().unwrap(), "1");
         args.extend(extra);
         ok(&args);
         let losses = step_losses(&out);
         assert_eq!(losses.len(), 3, "{name}");
-        assert!(losses.iter().all(|(_, l)| l.is_finite() && *l > 0.0), "{name}: {losses:?}");
+        assert!(
+            losses.iter().all(|(_, l)| l.is_finite() && *l > 0.0),
+            "{name}: {losses:?}"
+        );
     }
 }

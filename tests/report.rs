@@ -35,18 +35,54 @@ fn fixture() -> &'static (PathBuf, PathBuf) {
         let root = tempfile::tempdir().unwrap().keep();
         let suite = root.join("suite");
         ok(&[
-            "run", "--data", "builtin", "--limit", "200", "--test-limit", "100", "--epochs",
-            "1", "--batch-size", "50", "--linear-epochs", "5", "--out", s(&suite), "-q",
+            "run",
+            "--data",
+            "builtin",
+            "--limit",
+            "200",
+            "--test-limit",
+            "100",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "50",
+            "--linear-epochs",
+            "5",
+            "--out",
+            s(&suite),
+            "-q",
         ]);
         ok(&[
-            "eval", "--model", s(&suite), "--corruptions", "fog,brightness", "--severities",
-            "1,3", "--knn", "-q",
+            "eval",
+            "--model",
+            s(&suite),
+            "--corruptions",
+            "fog,brightness",
+            "--severities",
+            "1,3",
+            "--knn",
+            "-q",
         ]);
         let sweep = root.join("sweep");
         ok(&[
-            "sweep", "--data", "builtin", "--limit", "100", "--test-limit", "50", "--grid",
-            "lr=0.05,0.1", "--methods", "ce", "--epochs", "1", "--batch-size", "50", "--out",
-            s(&sweep), "-q",
+            "sweep",
+            "--data",
+            "builtin",
+            "--limit",
+            "100",
+            "--test-limit",
+            "50",
+            "--grid",
+            "lr=0.05,0.1",
+            "--methods",
+            "ce",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "50",
+            "--out",
+            s(&sweep),
+            "-q",
         ]);
         (suite, sweep)
     })
@@ -67,11 +103,24 @@ fn report_has_every_section_and_plot_inline() {
     assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
 
     for id in [
-        "runs", "accuracy", "curves", "reliability", "corruptions", "confusion", "embeddings",
+        "runs",
+        "accuracy",
+        "curves",
+        "reliability",
+        "corruptions",
+        "confusion",
+        "embeddings",
         "sweep",
     ] {
-        assert_eq!(count(&html, &format!("<section id=\"{id}\">")), 1, "section {id}");
-        assert!(html.contains(&format!("href=\"#{id}\"")), "nav link to {id}");
+        assert_eq!(
+            count(&html, &format!("<section id=\"{id}\">")),
+            1,
+            "section {id}"
+        );
+        assert!(
+            html.contains(&format!("href=\"#{id}\"")),
+            "nav link to {id}"
+        );
     }
     // Every plot is a figure holding one inline SVG with text in it.
     let figures = count(&html, "<figure class=\"plot\"");
@@ -79,22 +128,41 @@ fn report_has_every_section_and_plot_inline() {
     assert_eq!(count(&html, "</svg>"), figures);
     assert!(stdout.contains(&format!("{figures} plots")), "{stdout}");
     for id in [
-        "loss-suite-supcon", "lr-suite-supcon", "loss-suite-linear", "loss-suite-ce",
-        "lr-suite-ce", "reliability-suite-linear", "reliability-suite-ce", "corruption-mean",
-        "corruptions-suite-linear", "corruptions-suite-ce", "pca-suite-supcon", "pca-suite-ce",
+        "loss-suite-supcon",
+        "lr-suite-supcon",
+        "loss-suite-linear",
+        "loss-suite-ce",
+        "lr-suite-ce",
+        "reliability-suite-linear",
+        "reliability-suite-ce",
+        "corruption-mean",
+        "corruptions-suite-linear",
+        "corruptions-suite-ce",
+        "pca-suite-supcon",
+        "pca-suite-ce",
         "sweep-",
     ] {
         let at = html
             .find(&format!("<figure class=\"plot\" id=\"{id}"))
             .unwrap_or_else(|| panic!("no plot {id}"));
         let fig = &html[at..at + html[at..].find("</figure>").unwrap()];
-        assert!(fig.contains("<svg") && fig.contains("<text"), "plot {id} has no SVG text");
+        assert!(
+            fig.contains("<svg") && fig.contains("<text"),
+            "plot {id} has no SVG text"
+        );
     }
     // The linear probe's encoder is the pre-training run's: one PCA for both.
     assert_eq!(count(&html, "id=\"pca-"), 2);
     assert_eq!(figures, 13);
     // Tables: accuracy across runs with eval results, corruption and confusion tables.
-    for text in ["k-NN top-1", "relative mCE", "fog", "brightness", "true \\ predicted", "eval.json"] {
+    for text in [
+        "k-NN top-1",
+        "relative mCE",
+        "fog",
+        "brightness",
+        "true \\ predicted",
+        "eval.json",
+    ] {
         assert!(html.contains(text), "missing {text}");
     }
     // Self-contained: no script, stylesheet link or remote resource.
@@ -116,7 +184,14 @@ fn report_without_embeddings_or_evaluations_still_renders() {
     assert!(!html.contains("id=\"confusion\""));
 
     let out = tmp.path().join("noemb.html");
-    ok(&["report", s(suite), "--no-embeddings", "--out", s(&out), "-q"]);
+    ok(&[
+        "report",
+        s(suite),
+        "--no-embeddings",
+        "--out",
+        s(&out),
+        "-q",
+    ]);
     let html = fs::read_to_string(&out).unwrap();
     assert_eq!(count(&html, "id=\"pca-"), 0);
     assert!(html.contains("Embeddings skipped"));
@@ -126,12 +201,25 @@ fn report_without_embeddings_or_evaluations_still_renders() {
 fn report_rejects_missing_and_non_run_directories() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("missing");
-    let out = supcon(&["report", s(&missing), "--out", s(&tmp.path().join("r.html"))]);
+    let out = supcon(&[
+        "report",
+        s(&missing),
+        "--out",
+        s(&tmp.path().join("r.html")),
+    ]);
     assert!(!out.status.success());
     let e = String::from_utf8_lossy(&out.stderr);
-    assert!(e.contains(s(&missing)) && e.contains("no such run directory"), "{e}");
+    assert!(
+        e.contains(s(&missing)) && e.contains("no such run directory"),
+        "{e}"
+    );
 
-    let out = supcon(&["report", s(tmp.path()), "--out", s(&tmp.path().join("r.html"))]);
+    let out = supcon(&[
+        "report",
+        s(tmp.path()),
+        "--out",
+        s(&tmp.path().join("r.html")),
+    ]);
     assert!(!out.status.success());
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("not a run directory"), "{e}");

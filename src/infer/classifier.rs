@@ -172,7 +172,10 @@ impl Classifier {
     ///
     /// # Errors
     /// The first file that is missing or undecodable, by name.
-    pub fn predict_files<P: AsRef<Path>>(&self, paths: &[P]) -> Result<Vec<Prediction>, InferError> {
+    pub fn predict_files<P: AsRef<Path>>(
+        &self,
+        paths: &[P],
+    ) -> Result<Vec<Prediction>, InferError> {
         let mut out = Vec::with_capacity(paths.len());
         for chunk in paths.chunks(self.batch_size) {
             let images = chunk
@@ -190,7 +193,9 @@ impl Classifier {
     /// An image that cannot be converted to the model's input.
     pub fn predict_batch(&self, images: &[Image]) -> Result<Vec<Prediction>, InferError> {
         let logits = self.logits(images)?;
-        Ok((0..logits.rows).map(|i| self.prediction(logits.row(i))).collect())
+        Ok((0..logits.rows)
+            .map(|i| self.prediction(logits.row(i)))
+            .collect())
     }
 
     /// Classifies every image of a dataset split, in order (converted to the model's
@@ -200,7 +205,9 @@ impl Classifier {
     /// Images that cannot be converted.
     pub fn predict_split(&self, split: &ImageDataset) -> Result<Vec<Prediction>, InferError> {
         let logits = self.split_logits(split)?;
-        Ok((0..logits.rows).map(|i| self.prediction(logits.row(i))).collect())
+        Ok((0..logits.rows)
+            .map(|i| self.prediction(logits.row(i)))
+            .collect())
     }
 
     /// Class logits `[n, K]` of images.

@@ -33,7 +33,9 @@ impl FromStr for Layer {
         match s.trim().to_ascii_lowercase().as_str() {
             "encoder" => Ok(Self::Encoder),
             "projection" | "head" => Ok(Self::Projection),
-            _ => Err(format!("unknown layer '{s}': expected encoder or projection")),
+            _ => Err(format!(
+                "unknown layer '{s}': expected encoder or projection"
+            )),
         }
     }
 }
@@ -119,7 +121,8 @@ impl Embedder {
             for (&i, out) in chunk.iter().zip(x.chunks_exact_mut(len)) {
                 self.input.normalize_into(&split.image(i), out);
             }
-            let x = Tensor::<4>::from_data(TensorData::new(x, [chunk.len(), c, h, w]), &self.device);
+            let x =
+                Tensor::<4>::from_data(TensorData::new(x, [chunk.len(), c, h, w]), &self.device);
             let features = self.encoder.forward(x); // [B, D]
             let out = match &self.head {
                 Some(head) => head.forward_unnormalized(features), // [B, P]
@@ -133,7 +136,11 @@ impl Embedder {
         }
         if normalize && cols > 0 {
             for row in values.chunks_exact_mut(cols) {
-                let norm = row.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt();
+                let norm = row
+                    .iter()
+                    .map(|v| f64::from(*v).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
                 let norm = norm.max(crate::model::heads::NORM_EPS) as f32;
                 row.iter_mut().for_each(|v| *v /= norm);
             }
@@ -190,7 +197,10 @@ pub fn write_embeddings(
             Ok(vec![path.to_path_buf(), label_path])
         }
         "safetensors" => {
-            write(path, &safetensors_bytes(&[("embeddings", &x), ("labels", &y)]))?;
+            write(
+                path,
+                &safetensors_bytes(&[("embeddings", &x), ("labels", &y)]),
+            )?;
             Ok(vec![path.to_path_buf()])
         }
         _ => Err(InferError::Invalid(format!(

@@ -89,9 +89,7 @@ impl ClassifierSpec {
                 self.class_names.len()
             )));
         }
-        self.input()
-            .validate()
-            .map_err(|e| bad(e.to_string()))?;
+        self.input().validate().map_err(|e| bad(e.to_string()))?;
         self.encoder
             .validate()
             .map_err(|e| bad(format!("encoder: {e}")))?;

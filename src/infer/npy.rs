@@ -65,7 +65,11 @@ impl Array {
     /// # Panics
     /// When `values.len()` is not the product of `shape`.
     pub fn f32(shape: &[usize], values: &[f32]) -> Self {
-        assert_eq!(values.len(), shape.iter().product::<usize>(), "shape/value mismatch");
+        assert_eq!(
+            values.len(),
+            shape.iter().product::<usize>(),
+            "shape/value mismatch"
+        );
         Self {
             dtype: Dtype::F32,
             shape: shape.to_vec(),
@@ -78,7 +82,11 @@ impl Array {
     /// # Panics
     /// When `values.len()` is not the product of `shape`.
     pub fn i64(shape: &[usize], values: &[i64]) -> Self {
-        assert_eq!(values.len(), shape.iter().product::<usize>(), "shape/value mismatch");
+        assert_eq!(
+            values.len(),
+            shape.iter().product::<usize>(),
+            "shape/value mismatch"
+        );
         Self {
             dtype: Dtype::I64,
             shape: shape.to_vec(),
@@ -93,7 +101,10 @@ pub fn npy_bytes(array: &Array) -> Vec<u8> {
         [n] => format!("({n},)"),
         dims => format!(
             "({})",
-            dims.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            dims.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     let mut header = format!(
@@ -166,7 +177,10 @@ mod tests {
         let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
         assert_eq!(n % 8, 0);
         let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-        assert_eq!(header["embeddings"]["data_offsets"], serde_json::json!([0, 8]));
+        assert_eq!(
+            header["embeddings"]["data_offsets"],
+            serde_json::json!([0, 8])
+        );
         assert_eq!(header["labels"]["dtype"], "I64");
         assert_eq!(bytes.len(), 8 + n + 16);
         assert_eq!(&bytes[8 + n + 8..], &5i64.to_le_bytes());

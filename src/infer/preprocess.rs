@@ -133,7 +133,12 @@ impl InputSpec {
             return Ok(Cow::Borrowed(image));
         }
         let pixels = self
-            .conform_u8(image.channels, image.height, image.width, &image.to_u8_chw())
+            .conform_u8(
+                image.channels,
+                image.height,
+                image.width,
+                &image.to_u8_chw(),
+            )
             .map_err(|reason| {
                 InferError::Invalid(format!(
                     "cannot convert a {}x{}x{} image to the model's input {:?}: {reason}",
@@ -150,7 +155,11 @@ impl InputSpec {
     /// # Panics
     /// When `image` or `out` does not have the trained size (call [`conform`](Self::conform) first).
     pub fn normalize_into(&self, image: &Image, out: &mut [f32]) {
-        assert_eq!(image.data.len(), self.image_len(), "image of the wrong size");
+        assert_eq!(
+            image.data.len(),
+            self.image_len(),
+            "image of the wrong size"
+        );
         assert_eq!(out.len(), self.image_len(), "output of the wrong size");
         let plane = self.shape[1] * self.shape[2];
         for (ch, (dst, src)) in out
@@ -226,10 +235,7 @@ impl InputSpec {
 ///
 /// # Errors
 /// [`InferError::Invalid`] when an image cannot be converted.
-pub fn convert_split(
-    split: &ImageDataset,
-    shape: [usize; 3],
-) -> Result<ImageDataset, InferError> {
+pub fn convert_split(split: &ImageDataset, shape: [usize; 3]) -> Result<ImageDataset, InferError> {
     let target = InputSpec {
         shape,
         mean: vec![0.0; shape[0]],
@@ -238,7 +244,12 @@ pub fn convert_split(
     let mut pixels = Vec::with_capacity(split.len() * target.image_len());
     for i in 0..split.len() {
         let px = target
-            .conform_u8(split.channels, split.height, split.width, split.pixels_of(i))
+            .conform_u8(
+                split.channels,
+                split.height,
+                split.width,
+                split.pixels_of(i),
+            )
             .map_err(|reason| {
                 InferError::Invalid(format!(
                     "cannot convert {}x{}x{} images to {shape:?}: {reason}",

@@ -8,9 +8,7 @@ use burn::tensor::Device;
 use super::export::{CLASSIFIER_FORMAT, CLASSIFIER_VERSION, ClassifierSpec, ExportSource};
 use super::{InferError, InputSpec};
 use crate::data::DataSummary;
-use crate::model::{
-    Encoder, EncoderConfig, LinearClassifierConfig, ProjectionHead, load_weights,
-};
+use crate::model::{Encoder, EncoderConfig, LinearClassifierConfig, ProjectionHead, load_weights};
 use crate::train::finetune::FinetuneConfig;
 use crate::train::supervised::SupervisedModel;
 use crate::train::{
@@ -112,8 +110,7 @@ impl ModelDir {
                 inner: Inner::Export(Box::new(spec)),
             });
         }
-        if !dir.join("config.json").is_file() && dir.join("linear").join("config.json").is_file()
-        {
+        if !dir.join("config.json").is_file() && dir.join("linear").join("config.json").is_file() {
             return Self::open(dir.join("linear"));
         }
         if !dir.join("config.json").is_file() {
@@ -398,7 +395,10 @@ impl ModelDir {
     ///
     /// # Errors
     /// A model without a projection head, missing weights, or another architecture.
-    pub fn load_projection(&self, device: &Device) -> Result<(Encoder, ProjectionHead), InferError> {
+    pub fn load_projection(
+        &self,
+        device: &Device,
+    ) -> Result<(Encoder, ProjectionHead), InferError> {
         match &self.inner {
             Inner::Pretrain(c) => {
                 let net = c.model.try_init(device)?;

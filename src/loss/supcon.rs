@@ -21,8 +21,8 @@ use std::str::FromStr;
 use burn::tensor::{Bool, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::positives::{PairSpec, Positives, QueueSpec};
 use super::LossError;
+use super::positives::{PairSpec, Positives, QueueSpec};
 
 /// Which views act as anchors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -281,12 +281,7 @@ impl SupConLoss {
             len: queue_len,
             labels: queue.as_ref().and_then(|(_, l)| *l),
         })?;
-        if !features
-            .clone()
-            .is_finite()
-            .all()
-            .into_scalar::<bool>()
-        {
+        if !features.clone().is_finite().all().into_scalar::<bool>() {
             return Err(LossError::NonFiniteFeatures);
         }
         let device = features.device();
@@ -317,7 +312,10 @@ impl SupConLoss {
         // log-sum-exp is shift-invariant, so the gradient is exact.
         let row_max = safe_row_max(logits.clone().detach(), drop.clone()); // [A, 1]
         let shifted = logits.sub(row_max); // [A, M]
-        let exp = shifted.clone().mask_fill(drop.clone(), f32::NEG_INFINITY).exp(); // [A, M]
+        let exp = shifted
+            .clone()
+            .mask_fill(drop.clone(), f32::NEG_INFINITY)
+            .exp(); // [A, M]
         // Rows with nothing in the denominator (batch 1, one view) get denominator 1: they
         // have no positive either, so they contribute 0.
         let empty_row = drop.clone().all_dim(1).float(); // [A, 1]

@@ -14,9 +14,9 @@
 
 use rayon::prelude::*;
 
+use super::LossError;
 use super::positives::{PairSpec, Positives, QueueSpec};
 use super::supcon::{ContrastMode, SupConLossConfig, Variant};
-use super::LossError;
 
 /// Default number of anchor rows per block.
 pub const DEFAULT_BLOCK: usize = 256;
@@ -114,7 +114,9 @@ pub fn tiled_supcon_with_queue(
         None => 0,
     };
     if queue.is_some_and(|q| q.embeddings.iter().any(|v| !v.is_finite())) {
-        return Err(LossError::Shape("memory bank: NaN or infinite entries".into()));
+        return Err(LossError::Shape(
+            "memory bank: NaN or infinite entries".into(),
+        ));
     }
     let spec = PairSpec::new(
         positives,
@@ -153,7 +155,9 @@ pub fn tiled_supcon_with_queue(
         let g = &mut g[..rows * m];
         let z_rows = &z[start * dim..(start + rows) * dim];
         // logits [rows, M] = Z_rows Z^T / tau
-        matmul(g, dim, z_rows, false, &z, true, rows, m, dim, inv_tau, false);
+        matmul(
+            g, dim, z_rows, false, &z, true, rows, m, dim, inv_tau, false,
+        );
         // Per row: loss term, and the logits turned into dL/dlogits in place.
         loss += g
             .par_chunks_mut(m)
@@ -168,9 +172,23 @@ pub fn tiled_supcon_with_queue(
             .sum::<f64>();
         // grad_Z[batch] += G[:, batch]^T Z_rows / tau ; grad_Z[rows] += G Z / tau
         // (queue columns get no gradient: only the first `mb` columns of G are used).
-        matmul(&mut grad_z, m, g, true, z_rows, false, mb, dim, rows, inv_tau, true);
+        matmul(
+            &mut grad_z,
+            m,
+            g,
+            true,
+            z_rows,
+            false,
+            mb,
+            dim,
+            rows,
+            inv_tau,
+            true,
+        );
         let mut part = vec![0.0f32; rows * dim];
-        matmul(&mut part, m, g, false, &z, false, rows, dim, m, inv_tau, false);
+        matmul(
+            &mut part, m, g, false, &z, false, rows, dim, m, inv_tau, false,
+        );
         for (dst, src) in grad_z[start * dim..(start + rows) * dim]
             .iter_mut()
             .zip(&part)
@@ -291,8 +309,16 @@ fn matmul(
     assert!(dst.len() >= m * n && b.len() >= k * n && lda >= a_cols);
     assert!(a_rows == 0 || a.len() >= (a_rows - 1) * lda + a_cols);
     // Strides (column stride, row stride) of each operand as gemm expects them.
-    let (a_cs, a_rs) = if a_t { (lda as isize, 1) } else { (1, lda as isize) };
-    let (b_cs, b_rs) = if b_t { (k as isize, 1) } else { (1, n as isize) };
+    let (a_cs, a_rs) = if a_t {
+        (lda as isize, 1)
+    } else {
+        (1, lda as isize)
+    };
+    let (b_cs, b_rs) = if b_t {
+        (k as isize, 1)
+    } else {
+        (1, n as isize)
+    };
     let threads = rayon::current_num_threads();
     let par = if threads > 1 && m * n * k > 1 << 15 {
         gemm::Parallelism::Rayon(threads)

@@ -20,12 +20,12 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::TrainError;
+use super::memory_bank::ema_update;
 use super::pretrain::PretrainModel;
 use super::setup::labels_per_view;
 use crate::data::batcher::Batch;
-use super::memory_bank::ema_update;
-use crate::model::SupConModel;
 use crate::loss::{LossError, Positives, Queue, SupConLossConfig, tiled_supcon_with_queue};
+use crate::model::SupConModel;
 
 /// Loss values of one chunked step.
 #[derive(Clone, Debug, PartialEq)]
@@ -124,7 +124,10 @@ pub fn chunked_gradients(
             ce_total += f64::from(l.clone().into_scalar::<f32>()) * len as f64;
             surrogate = surrogate.add(l.mul_scalar(len as f64 / rows as f64));
         }
-        accumulator.accumulate(model, GradientsParams::from_grads(surrogate.backward(), model));
+        accumulator.accumulate(
+            model,
+            GradientsParams::from_grads(surrogate.backward(), model),
+        );
     }
     let ce_loss = model.classifier.as_ref().map(|_| ce_total / rows as f64);
     Ok((

@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use super::pretrain::{RunOptions, check_batch};
 use super::run_dir::RunDir;
 use super::setup::DataConfig;
-use super::supervised::{SupervisedConfig, SupervisedModel, SupervisedReport, train_supervised_model};
+use super::supervised::{
+    SupervisedConfig, SupervisedModel, SupervisedReport, train_supervised_model,
+};
 use super::{OptimizerConfig, ScheduleConfig, TrainError};
 use crate::augment::AugmentConfig;
 use crate::device::DeviceChoice;
@@ -111,7 +113,9 @@ pub fn finetune(
         ("checkpoint_every", config.checkpoint_every),
     ] {
         if v == 0 {
-            return Err(TrainError::Config(format!("{name} = 0: expected at least 1")));
+            return Err(TrainError::Config(format!(
+                "{name} = 0: expected at least 1"
+            )));
         }
     }
     config.optimizer.validate().map_err(TrainError::Config)?;

@@ -183,8 +183,10 @@ pub fn linear_probe(
     let test = classification_metrics(&test_logits, &data.test.labels)?;
     let train_logits = logits(&classifier, &train_x, &plain)?;
     let train_top1 = classification_metrics(&train_logits, &data.train.labels)?.top1;
-    metrics.log(&json!({"stage": "linear", "test_top1": test.top1, "test_top5": test.top5,
-        "test_ece": test.calibration.ece, "train_top1": train_top1}))?;
+    metrics.log(
+        &json!({"stage": "linear", "test_top1": test.top1, "test_top5": test.top5,
+        "test_ece": test.calibration.ece, "train_top1": train_top1}),
+    )?;
     save_weights(&classifier, run.file("classifier.safetensors"))?;
     let report = LinearReport {
         run: run.path().to_path_buf(),
@@ -241,9 +243,12 @@ pub fn fit_classifier_on_features(
     for epoch in 0..settings.epochs {
         let order = shuffled_order(n, settings.seed, epoch as u64);
         for chunk in order.chunks(settings.batch_size) {
-            let lr = settings
-                .schedule
-                .lr_at(step, steps_per_epoch, settings.epochs, settings.batch_size);
+            let lr = settings.schedule.lr_at(
+                step,
+                steps_per_epoch,
+                settings.epochs,
+                settings.batch_size,
+            );
             let (x, y) = gather(features, labels, chunk, &device);
             let loss = ce.forward(classifier.forward(x), y);
             let value = f64::from(loss.clone().into_scalar::<f32>());

@@ -139,10 +139,9 @@ impl MemoryBank {
     pub fn load(dir: &Path) -> Result<Self, TrainError> {
         let meta_path = dir.join("bank.json");
         let bad = |what: String| TrainError::Config(format!("{}: {what}", meta_path.display()));
-        let meta: BankMeta = serde_json::from_str(
-            &fs::read_to_string(&meta_path).map_err(|e| bad(e.to_string()))?,
-        )
-        .map_err(|e| bad(e.to_string()))?;
+        let meta: BankMeta =
+            serde_json::from_str(&fs::read_to_string(&meta_path).map_err(|e| bad(e.to_string()))?)
+                .map_err(|e| bad(e.to_string()))?;
         let values_path = dir.join("bank.f32");
         let bytes = fs::read(&values_path)
             .map_err(|e| TrainError::Config(format!("{}: {e}", values_path.display())))?;

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::TrainError;
 use super::features::Matrix;
-use crate::eval::calibration::{CalibrationReport, calibration_report_from_logits};
 use crate::eval::accuracy::top_k_accuracies;
+use crate::eval::calibration::{CalibrationReport, calibration_report_from_logits};
 
 /// Test-set metrics of a classifier.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -111,7 +111,8 @@ impl OptimizerConfig {
 
     /// Builds the optimiser for a whole module.
     pub fn init(&self) -> ModuleOptimizer {
-        let decay = (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
+        let decay =
+            (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
         match self.kind {
             OptimizerKind::Sgd => {
                 // burn's momentum dampening defaults to 0.1; PyTorch (and the paper) use 0.
@@ -197,7 +198,9 @@ impl Optimizer for Lars {
                 .mul_scalar(self.trust_coefficient)
                 .div(g_norm.clone().clamp_min(1e-30)); // [1]
             // Trust ratio 1 where either norm is zero (fresh zero weights, zero gradient).
-            let degenerate = w_norm.lower_equal_elem(0.0).bool_or(g_norm.lower_equal_elem(0.0));
+            let degenerate = w_norm
+                .lower_equal_elem(0.0)
+                .bool_or(g_norm.lower_equal_elem(0.0));
             let ratio = ratio.mask_fill(degenerate, 1.0);
             grad.mul(ratio.mul_scalar(lr).unsqueeze::<D>())
         } else {

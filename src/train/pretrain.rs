@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::checkpoint::{self, LoopState};
-use super::memory_bank::{MemoryBank, ema_update};
 use super::chunked::{chunked_gradients, untracked_copy};
+use super::memory_bank::{MemoryBank, ema_update};
 use super::run_dir::{RunDir, truncate_metrics};
 use super::setup::{DataConfig, images, labels_per_view, train_loader};
 use super::{OptimizerConfig, Progress, ScheduleConfig, TrainError};
@@ -124,7 +124,9 @@ impl FromStr for LossImpl {
         match s.to_ascii_lowercase().as_str() {
             "plain" => Ok(Self::Plain),
             "tiled" => Ok(Self::Tiled),
-            _ => Err(format!("unknown loss implementation '{s}': expected plain or tiled")),
+            _ => Err(format!(
+                "unknown loss implementation '{s}': expected plain or tiled"
+            )),
         }
     }
 }
@@ -171,7 +173,9 @@ impl PretrainConfig {
     pub fn validate(&self) -> Result<(), TrainError> {
         let positive = |name: &str, v: usize| {
             if v == 0 {
-                Err(TrainError::Config(format!("{name} = 0: expected at least 1")))
+                Err(TrainError::Config(format!(
+                    "{name} = 0: expected at least 1"
+                )))
             } else {
                 Ok(())
             }
@@ -262,7 +266,9 @@ pub fn adapt_model_config(mut model: SupConModelConfig, shape: [usize; 3]) -> Su
 
 /// The label of every view row of a batch (view-major: `labels[i]` repeated per view).
 fn per_view_labels(batch: &crate::data::batcher::Batch) -> Vec<usize> {
-    (0..batch.views).flat_map(|_| batch.labels.iter().copied()).collect()
+    (0..batch.views)
+        .flat_map(|_| batch.labels.iter().copied())
+        .collect()
 }
 
 /// A detached `[n, P]` tensor as host rows; NaN/Inf is the divergence error.
@@ -359,7 +365,11 @@ fn run_pretrain(
         None
     };
     let mut key = match config.momentum_encoder {
-        Some(_) => Some(ema_update(config.model.try_init(&device)?, &model.net, 0.0)?),
+        Some(_) => Some(ema_update(
+            config.model.try_init(&device)?,
+            &model.net,
+            0.0,
+        )?),
         None => None,
     };
     if let Some(dir) = resume_from {
@@ -526,8 +536,10 @@ fn run_pretrain(
         throughput = progress.images_per_second();
         final_loss = sum / count.max(1) as f64;
         epoch += 1;
-        metrics.log(&json!({"stage": "pretrain", "epoch": epoch, "epoch_loss": final_loss,
-            "seconds": epoch_started.elapsed().as_secs_f64(), "images_per_second": throughput}))?;
+        metrics.log(
+            &json!({"stage": "pretrain", "epoch": epoch, "epoch_loss": final_loss,
+            "seconds": epoch_started.elapsed().as_secs_f64(), "images_per_second": throughput}),
+        )?;
         if epoch % config.checkpoint_every == 0 || epoch == config.epochs {
             let state = LoopState {
                 epoch,

@@ -31,9 +31,7 @@ pub enum RunDirError {
         reason: String,
     },
     /// The directory already holds a run.
-    #[error(
-        "{0}: already holds a run (config.json exists); pick another --out, or --resume it"
-    )]
+    #[error("{0}: already holds a run (config.json exists); pick another --out, or --resume it")]
     Exists(PathBuf),
 }
 
@@ -125,7 +123,9 @@ impl RunDir {
 
     /// The checkpoint directory of one epoch (1-based epoch count completed).
     pub fn checkpoint_dir(&self, epoch: usize) -> PathBuf {
-        self.root.join("checkpoints").join(format!("epoch-{epoch:04}"))
+        self.root
+            .join("checkpoints")
+            .join(format!("epoch-{epoch:04}"))
     }
 }
 
@@ -238,8 +238,10 @@ mod tests {
         let err = RunDir::create(run.path()).unwrap_err();
         assert!(err.to_string().contains("already holds a run"), "{err}");
         let mut log = run.metrics().unwrap();
-        log.log(&serde_json::json!({"step": 1, "loss": 2.5})).unwrap();
-        log.log(&serde_json::json!({"step": 2, "loss": 2.0})).unwrap();
+        log.log(&serde_json::json!({"step": 1, "loss": 2.5}))
+            .unwrap();
+        log.log(&serde_json::json!({"step": 2, "loss": 2.0}))
+            .unwrap();
         // A torn last line (crash while appending) is skipped.
         fs::OpenOptions::new()
             .append(true)

@@ -135,9 +135,7 @@ impl ScheduleConfig {
             Decay::Cosine { final_fraction } if !(0.0..=1.0).contains(final_fraction) => Err(
                 format!("cosine final_fraction = {final_fraction}: expected 0..=1"),
             ),
-            Decay::Step { gamma, .. } | Decay::Exponential { gamma } => {
-                finite_pos("gamma", *gamma)
-            }
+            Decay::Step { gamma, .. } | Decay::Exponential { gamma } => finite_pos("gamma", *gamma),
             _ => Ok(()),
         }
     }

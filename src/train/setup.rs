@@ -76,12 +76,19 @@ pub fn train_loader(
     threads: usize,
 ) -> Result<EpochLoader, TrainError> {
     if batch_size == 0 {
-        return Err(TrainError::Config("batch size 0: expected at least 1".into()));
+        return Err(TrainError::Config(
+            "batch size 0: expected at least 1".into(),
+        ));
     }
     super::pretrain::check_batch(batch_size, data)?;
     let transform = augment.build()?;
     let batcher = MultiViewBatcher::new(transform, views, &data.mean, &data.std, seed, threads)?;
-    Ok(EpochLoader::new(batcher, Arc::new(data.train.clone()), batch_size, true)?)
+    Ok(EpochLoader::new(
+        batcher,
+        Arc::new(data.train.clone()),
+        batch_size,
+        true,
+    )?)
 }
 
 /// An in-order, un-augmented loader over a split (for features and evaluation).

@@ -120,7 +120,9 @@ pub fn train_supervised(
         ("checkpoint_every", config.checkpoint_every),
     ] {
         if v == 0 {
-            return Err(TrainError::Config(format!("{name} = 0: expected at least 1")));
+            return Err(TrainError::Config(format!(
+                "{name} = 0: expected at least 1"
+            )));
         }
     }
     config.optimizer.validate().map_err(TrainError::Config)?;
@@ -130,7 +132,10 @@ pub fn train_supervised(
     let mut config = config.clone();
     let shape = data.shape();
     config.encoder.in_channels = shape[0];
-    config.encoder.input_dim.get_or_insert(shape.iter().product());
+    config
+        .encoder
+        .input_dim
+        .get_or_insert(shape.iter().product());
     config.encoder.validate()?;
     super::pretrain::check_batch(config.batch_size, &data)?;
     let run = RunDir::create(out)?;
@@ -242,8 +247,10 @@ pub fn train_supervised_model(
             }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
-            metrics.log(&json!({"stage": stage, "epoch": epoch + 1, "step": step + 1,
-                "loss": value, "lr": lr}))?;
+            metrics.log(
+                &json!({"stage": stage, "epoch": epoch + 1, "step": step + 1,
+                "loss": value, "lr": lr}),
+            )?;
             progress.step(batch.batch_size, value, lr);
             sum += value;
             count += 1;
@@ -253,8 +260,10 @@ pub fn train_supervised_model(
         throughput = progress.images_per_second();
         final_loss = sum / count.max(1) as f64;
         epoch += 1;
-        metrics.log(&json!({"stage": stage, "epoch": epoch, "epoch_loss": final_loss,
-            "seconds": epoch_started.elapsed().as_secs_f64(), "images_per_second": throughput}))?;
+        metrics.log(
+            &json!({"stage": stage, "epoch": epoch, "epoch_loss": final_loss,
+            "seconds": epoch_started.elapsed().as_secs_f64(), "images_per_second": throughput}),
+        )?;
         if epoch % config.checkpoint_every == 0 || epoch == config.epochs {
             let state = LoopState {
                 epoch,
@@ -268,8 +277,10 @@ pub fn train_supervised_model(
     let eval_model = model.valid().to_device(&plain);
     let logits = map_split(data, &data.test, 256, &plain, |x| eval_model.forward(x))?;
     let test = classification_metrics(&logits, &data.test.labels)?;
-    metrics.log(&json!({"stage": stage, "test_top1": test.top1, "test_top5": test.top5,
-        "test_ece": test.calibration.ece}))?;
+    metrics.log(
+        &json!({"stage": stage, "test_top1": test.top1, "test_top5": test.top5,
+        "test_ece": test.calibration.ece}),
+    )?;
     save_weights(&model, run.file("model.safetensors"))?;
     let report = SupervisedReport {
         run: run.path().to_path_buf(),

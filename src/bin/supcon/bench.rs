@@ -1,6 +1,7 @@
 //! `supcon bench`: reproducible speed and memory measurements, one JSON line each.
 //! Build with `--release` before timing anything.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
@@ -8,8 +9,10 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use clap::{Args, Subcommand, ValueEnum};
 use supcon::augment::{Augment, AugmentConfig, measure_throughput};
-use supcon::device::DeviceChoice;
-use supcon::loss::{Positives, SupConLossConfig, tiled_supcon, DEFAULT_BLOCK};
+use supcon::device::{DeviceChoice, MemoryUsage};
+use supcon::loss::{
+    ContrastMode, DEFAULT_BLOCK, Positives, SupConLossConfig, Variant, tiled_supcon,
+};
 use supcon::model::{EncoderKind, HeadConfig, SupConModelConfig};
 use supcon::train::{DataConfig, OptimizerConfig};
 
@@ -17,6 +20,9 @@ use supcon::train::{DataConfig, OptimizerConfig};
 pub enum BenchCmd {
     /// SupCon loss forward + backward: median ms, peak RSS, loss value
     Loss(LossBench),
+    /// The loss reference cases (float64 PyTorch values) on a device, against the fixture
+    /// and against the CPU: one JSON line per case, then a summary; fails on a mismatch
+    LossRef(LossRefBench),
     /// One training step (forward + backward + SGD) of a model: views per second
     Step(StepBench),
     /// Augmentation + batching throughput: views per second
@@ -26,6 +32,7 @@ pub enum BenchCmd {
 pub fn run(cmd: BenchCmd) -> Result<()> {
     match cmd {
         BenchCmd::Loss(b) => loss(b),
+        BenchCmd::LossRef(b) => loss_ref(b),
         BenchCmd::Step(b) => step(b),
         BenchCmd::Augment(b) => augment(b),
     }
@@ -62,6 +69,9 @@ pub struct LossBench {
     /// Timed repetitions (after one warm-up)
     #[arg(long, default_value_t = 5)]
     reps: usize,
+    /// Device of the plain implementation: cpu | gpu[:N] (tiled is CPU code)
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
 }
 
 /// Peak resident set size of this process in MiB (Linux `VmHWM`), 0 when unknown.
@@ -77,6 +87,37 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// Largest device-memory figures seen by [`Self::sample`] (GPU backends only).
+#[derive(Default)]
+struct DeviceMemory(Option<MemoryUsage>);
+
+impl DeviceMemory {
+    /// Waits for the device, then records what its allocator holds.
+    fn sample(&mut self, device: &Device) -> Result<()> {
+        sync(device)?;
+        if let Some(now) = DeviceChoice::memory_usage(device) {
+            self.0 = Some(self.0.map_or(now, |m| m.max(now)));
+        }
+        Ok(())
+    }
+
+    /// `(max live tensors, max reserved by the pool)` in MiB, `null` where not reported.
+    fn json(&self) -> (serde_json::Value, serde_json::Value) {
+        let mb = |b: u64| serde_json::json!(b as f64 / (1024.0 * 1024.0));
+        match self.0 {
+            Some(m) => (mb(m.in_use), mb(m.reserved)),
+            None => (serde_json::Value::Null, serde_json::Value::Null),
+        }
+    }
+}
+
+/// Waits until the device has run everything queued on it.
+fn sync(device: &Device) -> Result<()> {
+    device
+        .sync()
+        .map_err(|e| anyhow::anyhow!("device error: {e:?}"))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -86,7 +127,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn random_batch(batch: usize, views: usize, dim: usize, classes: usize) -> (Vec<f32>, Vec<usize>) {
     let mut s = 0x5EEDu64;
     let mut next = || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
     };
     let mut x: Vec<f32> = (0..batch * views * dim).map(|_| next()).collect();
@@ -102,11 +145,20 @@ fn loss(b: LossBench) -> Result<()> {
     if b.batch == 0 || b.dim == 0 || b.views == 0 || b.reps == 0 {
         bail!("--batch, --dim, --views and --reps must be at least 1");
     }
+    if b.device.is_gpu() && matches!(b.implementation, LossImpl::Tiled) {
+        bail!(
+            "--impl tiled runs on the CPU only; use --impl plain with --device {}",
+            b.device
+        );
+    }
+    b.device.check()?;
+    let device = b.device.autodiff_device();
     let (x, labels) = random_batch(b.batch, b.views, b.dim, b.classes);
     let config = SupConLossConfig::default();
     let shape = [b.batch, b.views, b.dim];
     let mut times = Vec::new();
     let mut value = 0.0;
+    let mut memory = DeviceMemory::default();
     for rep in 0..=b.reps {
         let t = Instant::now();
         value = match b.implementation {
@@ -114,27 +166,168 @@ fn loss(b: LossBench) -> Result<()> {
                 tiled_supcon(&config, &x, shape, Positives::Labels(&labels), 0, b.block)?.loss
             }
             LossImpl::Plain => {
-                let device = Device::flex().autodiff();
                 let f = Tensor::<3>::from_data(TensorData::new(x.clone(), shape), &device)
                     .require_grad();
-                let l = config.init()?.forward(f.clone(), Positives::Labels(&labels))?;
+                let l = config
+                    .init()?
+                    .forward(f.clone(), Positives::Labels(&labels))?;
                 let v = f64::from(l.clone().into_scalar::<f32>());
                 let g = f.grad(&l.backward()).expect("features require grad");
                 let _ = g.try_into_vec_as::<f32>();
+                sync(&device)?;
                 v
             }
         };
         if rep > 0 {
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
+        if matches!(b.implementation, LossImpl::Plain) {
+            memory.sample(&device)?;
+        }
     }
+    let (device_in_use_mb, device_reserved_mb) = memory.json();
     println!(
         "{}",
         serde_json::json!({"bench": "loss", "impl": format!("{:?}", b.implementation).to_lowercase(),
             "batch": b.batch, "views": b.views, "dim": b.dim, "block": b.block,
             "ms": median(times), "peak_rss_mb": peak_rss_mb(), "loss": value,
-            "threads": rayon::current_num_threads()})
+            "threads": rayon::current_num_threads(),
+            "device": match b.implementation {
+                LossImpl::Tiled => "cpu".to_string(),
+                LossImpl::Plain => b.device.describe(),
+            },
+            "device_in_use_mb": device_in_use_mb, "device_reserved_mb": device_reserved_mb})
     );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct LossRefBench {
+    /// The reference file (written by a float64 PyTorch-autograd script)
+    #[arg(long, default_value = "tests/fixtures/supcon_vectors.json")]
+    fixture: PathBuf,
+    /// Device: cpu | gpu[:N]
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+}
+
+#[derive(serde::Deserialize)]
+struct RefFixture {
+    cases: Vec<RefCase>,
+}
+
+#[derive(serde::Deserialize)]
+struct RefCase {
+    name: String,
+    bsz: usize,
+    n_views: usize,
+    dim: usize,
+    temperature: f64,
+    base_temperature: f64,
+    contrast_mode: String,
+    variant: String,
+    features: Vec<f64>,
+    labels: Option<Vec<usize>>,
+    mask: Option<Vec<f64>>,
+    loss: f64,
+    grad: Vec<f64>,
+}
+
+/// Loss and `d loss / d features` of one reference case on `device` (autodiff enabled).
+fn run_ref_case(case: &RefCase, device: &Device) -> Result<(f64, Vec<f64>)> {
+    let features: Vec<f32> = case.features.iter().map(|&v| v as f32).collect();
+    let x = Tensor::<3>::from_data(
+        TensorData::new(features, [case.bsz, case.n_views, case.dim]),
+        device,
+    )
+    .require_grad();
+    let mode: ContrastMode = case.contrast_mode.parse().map_err(anyhow::Error::msg)?;
+    let variant: Variant = case.variant.parse().map_err(anyhow::Error::msg)?;
+    let loss_fn = SupConLossConfig::default()
+        .with_temperature(case.temperature)
+        .with_base_temperature(Some(case.base_temperature))
+        .with_contrast_mode(mode)
+        .with_variant(variant)
+        .init()?;
+    let mask: Option<Vec<f32>> = case
+        .mask
+        .as_ref()
+        .map(|m| m.iter().map(|&v| v as f32).collect());
+    let positives = match (&case.labels, &mask) {
+        (Some(labels), _) => Positives::Labels(labels),
+        (None, Some(mask)) => Positives::Mask(mask),
+        (None, None) => Positives::Instance,
+    };
+    let loss = loss_fn.forward(x.clone(), positives)?;
+    let value = f64::from(loss.clone().into_scalar::<f32>());
+    let grad = x
+        .grad(&loss.backward())
+        .ok_or_else(|| anyhow::anyhow!("{}: features have no gradient", case.name))?
+        .try_into_vec_as::<f32>()
+        .map_err(|e| anyhow::anyhow!("{}: reading the gradient: {e:?}", case.name))?;
+    Ok((value, grad.into_iter().map(f64::from).collect()))
+}
+
+/// The tests' tolerance: relative 1e-4, absolute 1e-5 near zero.
+fn ref_close(got: f64, want: f64) -> bool {
+    (got - want).abs() <= 1e-5_f64.max(1e-4 * want.abs())
+}
+
+fn loss_ref(b: LossRefBench) -> Result<()> {
+    b.device.check()?;
+    let text = std::fs::read_to_string(&b.fixture)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", b.fixture.display()))?;
+    let fixture: RefFixture = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("parsing {}: {e}", b.fixture.display()))?;
+    let device = b.device.autodiff_device();
+    let cpu = DeviceChoice::Cpu.autodiff_device();
+    let (mut passed, mut worst_ref, mut worst_cpu) = (0, 0.0_f64, 0.0_f64);
+    for case in &fixture.cases {
+        let (loss, grad) = run_ref_case(case, &device)?;
+        let (cpu_loss, cpu_grad) = run_ref_case(case, &cpu)?;
+        if grad.len() != case.grad.len() {
+            bail!(
+                "{}: gradient has {} values, the fixture {}",
+                case.name,
+                grad.len(),
+                case.grad.len()
+            );
+        }
+        // Largest absolute differences from the fixture and from the CPU (loss and grads).
+        let diff_ref = std::iter::once((loss, case.loss))
+            .chain(grad.iter().copied().zip(case.grad.iter().copied()))
+            .map(|(g, w)| (g - w).abs())
+            .fold(0.0, f64::max);
+        let diff_cpu = std::iter::once((loss, cpu_loss))
+            .chain(grad.iter().copied().zip(cpu_grad.iter().copied()))
+            .map(|(g, w)| (g - w).abs())
+            .fold(0.0, f64::max);
+        let ok = ref_close(loss, case.loss)
+            && grad.iter().zip(&case.grad).all(|(g, w)| ref_close(*g, *w));
+        passed += usize::from(ok);
+        worst_ref = worst_ref.max(diff_ref);
+        worst_cpu = worst_cpu.max(diff_cpu);
+        println!(
+            "{}",
+            serde_json::json!({"bench": "loss-ref", "case": case.name, "ok": ok,
+                "loss": loss, "loss_ref": case.loss, "loss_cpu": cpu_loss,
+                "max_abs_diff_ref": diff_ref, "max_abs_diff_cpu": diff_cpu})
+        );
+    }
+    let all = fixture.cases.len();
+    println!(
+        "{}",
+        serde_json::json!({"bench": "loss-ref", "device": b.device.describe(),
+            "cases": all, "passed": passed, "max_abs_diff_ref": worst_ref,
+            "max_abs_diff_cpu": worst_cpu})
+    );
+    if passed != all {
+        bail!(
+            "{} of {all} reference cases do not match on {}",
+            all - passed,
+            b.device
+        );
+    }
     Ok(())
 }
 
@@ -158,7 +351,7 @@ pub struct StepBench {
     /// Timed steps (after two warm-up steps)
     #[arg(long, default_value_t = 5)]
     steps: usize,
-    /// Device
+    /// Device: cpu | gpu[:N]
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
 }
@@ -167,6 +360,7 @@ fn step(b: StepBench) -> Result<()> {
     if b.batch == 0 || b.steps == 0 || b.views == 0 {
         bail!("--batch, --views and --steps must be at least 1");
     }
+    b.device.check()?;
     let device = b.device.autodiff_device();
     let mut config = SupConModelConfig {
         head: HeadConfig::default(),
@@ -181,28 +375,52 @@ fn step(b: StepBench) -> Result<()> {
     let n = b.views * b.batch;
     let labels: Vec<usize> = (0..b.batch).map(|i| i % 10).collect();
     let mut times = Vec::new();
+    let mut memory = DeviceMemory::default();
     for i in 0..b.steps + 2 {
-        let x = Tensor::<4>::random([n, b.channels, b.size, b.size], Distribution::Normal(0.0, 1.0), &device);
+        let x = Tensor::<4>::random(
+            [n, b.channels, b.size, b.size],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        sync(&device)?;
+        // The second warm-up step stops at each stage to read the device's memory (the
+        // activations peak between forward and backward); timed steps never stop early.
+        let probe = i == 1;
         let t = Instant::now();
         let z = model.project(x); // [V*B, P]
         let p = z.dims()[1];
         let z = z.reshape([b.views, b.batch, p]).swap_dims(0, 1);
         let l = loss_fn.forward(z, Positives::Labels(&labels))?;
-        let grads = GradientsParams::from_grads(l.backward(), &model);
+        if probe {
+            memory.sample(&device)?;
+        }
+        let grads = l.backward();
+        if probe {
+            memory.sample(&device)?;
+        }
+        let grads = GradientsParams::from_grads(grads, &model);
         model = optim.step(0.01, model, grads);
-        // Reading a value synchronises the device before the clock stops.
+        // Reading a value and waiting for the device (the optimiser's updates too) before
+        // the clock stops.
         let _ = l.into_scalar::<f32>();
+        sync(&device)?;
+        if probe {
+            memory.sample(&device)?;
+        }
         if i >= 2 {
             times.push(t.elapsed().as_secs_f64());
         }
     }
+    memory.sample(&device)?;
+    let (device_in_use_mb, device_reserved_mb) = memory.json();
     let secs = median(times);
     println!(
         "{}",
         serde_json::json!({"bench": "step", "model": b.model.to_string(), "batch": b.batch,
             "views": b.views, "size": b.size, "imgs_per_s": n as f64 / secs,
             "ms_per_step": secs * 1000.0, "peak_rss_mb": peak_rss_mb(),
-            "device": b.device.to_string()})
+            "device": b.device.describe(),
+            "device_in_use_mb": device_in_use_mb, "device_reserved_mb": device_reserved_mb})
     );
     Ok(())
 }

@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use supcon::data::{ImageDataset, LoadedDataset};
 use supcon::data::folder::IMAGE_EXTENSIONS;
+use supcon::data::{ImageDataset, LoadedDataset};
 use supcon::infer::{Classifier, Embedder, Layer, ModelDir, Prediction, write_embeddings};
 use supcon::train::{DataConfig, FinetuneConfig, RunOptions, finetune as finetune_stage};
 
@@ -159,7 +159,10 @@ fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             let before = files.len();
             walk(input, &mut files)?;
             if files.len() == before {
-                bail!("{}: no .png/.jpg/.jpeg image in this folder", input.display());
+                bail!(
+                    "{}: no .png/.jpg/.jpeg image in this folder",
+                    input.display()
+                );
             }
         } else if input.exists() {
             files.push(input.clone());
@@ -203,11 +206,16 @@ pub fn predict(args: PredictArgs) -> Result<()> {
                 data.name
             );
         }
-        rows.extend(predictions.into_iter().enumerate().map(|(i, prediction)| Row {
-            input: format!("{}[{i}]", args.split.name()),
-            label: same_classes.then_some(split.labels[i]),
-            prediction,
-        }));
+        rows.extend(
+            predictions
+                .into_iter()
+                .enumerate()
+                .map(|(i, prediction)| Row {
+                    input: format!("{}[{i}]", args.split.name()),
+                    label: same_classes.then_some(split.labels[i]),
+                    prediction,
+                }),
+        );
         dataset = Some(data.name.clone());
     }
     let labelled: Vec<&Row> = rows.iter().filter(|r| r.label.is_some()).collect();
@@ -396,7 +404,10 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
     };
     c.pretrained_run = args.encoder.clone();
     let d = &args.data;
-    if d.data.is_some() || d.limit.is_some() || d.shots.is_some() || d.test_limit.is_some()
+    if d.data.is_some()
+        || d.limit.is_some()
+        || d.shots.is_some()
+        || d.test_limit.is_some()
         || d.threads.is_some()
     {
         // Flags refine the configured data, else the pre-trained run's.

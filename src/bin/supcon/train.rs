@@ -6,8 +6,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use supcon::train::{
-    LinearConfig, Method, PretrainConfig, RunOptions, SupervisedConfig, linear_probe, pretrain as
-    pretrain_stage, resume_pretrain, resume_supervised, train_supervised,
+    LinearConfig, Method, PretrainConfig, RunOptions, SupervisedConfig, linear_probe,
+    pretrain as pretrain_stage, resume_pretrain, resume_supervised, train_supervised,
 };
 
 use crate::args::{
@@ -128,8 +128,9 @@ impl PretrainArgs {
 pub fn pretrain(args: PretrainArgs) -> Result<()> {
     let opts = RunOptions { quiet: args.quiet };
     let report = match &args.resume {
-        Some(dir) => resume_pretrain(dir, &opts)
-            .with_context(|| format!("resuming {}", dir.display()))?,
+        Some(dir) => {
+            resume_pretrain(dir, &opts).with_context(|| format!("resuming {}", dir.display()))?
+        }
         None => {
             let config = args.config()?;
             let out = args.out.clone().unwrap_or_else(|| default_out("pretrain"));
@@ -225,8 +226,9 @@ pub struct SupervisedArgs {
 pub fn supervised(args: SupervisedArgs) -> Result<()> {
     let opts = RunOptions { quiet: args.quiet };
     let report = match &args.resume {
-        Some(dir) => resume_supervised(dir, &opts)
-            .with_context(|| format!("resuming {}", dir.display()))?,
+        Some(dir) => {
+            resume_supervised(dir, &opts).with_context(|| format!("resuming {}", dir.display()))?
+        }
         None => {
             let mut c: SupervisedConfig = match &args.config {
                 Some(path) => read_config(path)?,
@@ -286,7 +288,10 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> Result<()> {
     let out = args.out.clone().unwrap_or_else(|| default_out("run"));
     if out.join("summary.json").exists() {
-        bail!("{}: already holds a finished run; pick another --out", out.display());
+        bail!(
+            "{}: already holds a finished run; pick another --out",
+            out.display()
+        );
     }
     let opts = RunOptions { quiet: args.quiet };
     let mut pre = PretrainConfig::default();
@@ -308,7 +313,10 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     ce.optimizer = pre.optimizer.clone();
 
-    eprintln!("[1/3] SupCon pre-training -> {}", out.join("supcon").display());
+    eprintln!(
+        "[1/3] SupCon pre-training -> {}",
+        out.join("supcon").display()
+    );
     let t0 = Instant::now();
     let p = pretrain_stage(&pre, &out.join("supcon"), &opts)?;
     eprintln!("[2/3] linear probe -> {}", out.join("linear").display());
@@ -320,7 +328,10 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     let l = linear_probe(&lin, &out.join("linear"), args.quiet)?;
     let supcon_secs = t0.elapsed().as_secs_f64();
-    eprintln!("[3/3] cross-entropy baseline -> {}", out.join("ce").display());
+    eprintln!(
+        "[3/3] cross-entropy baseline -> {}",
+        out.join("ce").display()
+    );
     let c = train_supervised(&ce, &out.join("ce"), &opts)?;
 
     let rows = [
@@ -345,8 +356,10 @@ pub fn run(args: RunArgs) -> Result<()> {
             m.calibration.ece,
             secs
         );
-        summary.push(serde_json::json!({"method": name, "top1": m.top1, "top5": m.top5,
-            "ece": m.calibration.ece, "nll": m.calibration.nll, "seconds": secs}));
+        summary.push(
+            serde_json::json!({"method": name, "top1": m.top1, "top5": m.top5,
+            "ece": m.calibration.ece, "nll": m.calibration.nll, "seconds": secs}),
+        );
     }
     let text = serde_json::to_string_pretty(&serde_json::json!({
         "data": pre.data.spec, "encoder": pre.model.encoder.name.to_string(),
