@@ -230,7 +230,7 @@ impl DeviceChoice {
             message,
         };
         match probe {
-            Ok(v) if v == 3.0 => Ok(()),
+            Ok(3.0) => Ok(()),
             Ok(v) => Err(unavailable(format!("a probe sum gave {v} instead of 3"))),
             Err(payload) => {
                 // The backend's device thread usually panics first, with the reason; the
@@ -337,7 +337,7 @@ mod tests {
     #[cfg(not(feature = "gpu"))]
     #[test]
     fn gpu_names_without_the_feature_say_how_to_rebuild() {
-        assert!(!DeviceChoice::GPU_SUPPORT);
+        const { assert!(!DeviceChoice::GPU_SUPPORT) };
         for name in ["gpu", "GPU", "gpu:0", "gpu:3", "vulkan", "vulkan:1"] {
             let err = name.parse::<DeviceChoice>().unwrap_err();
             assert!(matches!(err, DeviceError::NoGpuSupport(_)), "{name}: {err}");
