@@ -13,16 +13,24 @@
 #   loss_small_{cpu,gpu} bench loss --impl plain at N=256: the loss values must agree
 #   step_r18_gpu        bench step resnet18, batch 128 x 2 views, 32x32
 #   torch_step          PyTorch's equivalent step, resnet18 and resnet50 (fp32 and tf32)
+#   pretrain, linear    short CIFAR-10 SupCon pre-training (ResNet-18) + linear probe
 #   loss_plain4096_gpu  bench loss --impl plain at N=4096 on the GPU
 #   step_r50_gpu        bench step resnet50
-#   pretrain, linear    short CIFAR-10 SupCon pre-training + linear probe on the GPU
 #   loss_tiled{4096,32768}_cpu  bench loss at N=4096 and 32768 (tiled is CPU code)
 # Writes $OUT/gpu-summary.json (one JSON object), $OUT/gpu-check.log (progress) and
-# $OUT/gpu-check-raw.log (every step's command, exit status, stdout and stderr).
+# $OUT/gpu-check-raw.log (every step's command, exit status, stdout and stderr), and
+# $OUT/gpu-cache.tgz (kernel caches, below).
 #
 # Knobs (environment): BUDGET seconds for all steps (default 390: later steps shrink to
 # what is left and are skipped under 15 s), QUICK=1 (only the loss checks and ResNet-18),
-# EPOCHS (pre-training epochs, default 4), BIN, DATA, OUT.
+# EPOCHS (pre-training epochs, default 4), AUTOTUNE (CubeCL's autotune level: minimal |
+# balanced | extensive | full; unset = CubeCL's default), BIN, DATA, OUT.
+#
+# First use of each kernel shape costs SPIR-V compilation by the driver plus CubeCL's
+# autotuning: on the first H200 run the ResNet-18 step spent over 150 s on it (later
+# ResNet-18 work reused it). The script therefore saves CubeCL's cache (target/environment)
+# and the NVIDIA driver's shader cache to $OUT/gpu-cache.tgz; carry that file back as
+# gpu-cache/gpu-cache.tgz and the next run starts warm.
 set -u
 BIN=${BIN:-gpu-bin/supcon}
 DATA=${DATA:-gpu-data/cifar10}
@@ -30,6 +38,7 @@ OUT=${OUT:-$PWD/gpu-check-out}
 BUDGET=${BUDGET:-390}
 EPOCHS=${EPOCHS:-4}
 QUICK=${QUICK:-0}
+[ -n "${AUTOTUNE:-}" ] && export CUBECL_AUTOTUNE_LEVEL=$AUTOTUNE
 mkdir -p "$OUT"
 W=$(mktemp -d /tmp/gpu-check.XXXXXX)
 LOG=$OUT/gpu-check.log
@@ -91,6 +100,10 @@ if [ ! -f "$BIN" ] && [ -f "$BIN.xz" ]; then
   say "unpacked $BIN ($(stat -c %s "$BIN") bytes)"
 fi
 chmod +x "$BIN" 2> /dev/null
+# A warm cache from an earlier run (see the header).
+if [ -f gpu-cache/gpu-cache.tgz ]; then
+  tar xzf gpu-cache/gpu-cache.tgz -C / 2> /dev/null && say "restored gpu-cache/gpu-cache.tgz"
+fi
 {
   echo "== nvidia-smi"; nvidia-smi 2>&1
   echo "== libvulkan"; ldconfig -p | grep -i vulkan
@@ -115,26 +128,41 @@ step loss_small_cpu 60 "$BIN" bench loss --impl plain --batch 256 --reps 3 --dev
 step loss_small_gpu 60 "$BIN" bench loss --impl plain --batch 256 --reps 3 --device gpu
 
 # --- (c) training step, (d) PyTorch's -------------------------------------------------
-step step_r18_gpu 150 "$BIN" bench step --model resnet18 --batch 128 --steps 5 --device gpu
+step step_r18_gpu 270 "$BIN" bench step --model resnet18 --batch 128 --steps 5 --device gpu
 if [ "$QUICK" = 1 ]; then
   step torch_step 90 python3 scripts/torch_supcon_step.py --model resnet18 --batch 128 --steps 5
 else
   step torch_step 150 python3 scripts/torch_supcon_step.py --model resnet18 resnet50 \
     --batch 128 --steps 5
+  # --- (e) short CIFAR-10 pre-training + linear probe on the GPU (ResNet-18: its
+  # kernels are compiled and tuned by now) ---------------------------------------------
+  if step pretrain 120 "$BIN" pretrain --data "cifar10:$DATA" --model resnet18 \
+    --epochs "$EPOCHS" --batch-size 128 --device gpu --out "$W/pre" -q; then
+    step linear 120 "$BIN" linear --encoder "$W/pre" --epochs 20 --device gpu \
+      --out "$W/lin" -q
+  fi
   # --- (b) loss at N=4096 on the GPU (plain); (c) ResNet-50 ----------------------------
   step loss_plain4096_gpu 90 "$BIN" bench loss --impl plain --batch 4096 --reps 3 --device gpu
   step step_r50_gpu 150 "$BIN" bench step --model resnet50 --batch 128 --steps 5 --device gpu
-  # --- (e) short CIFAR-10 pre-training + linear probe on the GPU ----------------------
-  if step pretrain 170 "$BIN" pretrain --data "cifar10:$DATA" --model resnet18 \
-    --epochs "$EPOCHS" --batch-size 128 --device gpu --out "$W/pre" -q; then
-    step linear 90 "$BIN" linear --encoder "$W/pre" --epochs 20 --device gpu \
-      --out "$W/lin" -q
-  fi
   # --- (b) bench loss at N=4096 and 32768: tiled is CPU code (this machine's cores) ----
   step loss_tiled4096_cpu 60 "$BIN" bench loss --impl tiled --batch 4096 --reps 3
   step loss_tiled32768_cpu 120 "$BIN" bench loss --impl tiled --batch 32768 --reps 1
 fi
 say "steps done"
+# Save the kernel caches for the next run (see the header); at most 15 MiB comes back.
+caches=()
+[ -d target/environment ] && caches+=("$PWD/target/environment")
+[ -d "$HOME/.cache/nvidia" ] && caches+=("$HOME/.cache/nvidia")
+[ -d "$HOME/.nv" ] && caches+=("$HOME/.nv")
+if [ ${#caches[@]} -gt 0 ]; then
+  tar czf "$W/gpu-cache.tgz" -P "${caches[@]}" 2> /dev/null
+  if [ "$(stat -c %s "$W/gpu-cache.tgz")" -lt $((15 * 1024 * 1024)) ]; then
+    cp "$W/gpu-cache.tgz" "$OUT/gpu-cache.tgz"
+    say "kernel caches saved to $OUT/gpu-cache.tgz ($(stat -c %s "$OUT/gpu-cache.tgz") bytes)"
+  else
+    say "kernel caches too large to bring back ($(stat -c %s "$W/gpu-cache.tgz") bytes)"
+  fi
+fi
 
 # --- the summary -------------------------------------------------------------------------
 printf '%s\n' "${ORDER[@]}" > "$W/order.txt"

@@ -21,6 +21,8 @@ exclude() { grep -qxF "$1" "$EXCLUDE" 2>/dev/null || echo "$1" >> "$EXCLUDE"; }
 exclude /gpu-data/
 exclude /gpu-bin/
 exclude /.gl/
+# gpu-cache/gpu-cache.tgz: kernel caches an earlier gpu-check.sh run saved ($OUT/gpu-cache.tgz)
+exclude /gpu-cache/
 
 # CIFAR-10 subset: records are fixed-size, so the first N records are a valid batch file.
 mkdir -p gpu-data/cifar10
@@ -59,6 +61,6 @@ fi
 
 # What travels: tracked and untracked-not-ignored files, plus the carried folders.
 tree=$( (git ls-files -co --exclude-standard -z | xargs -0 stat -c %s 2>/dev/null || true) | awk '{s+=$1} END{print s+0}')
-carried=$( (find gpu-data gpu-bin .gl -type f -printf '%s\n' 2>/dev/null || true) | awk '{s+=$1} END{print s+0}')
-du -sh gpu-data gpu-bin .gl 2>/dev/null || true
+carried=$( (find gpu-data gpu-bin .gl gpu-cache -type f -printf '%s\n' 2>/dev/null || true) | awk '{s+=$1} END{print s+0}')
+du -sh gpu-data gpu-bin .gl gpu-cache 2>/dev/null || true
 awk -v t="$tree" -v c="$carried" 'BEGIN{m=1048576; printf "checkout %.1f MiB + carried %.1f MiB = %.1f MiB of 64 MiB\n", t/m, c/m, (t+c)/m; exit (t+c > 64*m)}'
