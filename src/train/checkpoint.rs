@@ -15,7 +15,7 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
-use super::run_dir::{RunDir, RunDirError, read_json, write_json};
+use super::run_dir::{RunDir, RunDirError, read_json, truncate_metrics, write_json};
 use crate::fsutil::write_atomic_with;
 
 /// Where the loop stands when a checkpoint is written.
@@ -156,6 +156,19 @@ pub fn latest(run: &RunDir) -> Result<Option<PathBuf>, CheckpointError> {
         }
     }
     Ok(best.map(|(_, p)| p))
+}
+
+/// Where a resumed run continues: its newest complete checkpoint, or — when a crash came
+/// before the first one — nothing, with the metrics of the lost partial epoch dropped.
+///
+/// # Errors
+/// I/O errors reading the checkpoints or rewriting the metrics log.
+pub fn resume_point(run: &RunDir) -> Result<Option<PathBuf>, CheckpointError> {
+    let last = latest(run)?;
+    if last.is_none() {
+        truncate_metrics(&run.file("metrics.jsonl"), 0, 0)?;
+    }
+    Ok(last)
 }
 
 /// Loads a checkpoint directory into `model` and `optim`.

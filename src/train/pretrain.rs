@@ -327,10 +327,7 @@ pub fn resume_pretrain(run: &Path, opts: &RunOptions) -> Result<PretrainReport, 
     let run = RunDir::open(run)?;
     let config: PretrainConfig = run.read_json("config.json")?;
     config.validate()?;
-    let last = checkpoint::latest(&run)?;
-    if last.is_none() {
-        truncate_metrics(&run.file("metrics.jsonl"), 0, 0)?;
-    }
+    let last = checkpoint::resume_point(&run)?;
     run_pretrain(&config, &run, last, opts)
 }
 

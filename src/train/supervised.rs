@@ -151,10 +151,7 @@ pub fn train_supervised(
 pub fn resume_supervised(run: &Path, opts: &RunOptions) -> Result<SupervisedReport, TrainError> {
     let run = RunDir::open(run)?;
     let config: SupervisedConfig = run.read_json("config.json")?;
-    let last = checkpoint::latest(&run)?;
-    if last.is_none() {
-        truncate_metrics(&run.file("metrics.jsonl"), 0, 0)?;
-    }
+    let last = checkpoint::resume_point(&run)?;
     run_supervised(&config, &run, last, opts)
 }
 
