@@ -16,6 +16,9 @@ pub enum TrainError {
     /// An option or configuration value is invalid; the message names it.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The device could not be started.
+    #[error(transparent)]
+    Device(#[from] crate::device::DeviceError),
     /// The dataset could not be loaded.
     #[error(transparent)]
     Data(#[from] DataError),

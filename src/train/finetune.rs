@@ -150,6 +150,7 @@ pub fn finetune(
     run.write_json("config.json", &saved)?;
     run.write_json("data.json", &data.summary())?;
 
+    config.device.check()?;
     let device = config.device.autodiff_device();
     device.seed(config.seed);
     let encoder = source.load_encoder(&device).map_err(train_err)?;

@@ -115,6 +115,7 @@ pub fn linear_probe(
     }
     config.optimizer.validate().map_err(TrainError::Config)?;
     config.schedule.validate().map_err(TrainError::Config)?;
+    config.device.check()?;
     let plain = config.device.device();
     let (encoder, pre) = load_encoder(&config.encoder_run, &plain)?;
     let data_config = config.data.clone().unwrap_or_else(|| pre.data.clone());

@@ -338,6 +338,7 @@ fn run_pretrain(
     opts: &RunOptions,
 ) -> Result<PretrainReport, TrainError> {
     let started = Instant::now();
+    config.device.check()?;
     let device = config.device.autodiff_device();
     device.seed(config.seed);
     let data = config.data.load(config.seed)?;

@@ -161,6 +161,7 @@ fn run_supervised(
     resume_from: Option<PathBuf>,
     opts: &RunOptions,
 ) -> Result<SupervisedReport, TrainError> {
+    config.device.check()?;
     let device = config.device.autodiff_device();
     device.seed(config.seed);
     let data = config.data.load(config.seed)?;
