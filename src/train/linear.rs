@@ -108,11 +108,10 @@ pub fn linear_probe(
     quiet: bool,
 ) -> Result<LinearReport, TrainError> {
     let started = Instant::now();
-    if config.epochs == 0 || config.batch_size == 0 {
-        return Err(TrainError::Config(
-            "epochs and batch_size must be at least 1".into(),
-        ));
-    }
+    super::setup::require_positive(&[
+        ("epochs", config.epochs),
+        ("batch_size", config.batch_size),
+    ])?;
     config.optimizer.validate().map_err(TrainError::Config)?;
     config.schedule.validate().map_err(TrainError::Config)?;
     config.device.check()?;

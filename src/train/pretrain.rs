@@ -171,22 +171,13 @@ impl PretrainConfig {
     /// # Errors
     /// [`TrainError::Config`] naming the field.
     pub fn validate(&self) -> Result<(), TrainError> {
-        let positive = |name: &str, v: usize| {
-            if v == 0 {
-                Err(TrainError::Config(format!(
-                    "{name} = 0: expected at least 1"
-                )))
-            } else {
-                Ok(())
-            }
-        };
-        positive("epochs", self.epochs)?;
-        positive("batch_size", self.batch_size)?;
-        positive("views", self.views)?;
-        positive("checkpoint_every", self.checkpoint_every)?;
-        if let Some(c) = self.chunk {
-            positive("chunk", c)?;
-        }
+        super::setup::require_positive(&[
+            ("epochs", self.epochs),
+            ("batch_size", self.batch_size),
+            ("views", self.views),
+            ("checkpoint_every", self.checkpoint_every),
+            ("chunk", self.chunk.unwrap_or(1)),
+        ])?;
         if let Some(m) = self.momentum_encoder {
             if !(0.0..1.0).contains(&m) {
                 return Err(TrainError::Config(format!(

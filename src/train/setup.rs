@@ -63,6 +63,19 @@ impl DataConfig {
     }
 }
 
+/// Checks counts that must be at least 1 (epochs, batch size, ...).
+///
+/// # Errors
+/// [`TrainError::Config`] naming the first field that is 0.
+pub fn require_positive(fields: &[(&str, usize)]) -> Result<(), TrainError> {
+    match fields.iter().find(|(_, v)| *v == 0) {
+        Some((name, _)) => Err(TrainError::Config(format!(
+            "{name} = 0: expected at least 1"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// A shuffling loader of `views` augmented views per sample.
 ///
 /// # Errors

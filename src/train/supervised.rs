@@ -114,17 +114,11 @@ pub fn train_supervised(
     out: &Path,
     opts: &RunOptions,
 ) -> Result<SupervisedReport, TrainError> {
-    for (name, v) in [
+    super::setup::require_positive(&[
         ("epochs", config.epochs),
         ("batch_size", config.batch_size),
         ("checkpoint_every", config.checkpoint_every),
-    ] {
-        if v == 0 {
-            return Err(TrainError::Config(format!(
-                "{name} = 0: expected at least 1"
-            )));
-        }
-    }
+    ])?;
     config.optimizer.validate().map_err(TrainError::Config)?;
     config.schedule.validate().map_err(TrainError::Config)?;
     config.augment.validate()?;
