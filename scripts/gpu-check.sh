@@ -11,9 +11,12 @@
 # Steps, in order of importance (each under `timeout`; one failing does not stop the rest):
 #   loss_ref            the loss reference cases on the GPU vs the fixture and the CPU
 #   loss_small_{cpu,gpu} bench loss --impl plain at N=256: the loss values must agree
+#   pretrain, linear, eval_gpu  short CIFAR-10 SupCon pre-training (ResNet-18), linear
+#                       probe and evaluation, all on the GPU
+#   dp_gpu              data-parallel global batch over two replicas on the GPU
+#   chunk1024_gpu       one batch of 1024 with --chunk 256 (peak GPU memory)
 #   step_r18_gpu        bench step resnet18, batch 128 x 2 views, 32x32
 #   torch_step          PyTorch's equivalent step, resnet18 and resnet50 (fp32 and tf32)
-#   pretrain, linear    short CIFAR-10 SupCon pre-training (ResNet-18) + linear probe
 #   loss_plain4096_gpu  bench loss --impl plain at N=4096 on the GPU
 #   step_r50_gpu        bench step resnet50
 #   loss_tiled{4096,32768}_cpu  bench loss at N=4096 and 32768 (tiled is CPU code)
@@ -127,20 +130,28 @@ fi
 step loss_small_cpu 60 "$BIN" bench loss --impl plain --batch 256 --reps 3 --device cpu
 step loss_small_gpu 60 "$BIN" bench loss --impl plain --batch 256 --reps 3 --device gpu
 
+# --- (e) short CIFAR-10 pre-training + linear probe + eval on the GPU (ResNet-18; the
+# first use of its kernels pays their compilation, which the later steps reuse) --------
+if [ "$QUICK" != 1 ]; then
+  if step pretrain 150 "$BIN" pretrain --data "cifar10:$DATA" --model resnet18 \
+    --epochs "$EPOCHS" --batch-size 128 --device gpu --out "$W/pre" -q; then
+    step linear 120 "$BIN" linear --encoder "$W/pre" --epochs 20 --device gpu \
+      --out "$W/lin" -q && step eval_gpu 60 "$BIN" eval --model "$W/lin" --device gpu -q
+  fi
+  # Data-parallel global batch over two replicas on the one GPU (threads as devices), and
+  # a chunked large batch (peak GPU memory from nvidia-smi).
+  step dp_gpu 90 "$BIN" pretrain --data "cifar10:$DATA" --model resnet18 --epochs 1 \
+    --batch-size 256 --devices gpu:0,gpu:0 --out "$W/dp" -q
+  step chunk1024_gpu 90 "$BIN" pretrain --data "cifar10:$DATA" --model resnet18 --epochs 1 \
+    --batch-size 1024 --limit 1024 --chunk 256 --device gpu --out "$W/chunk" -q
+fi
 # --- (c) training step, (d) PyTorch's -------------------------------------------------
-step step_r18_gpu 270 "$BIN" bench step --model resnet18 --batch 128 --steps 5 --device gpu
+step step_r18_gpu 150 "$BIN" bench step --model resnet18 --batch 128 --steps 5 --device gpu
 if [ "$QUICK" = 1 ]; then
   step torch_step 90 python3 scripts/torch_supcon_step.py --model resnet18 --batch 128 --steps 5
 else
   step torch_step 150 python3 scripts/torch_supcon_step.py --model resnet18 resnet50 \
     --batch 128 --steps 5
-  # --- (e) short CIFAR-10 pre-training + linear probe on the GPU (ResNet-18: its
-  # kernels are compiled and tuned by now) ---------------------------------------------
-  if step pretrain 120 "$BIN" pretrain --data "cifar10:$DATA" --model resnet18 \
-    --epochs "$EPOCHS" --batch-size 128 --device gpu --out "$W/pre" -q; then
-    step linear 120 "$BIN" linear --encoder "$W/pre" --epochs 20 --device gpu \
-      --out "$W/lin" -q
-  fi
   # --- (b) loss at N=4096 on the GPU (plain); (c) ResNet-50 ----------------------------
   step loss_plain4096_gpu 90 "$BIN" bench loss --impl plain --batch 4096 --reps 3 --device gpu
   step step_r50_gpu 150 "$BIN" bench step --model resnet50 --batch 128 --steps 5 --device gpu

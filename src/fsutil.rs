@@ -15,6 +15,14 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
+/// Whether a file name is a temporary of an atomic write: [`temp_path`]'s `.NAME.tmp-PID`,
+/// or another writer's hidden `.NAME....tmp` beside it (burn's record files, the
+/// safetensors writer). Such a file is an unfinished write, which a process killed
+/// mid-write can leave behind.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && (name.contains(".tmp-") || name.ends_with(".tmp"))
+}
+
 /// Writes `bytes` to `path` atomically (temp file, fsync, rename, fsync of the directory).
 ///
 /// # Errors
@@ -68,6 +76,20 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"second");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn temporary_names_are_recognised() {
+        assert!(is_temp_name(
+            &temp_path(Path::new("d/model.bpk"))
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+        ));
+        assert!(is_temp_name(".model.bpk.tmp-12.12-0.tmp"));
+        assert!(is_temp_name(".model.safetensors.12-0.tmp"));
+        assert!(!is_temp_name("model.bpk"));
+        assert!(!is_temp_name("state.json"));
     }
 
     #[test]

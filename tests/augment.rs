@@ -621,6 +621,11 @@ fn loader_covers_every_index_once_and_reshuffles_per_epoch() {
     let again: Vec<_> = loader.iter(1).map(Result::unwrap).collect();
     let first: Vec<_> = loader.iter(1).map(Result::unwrap).collect();
     assert_eq!(again, first);
+    // A resumed epoch: the same batches after the skipped ones, none past the end.
+    for start in [0, 2, 5, 7] {
+        let rest: Vec<_> = loader.iter_from(1, start).map(Result::unwrap).collect();
+        assert_eq!(rest, first[start.min(5)..], "start {start}");
+    }
 }
 
 #[test]

@@ -469,10 +469,18 @@ impl EpochLoader {
     /// The batches of epoch `epoch`, produced on a background thread at most
     /// `prefetch` batches ahead. Dropping the iterator early stops the thread.
     pub fn iter(&self, epoch: u64) -> EpochIter {
+        self.iter_from(epoch, 0)
+    }
+
+    /// The batches of epoch `epoch` from batch index `start` on (a resumed epoch): the
+    /// same batches [`Self::iter`] yields after its first `start`, without producing the
+    /// skipped ones.
+    pub fn iter_from(&self, epoch: u64, start: usize) -> EpochIter {
         let order = self.order(epoch);
         let chunks: Vec<Vec<usize>> = order
             .chunks(self.batch_size)
             .filter(|c| !self.drop_last || c.len() == self.batch_size)
+            .skip(start)
             .map(<[usize]>::to_vec)
             .collect();
         let remaining = chunks.len();

@@ -289,6 +289,64 @@ fn load_split(
     })
 }
 
+/// Parses the bytes of one CIFAR-10 binary batch file (`path` only names it in
+/// errors) into a split with the standard class names.
+///
+/// # Errors
+/// [`DataError::Format`] naming `path` when the bytes are empty, not a whole number of
+/// 3073-byte records, or hold a label above 9.
+pub fn parse_cifar10(bytes: &[u8], path: &Path) -> Result<ImageDataset, DataError> {
+    let layout = RecordLayout {
+        label_ranges: &[10],
+        pick: 0,
+    };
+    let names: Vec<String> = CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect();
+    parse_split(bytes, path, &layout, &names)
+}
+
+/// Parses the bytes of one CIFAR-100 binary file (`train.bin` or `test.bin`; `path`
+/// only names it in errors) into a split with the standard class names of `labels`.
+///
+/// # Errors
+/// [`DataError::Format`] naming `path` when the bytes are empty, not a whole number of
+/// 3074-byte records, or hold a coarse label above 19 or a fine label above 99.
+pub fn parse_cifar100(
+    bytes: &[u8],
+    path: &Path,
+    labels: Cifar100Labels,
+) -> Result<ImageDataset, DataError> {
+    let (pick, names): (usize, &[&str]) = match labels {
+        Cifar100Labels::Coarse => (0, &CIFAR100_COARSE_CLASSES),
+        Cifar100Labels::Fine => (1, &CIFAR100_FINE_CLASSES),
+    };
+    let layout = RecordLayout {
+        label_ranges: &[20, 100],
+        pick,
+    };
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    parse_split(bytes, path, &layout, &names)
+}
+
+/// One split from the bytes of one file.
+fn parse_split(
+    bytes: &[u8],
+    path: &Path,
+    layout: &RecordLayout,
+    class_names: &[String],
+) -> Result<ImageDataset, DataError> {
+    let mut pixels = Vec::new();
+    let mut labels = Vec::new();
+    parse_records(bytes, path, layout, &mut pixels, &mut labels)?;
+    Ok(ImageDataset {
+        channels: CIFAR_CHANNELS,
+        height: CIFAR_SIDE,
+        width: CIFAR_SIDE,
+        pixels,
+        labels,
+        class_names: class_names.to_vec(),
+    })
+}
+
 /// Picks `dir` or `dir/sub`, whichever holds one of `markers`.
 fn locate(dir: &Path, sub: &str, markers: &[String]) -> Option<PathBuf> {
     [dir.to_path_buf(), dir.join(sub)]

@@ -157,13 +157,43 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
 }
 
 /// Decodes one image file to CHW `u8` pixels of `size x size` with `channels`
-/// channels (1: grayscale, otherwise RGB).
+/// channels (1: grayscale, otherwise RGB): [`decode_image_bytes`] on the file's bytes,
+/// with its extension as the format hint.
 ///
 /// # Errors
 /// A message (without the path) when the file cannot be read or decoded.
 pub fn decode_image_file(path: &Path, size: usize, gray: bool) -> Result<Vec<u8>, String> {
-    let img = ::image::ImageReader::open(path)
-        .map_err(|e| e.to_string())?
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    decode_image_bytes(
+        &bytes,
+        ::image::ImageFormat::from_path(path).ok(),
+        size,
+        gray,
+    )
+}
+
+/// Decodes the bytes of an image file to CHW `u8` pixels of `size x size` exactly as
+/// the folder loader does (see [`square_resize`]). The format is guessed from the
+/// content's magic bytes, else taken from `format_hint` (the file extension's). The
+/// `image` crate's default limits apply (at most 512 MiB per decoded image), so a
+/// header claiming a huge image is an error, not an allocation.
+///
+/// # Errors
+/// A message when the bytes are empty or not a decodable image.
+pub fn decode_image_bytes(
+    bytes: &[u8],
+    format_hint: Option<::image::ImageFormat>,
+    size: usize,
+    gray: bool,
+) -> Result<Vec<u8>, String> {
+    if bytes.is_empty() {
+        return Err("empty file (0 bytes)".to_string());
+    }
+    let mut reader = ::image::ImageReader::new(std::io::Cursor::new(bytes));
+    if let Some(format) = format_hint {
+        reader.set_format(format);
+    }
+    let img = reader
         .with_guessed_format()
         .map_err(|e| e.to_string())?
         .decode()

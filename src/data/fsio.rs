@@ -1,8 +1,7 @@
 //! Small file-system helpers shared by the loaders: reading a whole file with its
-//! path in the error, transparent gunzip (detected by magic bytes), and looking up
+//! path in the error, gzip detection (by magic bytes), and looking up
 //! the first existing file among candidate names.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::DataError;
@@ -34,25 +33,6 @@ pub(crate) fn read_file(path: &Path, expected: &str) -> Result<Vec<u8>, DataErro
 /// True when `bytes` start with the gzip magic number.
 pub(crate) fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&GZIP_MAGIC)
-}
-
-/// Returns `bytes` decompressed when they are a gzip stream (by magic bytes, not by
-/// file name), else `bytes` unchanged.
-///
-/// # Errors
-/// [`DataError::Format`] naming `path` when the gzip stream is corrupt or truncated.
-pub(crate) fn maybe_gunzip(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>, DataError> {
-    if !is_gzip(&bytes) {
-        return Ok(bytes);
-    }
-    let mut out = Vec::with_capacity(bytes.len().saturating_mul(2));
-    flate2::read::MultiGzDecoder::new(bytes.as_slice())
-        .read_to_end(&mut out)
-        .map_err(|e| DataError::Format {
-            path: path.to_path_buf(),
-            reason: format!("corrupt or truncated gzip stream: {e}"),
-        })?;
-    Ok(out)
 }
 
 /// Checks that `dir` is an existing directory.

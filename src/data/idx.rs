@@ -9,9 +9,12 @@
 //! `NN`: number of dimensions), then `NN` big-endian `u32` dimension sizes, then the
 //! data. Images are `idx3` (`count x rows x cols`), labels `idx1` (`count`).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::fsio::{first_file, maybe_gunzip, read_file, require_dir};
+use flate2::read::MultiGzDecoder;
+
+use super::fsio::{first_file, is_gzip, read_file, require_dir};
 use super::{DataError, ImageDataset};
 
 /// Fashion-MNIST class names (Zalando Research), by label.
@@ -112,13 +115,17 @@ pub struct IdxImages {
     pub pixels: Vec<u8>,
 }
 
-/// Parses the IDX header of `bytes`, checking the magic for `ndims` unsigned-byte
-/// dimensions and the exact data length. Returns the dimension sizes.
+/// Reads the magic and the dimension sizes from the start of `bytes` (the data after
+/// the header is not looked at). Returns the dimension sizes and the header length.
 ///
 /// # Errors
-/// [`DataError::Format`] naming `path` on a short header, a wrong magic, a data
-/// length that does not match the header (truncated or trailing bytes).
-fn parse_header(bytes: &[u8], path: &Path, ndims: u8, what: &str) -> Result<Vec<usize>, DataError> {
+/// [`DataError::Format`] naming `path` on a short header or a wrong magic.
+fn parse_dims(
+    bytes: &[u8],
+    path: &Path,
+    ndims: u8,
+    what: &str,
+) -> Result<(Vec<usize>, usize), DataError> {
     let fmt_err = |reason: String| DataError::Format {
         path: path.to_path_buf(),
         reason,
@@ -151,10 +158,35 @@ fn parse_header(bytes: &[u8], path: &Path, ndims: u8, what: &str) -> Result<Vec<
             u32::from_be_bytes(b) as usize
         })
         .collect();
-    let data_len = dims
-        .iter()
+    Ok((dims, header_len))
+}
+
+/// The number of data bytes that dimensions `dims` declare.
+///
+/// # Errors
+/// [`DataError::Format`] naming `path` when the product overflows.
+fn data_len(dims: &[usize], path: &Path) -> Result<usize, DataError> {
+    dims.iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| fmt_err(format!("dimensions {dims:?} overflow")))?;
+        .ok_or_else(|| DataError::Format {
+            path: path.to_path_buf(),
+            reason: format!("dimensions {dims:?} overflow"),
+        })
+}
+
+/// Parses the IDX header of `bytes`, checking the magic for `ndims` unsigned-byte
+/// dimensions and the exact data length. Returns the dimension sizes.
+///
+/// # Errors
+/// [`DataError::Format`] naming `path` on a short header, a wrong magic, a data
+/// length that does not match the header (truncated or trailing bytes).
+fn parse_header(bytes: &[u8], path: &Path, ndims: u8, what: &str) -> Result<Vec<usize>, DataError> {
+    let fmt_err = |reason: String| DataError::Format {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let (dims, header_len) = parse_dims(bytes, path, ndims, what)?;
+    let data_len = data_len(&dims, path)?;
     let found = bytes.len() - header_len;
     if found < data_len {
         return Err(fmt_err(format!(
@@ -170,6 +202,68 @@ fn parse_header(bytes: &[u8], path: &Path, ndims: u8, what: &str) -> Result<Vec<
         )));
     }
     Ok(dims)
+}
+
+/// Largest expansion of a deflate stream: a 258-byte match coded in 2 bits.
+const DEFLATE_MAX_RATIO: usize = 1032;
+
+/// Returns the IDX file `bytes` decompressed when they are a gzip stream (detected by
+/// magic bytes), else unchanged. Decompression is capped by the header: the header is
+/// decompressed first, checked (magic, then `check` on the dimensions), and then no more
+/// than the data bytes it declares are decompressed, so a decompression bomb or a
+/// corrupt header is an error naming the file, never an unbounded allocation.
+///
+/// # Errors
+/// [`DataError::Format`] naming `path` on a corrupt or truncated gzip stream, a bad
+/// header, dimensions rejected by `check`, a header declaring more data than the
+/// compressed stream can hold, or a stream that decompresses past the declared size.
+fn gunzip_idx(
+    bytes: Vec<u8>,
+    path: &Path,
+    ndims: u8,
+    what: &str,
+    check: impl Fn(&[usize]) -> Result<(), DataError>,
+) -> Result<Vec<u8>, DataError> {
+    if !is_gzip(&bytes) {
+        return Ok(bytes);
+    }
+    let fmt_err = |reason: String| DataError::Format {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let gz_err = |e: std::io::Error| fmt_err(format!("corrupt or truncated gzip stream: {e}"));
+    let mut decoder = MultiGzDecoder::new(bytes.as_slice());
+    let header_len = 4 + 4 * usize::from(ndims);
+    let mut out = Vec::with_capacity(header_len);
+    (&mut decoder)
+        .take(header_len as u64)
+        .read_to_end(&mut out)
+        .map_err(gz_err)?;
+    let (dims, _) = parse_dims(&out, path, ndims, what)?;
+    check(&dims)?;
+    let data_len = data_len(&dims, path)?;
+    let most = bytes.len().saturating_mul(DEFLATE_MAX_RATIO);
+    if data_len > most {
+        return Err(fmt_err(format!(
+            "truncated: header declares dimensions {dims:?} ({data_len} data bytes), more \
+             than a gzip stream of {} bytes can hold (at most {most})",
+            bytes.len()
+        )));
+    }
+    out.reserve(data_len.min(bytes.len().saturating_mul(4)));
+    let cap = data_len as u64 + 1;
+    (&mut decoder)
+        .take(cap)
+        .read_to_end(&mut out)
+        .map_err(gz_err)?;
+    if out.len() > header_len + data_len {
+        return Err(fmt_err(format!(
+            "gzip stream decompresses to more than the {} bytes (header + {data_len} data \
+             bytes) that dimensions {dims:?} declare; not read further",
+            header_len + data_len
+        )));
+    }
+    Ok(out)
 }
 
 /// Parses an `idx3` unsigned-byte image file (already decompressed).
@@ -218,10 +312,15 @@ pub fn parse_idx_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>, DataError>
 /// Builds one split from the bytes of an image file and a label file (each raw or
 /// gzip, detected by magic bytes).
 ///
+/// Gzip decompression reads no more than the header declares (and the label header
+/// must declare the image count before any label is decompressed), so a decompression
+/// bomb is an error naming the file, not an unbounded allocation.
+///
 /// # Errors
-/// [`DataError::Format`] naming the file on a corrupt gzip stream, an invalid IDX
-/// file (see [`parse_idx_images`], [`parse_idx_labels`]), a label count that differs
-/// from the image count, or a label `>= class_names.len()`.
+/// [`DataError::Format`] naming the file on a corrupt gzip stream, a gzip stream that
+/// decompresses past its header's declared size, an invalid IDX file (see
+/// [`parse_idx_images`], [`parse_idx_labels`]), a label count that differs from the
+/// image count, or a label `>= class_names.len()`.
 pub fn idx_split(
     images: (Vec<u8>, &Path),
     labels: (Vec<u8>, &Path),
@@ -229,18 +328,26 @@ pub fn idx_split(
 ) -> Result<ImageDataset, DataError> {
     let (img_bytes, img_path) = images;
     let (lbl_bytes, lbl_path) = labels;
-    let img = parse_idx_images(&maybe_gunzip(img_bytes, img_path)?, img_path)?;
-    let lbl = parse_idx_labels(&maybe_gunzip(lbl_bytes, lbl_path)?, lbl_path)?;
+    let img_what = "images count x rows x cols";
+    let img = gunzip_idx(img_bytes, img_path, 3, img_what, |_| Ok(()))?;
+    let img = parse_idx_images(&img, img_path)?;
+    let count_err = |labels: usize| DataError::Format {
+        path: lbl_path.to_path_buf(),
+        reason: format!(
+            "holds {labels} labels but {} holds {} images; expected one label per image",
+            img_path.display(),
+            img.count
+        ),
+    };
+    // The label count is checked against the image count before the labels are
+    // decompressed: a header claiming billions of labels is rejected at once.
+    let lbl = gunzip_idx(lbl_bytes, lbl_path, 1, "labels count", |dims| match dims {
+        &[n] if n != img.count => Err(count_err(n)),
+        _ => Ok(()),
+    })?;
+    let lbl = parse_idx_labels(&lbl, lbl_path)?;
     if lbl.len() != img.count {
-        return Err(DataError::Format {
-            path: lbl_path.to_path_buf(),
-            reason: format!(
-                "holds {} labels but {} holds {} images; expected one label per image",
-                lbl.len(),
-                img_path.display(),
-                img.count
-            ),
-        });
+        return Err(count_err(lbl.len()));
     }
     let classes = class_names.len();
     if let Some((i, &l)) = lbl

@@ -19,9 +19,9 @@ pub mod subset;
 
 pub use batcher::{Batch, BatcherError, EpochIter, EpochLoader, MultiViewBatcher};
 pub use builtin::load_builtin;
-pub use cifar::{Cifar100Labels, load_cifar10, load_cifar100};
+pub use cifar::{Cifar100Labels, load_cifar10, load_cifar100, parse_cifar10, parse_cifar100};
 pub use error::DataError;
-pub use folder::{FolderData, FolderOptions, load_folder};
+pub use folder::{FolderData, FolderOptions, decode_image_bytes, load_folder};
 pub use idx::{IdxNames, IdxOptions, load_idx};
 pub use image::{Image, ImageDataset};
 pub use loaded::{DataSummary, LoadedDataset};

@@ -567,6 +567,8 @@ pub struct EvalOptions {
     pub few_shot_seeds: usize,
     /// Epochs of each few-shot probe.
     pub few_shot_epochs: usize,
+    /// Evaluate on this device instead of the one the run was trained on.
+    pub device: Option<DeviceChoice>,
 }
 
 impl Default for EvalOptions {
@@ -581,6 +583,7 @@ impl Default for EvalOptions {
             few_shot: Vec::new(),
             few_shot_seeds: 3,
             few_shot_epochs: 100,
+            device: None,
         }
     }
 }
@@ -840,6 +843,20 @@ pub fn evaluate_run(
 ) -> Result<EvalReport, RunEvalError> {
     opts.validate()?;
     let started = Instant::now();
+    let moved;
+    let info = match opts.device {
+        Some(device) => {
+            device
+                .check()
+                .map_err(|e| RunEvalError::Invalid(format!("--device: {e}")))?;
+            moved = RunInfo {
+                device,
+                ..info.clone()
+            };
+            &moved
+        }
+        None => info,
+    };
     if matches!(info.kind, RunKind::Suite | RunKind::Sweep) {
         return Err(run_err(
             &info.dir,

@@ -69,8 +69,20 @@ impl Embedder {
     /// A missing or inconsistent directory, a model without a projection head for
     /// [`Layer::Projection`], or weights that do not fit.
     pub fn load(dir: impl AsRef<Path>, layer: Layer) -> Result<Self, InferError> {
+        Self::load_on(dir, layer, &crate::device::DeviceChoice::Cpu.device())
+    }
+
+    /// [`load`](Self::load) onto `device` (a plain, non-autodiff device).
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn load_on(
+        dir: impl AsRef<Path>,
+        layer: Layer,
+        device: &Device,
+    ) -> Result<Self, InferError> {
         let source = ModelDir::open(dir.as_ref())?;
-        let device = crate::device::DeviceChoice::Cpu.device();
+        let device = device.clone();
         let (encoder, head) = match layer {
             Layer::Encoder => (source.load_encoder(&device)?, None),
             Layer::Projection => {

@@ -73,6 +73,9 @@ impl FromStr for HeadKind {
 
 /// Configuration of a [`ProjectionHead`]; the input dimension comes from the encoder.
 ///
+/// The largest projection-head width accepted (the paper uses 128 and 2048).
+pub const MAX_HEAD_DIM: usize = 65_536;
+
 /// Deserialises with defaults for every missing field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -137,6 +140,16 @@ impl HeadConfig {
             return Err(ModelError::Config(
                 "projection head hidden_dim must be at least 1".to_string(),
             ));
+        }
+        for (name, value) in [
+            ("output_dim", Some(self.output_dim)),
+            ("hidden_dim", self.hidden_dim),
+        ] {
+            if let Some(v) = value.filter(|&v| v > MAX_HEAD_DIM) {
+                return Err(ModelError::Config(format!(
+                    "projection head {name} = {v}: expected at most {MAX_HEAD_DIM}"
+                )));
+            }
         }
         Ok(())
     }

@@ -1,12 +1,15 @@
 //! Checkpoints: the model and the optimiser state (burn's burnpack record format, which
 //! keeps each parameter's id, so the optimiser state keyed by those ids reattaches to the
 //! restored parameters) and the loop position, in `checkpoints/epoch-NNNN/` of a run
-//! directory. Final weights for users are written as safetensors elsewhere.
+//! directory (`epoch-NNNN-batch-NNNNNN/` for a checkpoint taken mid-epoch, when a run is
+//! interrupted). Final weights for users are written as safetensors elsewhere.
 //!
 //! A checkpoint directory is complete once its `state.json` exists: that file is written
-//! last, atomically, after the weights and the optimiser state (each atomic too). A crash
-//! at any moment therefore leaves every `state.json`-bearing checkpoint loadable, and
-//! [`latest`] only ever returns complete ones.
+//! last, atomically, after the weights and the optimiser state (each atomic too: temporary
+//! file, fsync, rename, fsync of the directory). A crash, a kill or a full disk at any
+//! moment therefore leaves every `state.json`-bearing checkpoint loadable, and [`latest`]
+//! only ever returns complete ones. Pruning unmarks a checkpoint (removes its
+//! `state.json`) before deleting its files, so a half-deleted one never looks complete.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,8 +29,37 @@ pub struct LoopState {
     pub epoch: usize,
     /// Optimiser steps completed.
     pub step: usize,
-    /// The last epoch's mean training loss.
+    /// The last epoch's mean training loss (NaN, written as `null`, before the first
+    /// epoch ends).
+    #[serde(deserialize_with = "nan_if_null")]
     pub loss: f64,
+    /// Batches of epoch `epoch + 1` already done (a mid-epoch checkpoint); 0 at an epoch
+    /// boundary. Batches are a pure function of (seed, epoch, batch index), so a resumed
+    /// run skips these and continues with the same batches.
+    #[serde(default)]
+    pub batch: usize,
+    /// The sum of the losses of those `batch` batches (in order), from which the epoch's
+    /// mean loss continues exactly.
+    #[serde(default)]
+    pub epoch_loss_sum: f64,
+}
+
+/// JSON has no NaN: `serde_json` writes it as `null`, read back here as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+impl LoopState {
+    /// The state at the end of epoch `epoch` (a boundary).
+    pub fn epoch_end(epoch: usize, step: usize, loss: f64) -> Self {
+        Self {
+            epoch,
+            step,
+            loss,
+            batch: 0,
+            epoch_loss_sum: 0.0,
+        }
+    }
 }
 
 /// Errors while writing or reading a checkpoint, naming the file.
@@ -52,6 +84,15 @@ pub enum CheckpointError {
         /// What failed.
         reason: String,
     },
+    /// Stage-specific state (memory bank, key encoder) could not be written; the message
+    /// names the file.
+    #[error("{reason}")]
+    Extra {
+        /// The checkpoint directory.
+        dir: PathBuf,
+        /// What failed, naming the file.
+        reason: String,
+    },
     /// No complete checkpoint in the run.
     #[error("{0}: no complete checkpoint (no checkpoints/epoch-*/state.json)")]
     None(PathBuf),
@@ -69,19 +110,26 @@ pub fn save<M: Module>(
     state: &LoopState,
     extra: &dyn Fn(&Path) -> Result<(), String>,
 ) -> Result<PathBuf, CheckpointError> {
-    let dir = run.checkpoint_dir(state.epoch);
+    let dir = run.checkpoint_dir_at(state.epoch, state.batch);
     fs::create_dir_all(&dir).map_err(|source| RunDirError::Io {
         path: dir.clone(),
         source,
     })?;
-    // A previous, incomplete attempt at this epoch must not look complete while we write.
+    // A previous attempt at this position must not look complete while we write.
     let _ = fs::remove_file(dir.join("state.json"));
+    // Temporary files a killed earlier attempt left behind.
+    remove_stale_temps(&dir);
+    // Fold the pending BatchNorm running-statistic updates into the shared state first:
+    // saving reads that state, which is otherwise one update behind (a resumed run's
+    // running statistics, and so its evaluation, would differ from an uninterrupted
+    // run's). Training is unaffected: the next forward pass folds them the same way.
+    let _ = model.valid();
     let model_path = dir.join("model.bpk");
     write_atomic_with(&model_path, |tmp| {
         model
             .clone()
             .save_file(tmp)
-            .map_err(|e| std::io::Error::other(format!("{e:?}")))
+            .map_err(|e| std::io::Error::other(e.to_string()))
     })
     .map_err(|e| CheckpointError::Record {
         path: model_path.clone(),
@@ -91,15 +139,15 @@ pub fn save<M: Module>(
     write_atomic_with(&optim_path, |tmp| {
         optim
             .save(tmp)
-            .map_err(|e| std::io::Error::other(format!("{e:?}")))
+            .map_err(|e| std::io::Error::other(e.to_string()))
     })
     .map_err(|e| CheckpointError::Optimizer {
         path: optim_path.clone(),
         reason: e.to_string(),
     })?;
     // Stage-specific state (memory bank, key encoder) before the completeness marker.
-    extra(&dir).map_err(|reason| CheckpointError::Record {
-        path: dir.clone(),
+    extra(&dir).map_err(|reason| CheckpointError::Extra {
+        dir: dir.clone(),
         reason,
     })?;
     write_json(&dir.join("state.json"), state)?;
@@ -110,23 +158,64 @@ pub fn save<M: Module>(
 /// Complete checkpoints kept per run; older ones are deleted after a successful save.
 pub const KEEP_CHECKPOINTS: usize = 2;
 
-/// Deletes all but the newest `keep` checkpoints (best effort: a failure to delete an old
-/// checkpoint never fails training).
-fn prune(run: &RunDir, keep: usize) {
-    let Ok(entries) = fs::read_dir(run.path().join("checkpoints")) else {
+/// Removes the temporary files of unfinished writes ([`crate::fsutil::is_temp_name`]) in
+/// `dir`.
+fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
-    let mut epochs: Vec<(usize, PathBuf)> = entries
+    for entry in entries.flatten() {
+        if crate::fsutil::is_temp_name(&entry.file_name().to_string_lossy()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The position a checkpoint directory name stands for: (epochs complete, batches of the
+/// next) for `epoch-NNNN` and `epoch-NNNN-batch-NNNNNN`.
+fn position(name: &str) -> Option<(usize, usize)> {
+    let rest = name.strip_prefix("epoch-")?;
+    match rest.split_once("-batch-") {
+        Some((e, b)) => Some((e.parse().ok()?, b.parse().ok()?)),
+        None => Some((rest.parse().ok()?, 0)),
+    }
+}
+
+/// Every checkpoint directory of a run with its position and completeness, oldest first.
+fn checkpoints(run: &RunDir) -> Vec<((usize, usize), PathBuf, bool)> {
+    let Ok(entries) = fs::read_dir(run.path().join("checkpoints")) else {
+        return Vec::new();
+    };
+    let mut found: Vec<_> = entries
         .flatten()
         .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let epoch = name.strip_prefix("epoch-")?.parse::<usize>().ok()?;
-            Some((epoch, e.path()))
+            let pos = position(&e.file_name().to_string_lossy())?;
+            let path = e.path();
+            let complete = path.join("state.json").is_file();
+            Some((pos, path, complete))
         })
         .collect();
-    epochs.sort();
-    let n = epochs.len();
-    for (_, path) in epochs.into_iter().take(n.saturating_sub(keep)) {
+    found.sort();
+    found
+}
+
+/// Deletes all but the newest `keep` complete checkpoints, and incomplete ones (best
+/// effort: a failure to delete never fails training). Each is unmarked (its `state.json`
+/// removed) before its files go, so an interrupted deletion never leaves a checkpoint
+/// that looks complete but is not.
+fn prune(run: &RunDir, keep: usize) {
+    let mut kept = 0;
+    for (_, path, complete) in checkpoints(run).into_iter().rev() {
+        if complete && kept < keep {
+            kept += 1;
+            continue;
+        }
+        if fs::remove_file(path.join("state.json")).is_ok() {
+            // The unmarking reaches the disk before any of the files go.
+            if let Ok(d) = fs::File::open(&path) {
+                let _ = d.sync_all();
+            }
+        }
         let _ = fs::remove_dir_all(path);
     }
 }
@@ -136,26 +225,11 @@ fn prune(run: &RunDir, keep: usize) {
 /// # Errors
 /// I/O errors reading the checkpoint directory.
 pub fn latest(run: &RunDir) -> Result<Option<PathBuf>, CheckpointError> {
-    let root = run.path().join("checkpoints");
-    let Ok(entries) = fs::read_dir(&root) else {
-        return Ok(None);
-    };
-    let mut best: Option<(usize, PathBuf)> = None;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(epoch) = name
-            .strip_prefix("epoch-")
-            .and_then(|n| n.parse::<usize>().ok())
-        else {
-            continue;
-        };
-        if entry.path().join("state.json").is_file()
-            && best.as_ref().is_none_or(|(e, _)| epoch > *e)
-        {
-            best = Some((epoch, entry.path()));
-        }
-    }
-    Ok(best.map(|(_, p)| p))
+    Ok(checkpoints(run)
+        .into_iter()
+        .rev()
+        .find(|(_, _, complete)| *complete)
+        .map(|(_, path, _)| path))
 }
 
 /// Where a resumed run continues: its newest complete checkpoint, or — when a crash came
@@ -164,6 +238,8 @@ pub fn latest(run: &RunDir) -> Result<Option<PathBuf>, CheckpointError> {
 /// # Errors
 /// I/O errors reading the checkpoints or rewriting the metrics log.
 pub fn resume_point(run: &RunDir) -> Result<Option<PathBuf>, CheckpointError> {
+    // Unfinished writes of a killed process (nothing of this one is being written yet).
+    remove_stale_temps(run.path());
     let last = latest(run)?;
     if last.is_none() {
         truncate_metrics(&run.file("metrics.jsonl"), 0, 0)?;
@@ -186,14 +262,72 @@ pub fn load<M: Module>(
         .try_load_file(&model_path)
         .map_err(|e| CheckpointError::Record {
             path: model_path.clone(),
-            reason: format!("{e:?}"),
+            reason: e.to_string(),
         })?;
     let optim_path = dir.join("optim.bpk");
     let optim = optim
         .load(&optim_path)
         .map_err(|e| CheckpointError::Optimizer {
             path: optim_path.clone(),
-            reason: format!("{e:?}"),
+            reason: e.to_string(),
         })?;
     Ok((model, optim, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_state_files_load_and_nan_loss_round_trips() {
+        let old: LoopState =
+            serde_json::from_str(r#"{"epoch": 2, "step": 6, "loss": 1.5}"#).unwrap();
+        assert_eq!(old, LoopState::epoch_end(2, 6, 1.5));
+        let mid = LoopState {
+            batch: 3,
+            epoch_loss_sum: 0.1 + 0.2 + 0.7000000000000001,
+            ..LoopState::epoch_end(0, 3, f64::NAN)
+        };
+        let text = serde_json::to_string(&mid).unwrap();
+        let back: LoopState = serde_json::from_str(&text).unwrap();
+        assert!(back.loss.is_nan());
+        assert_eq!(back.epoch_loss_sum.to_bits(), mid.epoch_loss_sum.to_bits());
+        assert_eq!((back.epoch, back.step, back.batch), (0, 3, 3));
+    }
+
+    #[test]
+    fn positions_order_mid_epoch_checkpoints_and_pruning_keeps_complete_ones() {
+        assert_eq!(position("epoch-0003"), Some((3, 0)));
+        assert_eq!(position("epoch-0002-batch-000007"), Some((2, 7)));
+        assert_eq!(position("epoch-x"), None);
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::create(tmp.path().join("run")).unwrap();
+        let make = |epoch, batch, complete: bool| {
+            let dir = run.checkpoint_dir_at(epoch, batch);
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join("model.bpk"), b"x").unwrap();
+            if complete {
+                fs::write(dir.join("state.json"), b"{}").unwrap();
+            }
+            dir
+        };
+        make(1, 0, true);
+        make(2, 0, true);
+        let mid = make(2, 5, true);
+        let broken = make(2, 9, false);
+        assert_eq!(latest(&run).unwrap(), Some(mid.clone()));
+        let newest = make(3, 0, true);
+        fs::write(newest.join(".model.bpk.tmp-1.1-0.tmp"), b"partial").unwrap();
+        prune(&run, 2);
+        let left: Vec<_> = checkpoints(&run).into_iter().map(|(p, _, _)| p).collect();
+        assert_eq!(
+            left,
+            [(2, 5), (3, 0)],
+            "incomplete {broken:?} and old ones go"
+        );
+        assert_eq!(latest(&run).unwrap(), Some(newest.clone()));
+        remove_stale_temps(&newest);
+        assert!(!newest.join(".model.bpk.tmp-1.1-0.tmp").exists());
+        assert!(newest.join("model.bpk").exists());
+    }
 }

@@ -63,45 +63,92 @@ pub fn chunked_gradients(
     if chunk == 0 {
         return Err(TrainError::Config("chunk = 0: expected at least 1".into()));
     }
-    let [rows, c, h, w] = batch.shape();
     let (b, v) = (batch.batch_size, batch.views);
-    let image = c * h * w;
-    let chunk_images = |start: usize, len: usize| {
-        let values = batch.images[start * image..(start + len) * image].to_vec();
-        Tensor::<4>::from_data(TensorData::new(values, [len, c, h, w]), device)
-    };
-    let starts: Vec<usize> = (0..rows).step_by(chunk).collect();
-
+    let rows = b * v;
     // Pass 1: projections of every chunk, graph dropped right away.
+    let (z_rows, p) = embed_pass(embedder, batch, chunk, device)?;
+    // Row v * B + i of z_rows is view v of sample i; the loss wants [B, V, P].
+    let features = to_sample_major(&z_rows, b, v, p);
+    let out = tiled_supcon_with_queue(loss, &features, [b, v, p], positives, queue, cap_seed, 256)?;
+    // Pass 2: back-propagate the cached embedding gradients chunk by chunk.
+    let g_rows = to_view_major(&out.grad, b, v, p);
+    let (grads, ce_total) = backprop_pass(model, batch, &g_rows, p, chunk, rows, device)?;
+    let ce_loss = model.classifier.as_ref().map(|_| ce_total / rows as f64);
+    Ok((
+        grads,
+        ChunkedLoss {
+            loss: out.loss,
+            ce_loss,
+            projections: z_rows,
+        },
+    ))
+}
+
+/// The images of rows `start..start + len` of a batch as a tensor.
+///
+/// # Shapes
+/// - output: `[len, C, H, W]`.
+fn chunk_images(batch: &Batch, start: usize, len: usize, device: &Device) -> Tensor<4> {
+    let [_, c, h, w] = batch.shape();
+    let image = c * h * w;
+    let values = batch.images[start * image..(start + len) * image].to_vec();
+    Tensor::<4>::from_data(TensorData::new(values, [len, c, h, w]), device)
+}
+
+/// Pass 1: the projections of every view of `batch`, `chunk` views at a time, with an
+/// untracked network (no graph). Returns the rows and the projection size `P`.
+///
+/// # Shapes
+/// - `batch.images`: `[views * batch, C, H, W]`, view-major.
+/// - output: `[views * batch, P]`, view-major, flattened.
+///
+/// # Errors
+/// Non-finite projections.
+pub fn embed_pass(
+    embedder: &SupConModel,
+    batch: &Batch,
+    chunk: usize,
+    device: &Device,
+) -> Result<(Vec<f32>, usize), TrainError> {
+    let rows = batch.views * batch.batch_size;
     let mut z_rows: Vec<f32> = Vec::new();
-    let mut p = 0;
-    for &start in &starts {
+    let mut p = embedder.projection_dim();
+    for start in (0..rows).step_by(chunk.max(1)) {
         let len = chunk.min(rows - start);
-        let z = embedder.project(chunk_images(start, len)); // [len, P], no graph
+        let z = embedder.project(chunk_images(batch, start, len, device)); // [len, P], no graph
         p = z.dims()[1];
         z_rows.extend(read(z)?);
     }
-    // Row v * B + i of z_rows is view v of sample i; the loss wants [B, V, P].
-    let mut features = vec![0.0f32; rows * p];
-    for vi in 0..v {
-        for i in 0..b {
-            let src = (vi * b + i) * p;
-            let dst = (i * v + vi) * p;
-            features[dst..dst + p].copy_from_slice(&z_rows[src..src + p]);
-        }
-    }
-    let out = tiled_supcon_with_queue(loss, &features, [b, v, p], positives, queue, cap_seed, 256)?;
-    // Back to view-major rows.
-    let mut g_rows = vec![0.0f32; rows * p];
-    for vi in 0..v {
-        for i in 0..b {
-            let src = (i * v + vi) * p;
-            let dst = (vi * b + i) * p;
-            g_rows[dst..dst + p].copy_from_slice(&out.grad[src..src + p]);
-        }
-    }
+    Ok((z_rows, p))
+}
 
-    // Pass 2: back-propagate the cached embedding gradients chunk by chunk.
+/// Pass 2: re-runs every chunk of `batch` with autodiff and back-propagates the cached
+/// projection gradients `g_rows`, accumulating parameter gradients. With a joint
+/// classifier, each chunk also adds its cross-entropy, weighted by `len / ce_rows` (so
+/// that over all chunks of all devices it is the mean over `ce_rows` rows). Returns the
+/// gradients and the sum over rows of the cross-entropy (0 without a classifier).
+///
+/// # Shapes
+/// - `g_rows`: `[views * batch, P]`, view-major, flattened.
+///
+/// # Errors
+/// A non-finite cross-entropy value is returned as is (the caller checks).
+pub fn backprop_pass(
+    model: &PretrainModel,
+    batch: &Batch,
+    g_rows: &[f32],
+    p: usize,
+    chunk: usize,
+    ce_rows: usize,
+    device: &Device,
+) -> Result<(GradientsParams, f64), TrainError> {
+    let rows = batch.views * batch.batch_size;
+    if g_rows.len() != rows * p {
+        return Err(TrainError::Config(format!(
+            "cached gradients hold {} values; expected {rows} x {p}",
+            g_rows.len()
+        )));
+    }
     let ce = model
         .classifier
         .as_ref()
@@ -109,9 +156,9 @@ pub fn chunked_gradients(
     let labels = labels_per_view(batch, device); // [V*B]
     let mut accumulator = GradientsAccumulator::<PretrainModel>::new();
     let mut ce_total = 0.0;
-    for &start in &starts {
+    for start in (0..rows).step_by(chunk.max(1)) {
         let len = chunk.min(rows - start);
-        let features = model.net.encode(chunk_images(start, len)); // [len, D]
+        let features = model.net.encode(chunk_images(batch, start, len, device)); // [len, D]
         let z = model.net.head.forward(features.clone()); // [len, P]
         let g = Tensor::<2>::from_data(
             TensorData::new(g_rows[start * p..(start + len) * p].to_vec(), [len, p]),
@@ -122,22 +169,47 @@ pub fn chunked_gradients(
             let y = labels.clone().narrow(0, start, len);
             let l = ce.forward(classifier.forward(features.detach()), y); // [1]
             ce_total += f64::from(l.clone().into_scalar::<f32>()) * len as f64;
-            surrogate = surrogate.add(l.mul_scalar(len as f64 / rows as f64));
+            surrogate = surrogate.add(l.mul_scalar(len as f64 / ce_rows as f64));
         }
         accumulator.accumulate(
             model,
             GradientsParams::from_grads(surrogate.backward(), model),
         );
     }
-    let ce_loss = model.classifier.as_ref().map(|_| ce_total / rows as f64);
-    Ok((
-        accumulator.grads(),
-        ChunkedLoss {
-            loss: out.loss,
-            ce_loss,
-            projections: z_rows,
-        },
-    ))
+    Ok((accumulator.grads(), ce_total))
+}
+
+/// View-major rows (`v * b + i` is view `v` of sample `i`) to the loss's sample-major
+/// layout.
+///
+/// # Shapes
+/// - `rows`: `[V * B, P]`; output: `[B, V, P]` (both flattened).
+pub fn to_sample_major(rows: &[f32], b: usize, v: usize, p: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; b * v * p];
+    for vi in 0..v {
+        for i in 0..b {
+            let src = (vi * b + i) * p;
+            let dst = (i * v + vi) * p;
+            out[dst..dst + p].copy_from_slice(&rows[src..src + p]);
+        }
+    }
+    out
+}
+
+/// The inverse of [`to_sample_major`].
+///
+/// # Shapes
+/// - `features`: `[B, V, P]`; output: `[V * B, P]` (both flattened).
+pub fn to_view_major(features: &[f32], b: usize, v: usize, p: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; b * v * p];
+    for vi in 0..v {
+        for i in 0..b {
+            let src = (i * v + vi) * p;
+            let dst = (vi * b + i) * p;
+            out[dst..dst + p].copy_from_slice(&features[src..src + p]);
+        }
+    }
+    out
 }
 
 fn read(z: Tensor<2>) -> Result<Vec<f32>, TrainError> {

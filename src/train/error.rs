@@ -58,12 +58,20 @@ pub enum TrainError {
         /// The last complete checkpoint, if any.
         checkpoint: Option<std::path::PathBuf>,
     },
-    /// The user interrupted training (Ctrl-C); a checkpoint was saved.
-    #[error("interrupted at epoch {epoch}; resume with --resume {}", .run.display())]
+    /// The user interrupted training (Ctrl-C, SIGTERM); a checkpoint was saved at the
+    /// step where it stopped, and `resume` continues from it bit for bit.
+    #[error(
+        "interrupted in epoch {epoch} after step {step}: checkpoint saved in {}; continue with: {resume}",
+        .checkpoint.display()
+    )]
     Interrupted {
-        /// Epochs completed.
+        /// The epoch in progress (1-based).
         epoch: usize,
-        /// The run directory.
-        run: std::path::PathBuf,
+        /// Optimiser steps completed.
+        step: usize,
+        /// The checkpoint written at the stop.
+        checkpoint: std::path::PathBuf,
+        /// The command that continues the run (`supcon <stage> --resume <run>`).
+        resume: String,
     },
 }

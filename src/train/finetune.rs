@@ -127,15 +127,7 @@ pub fn finetune(
             )));
         }
     };
-    let mut data = data_config.load(config.seed)?;
-    let target = target_shape(&encoder_config, data.shape(), &source)?;
-    let converted = crate::infer::convert_dataset(&mut data, target).map_err(train_err)?;
-    if converted && !opts.quiet {
-        eprintln!(
-            "note: {} images converted to {target:?} (C, H, W) for the pre-trained encoder",
-            data.name
-        );
-    }
+    let data = target_data(&data_config, &encoder_config, &source, config.seed, opts)?;
     check_batch(config.batch_size, &data)?;
     let run = RunDir::create(out)?;
     let mut saved = config.clone();
@@ -143,7 +135,80 @@ pub fn finetune(
     saved.data = Some(data_config.clone());
     run.write_json("config.json", &saved)?;
     run.write_json("data.json", &data.summary())?;
+    run_finetune(
+        config,
+        encoder_config,
+        data_config,
+        &source,
+        &data,
+        &run,
+        None,
+        opts,
+    )
+}
 
+/// Continues an interrupted fine-tuning run from its newest complete checkpoint, with the
+/// run's own `config.json` (the pre-trained run must still be there: it gives the encoder's
+/// architecture and the input conversion). The loss curve equals an uninterrupted run's.
+///
+/// # Errors
+/// A missing or incompatible run, or any error of [`finetune`].
+pub fn resume_finetune(run: &Path, opts: &RunOptions) -> Result<SupervisedReport, TrainError> {
+    let run = RunDir::open(run)?;
+    let config: FinetuneConfig = run.read_json("config.json")?;
+    let (Some(encoder_config), Some(data_config)) = (config.encoder.clone(), config.data.clone())
+    else {
+        return Err(TrainError::Config(format!(
+            "{}: config.json names no encoder or data (not a fine-tuning run)",
+            run.path().display()
+        )));
+    };
+    let source = ModelDir::open(&config.pretrained_run).map_err(train_err)?;
+    let data = target_data(&data_config, &encoder_config, &source, config.seed, opts)?;
+    let last = super::checkpoint::resume_point(&run)?;
+    run_finetune(
+        &config,
+        encoder_config,
+        data_config,
+        &source,
+        &data,
+        &run,
+        last,
+        opts,
+    )
+}
+
+/// The target data, converted to the pre-trained encoder's input.
+fn target_data(
+    data_config: &DataConfig,
+    encoder_config: &EncoderConfig,
+    source: &ModelDir,
+    seed: u64,
+    opts: &RunOptions,
+) -> Result<crate::data::LoadedDataset, TrainError> {
+    let mut data = data_config.load(seed)?;
+    let target = target_shape(encoder_config, data.shape(), source)?;
+    let converted = crate::infer::convert_dataset(&mut data, target).map_err(train_err)?;
+    if converted && !opts.quiet {
+        eprintln!(
+            "note: {} images converted to {target:?} (C, H, W) for the pre-trained encoder",
+            data.name
+        );
+    }
+    Ok(data)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_finetune(
+    config: &FinetuneConfig,
+    encoder_config: EncoderConfig,
+    data_config: DataConfig,
+    source: &ModelDir,
+    data: &crate::data::LoadedDataset,
+    run: &RunDir,
+    resume_from: Option<PathBuf>,
+    opts: &RunOptions,
+) -> Result<SupervisedReport, TrainError> {
     config.device.check()?;
     let device = config.device.autodiff_device();
     device.seed(config.seed);
@@ -166,7 +231,7 @@ pub fn finetune(
         encoder,
         classifier,
     };
-    train_supervised_model(&supervised, &data, model, &run, None, "finetune", opts)
+    train_supervised_model(&supervised, data, model, run, resume_from, "finetune", opts)
 }
 
 /// The image shape the pre-trained encoder takes for target images of `shape`: the

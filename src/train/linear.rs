@@ -17,12 +17,15 @@ use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::checkpoint::{self, LoopState};
 use super::features::{Matrix, map_split};
+use super::interrupt;
 use super::metrics::{ClassificationMetrics, classification_metrics};
 use super::pretrain::PretrainConfig;
-use super::run_dir::RunDir;
+use super::run_dir::{RunDir, truncate_metrics};
 use super::setup::DataConfig;
 use super::{OptimizerConfig, Progress, ScheduleConfig, TrainError};
+use crate::data::LoadedDataset;
 use crate::data::batcher::shuffled_order;
 use crate::device::DeviceChoice;
 use crate::model::{Encoder, LinearClassifier, LinearClassifierConfig, load_weights, save_weights};
@@ -107,29 +110,62 @@ pub fn linear_probe(
     out: &Path,
     quiet: bool,
 ) -> Result<LinearReport, TrainError> {
-    let started = Instant::now();
     super::setup::require_positive(&[
         ("epochs", config.epochs),
         ("batch_size", config.batch_size),
     ])?;
     config.optimizer.validate().map_err(TrainError::Config)?;
     config.schedule.validate().map_err(TrainError::Config)?;
-    config.device.check()?;
-    let plain = config.device.device();
-    let (encoder, pre) = load_encoder(&config.encoder_run, &plain)?;
-    let data_config = config.data.clone().unwrap_or_else(|| pre.data.clone());
-    let data = data_config.load(config.seed)?;
+    let (encoder, data_config, data) = prepare(config)?;
     let run = RunDir::create(out)?;
     let mut saved = config.clone();
     saved.data = Some(data_config);
     run.write_json("config.json", &saved)?;
     run.write_json("data.json", &data.summary())?;
+    run_linear(&saved, &run, &encoder, &data, None, quiet)
+}
 
-    let before = fingerprint(&encoder);
-    let feats = |split| map_split(&data, split, 256, &plain, |x| encoder.forward(x));
+/// The frozen encoder and the data of a probe.
+fn prepare(config: &LinearConfig) -> Result<(Encoder, DataConfig, LoadedDataset), TrainError> {
+    config.device.check()?;
+    let (encoder, pre) = load_encoder(&config.encoder_run, &config.device.device())?;
+    let data_config = config.data.clone().unwrap_or_else(|| pre.data.clone());
+    let data = data_config.load(config.seed)?;
+    Ok((encoder, data_config, data))
+}
+
+/// Continues an interrupted linear probe from its checkpoint, with the run's own
+/// `config.json` (the pre-training run must still be there; its features are recomputed).
+/// The loss curve equals an uninterrupted run's.
+///
+/// # Errors
+/// A missing or incompatible run, or any error of [`linear_probe`].
+pub fn resume_linear(run: &Path, quiet: bool) -> Result<LinearReport, TrainError> {
+    let run = RunDir::open(run)?;
+    let config: LinearConfig = run.read_json("config.json")?;
+    let (encoder, _, data) = prepare(&config)?;
+    let last = checkpoint::resume_point(&run)?;
+    run_linear(&config, &run, &encoder, &data, last, quiet)
+}
+
+fn run_linear(
+    config: &LinearConfig,
+    run: &RunDir,
+    encoder: &Encoder,
+    data: &LoadedDataset,
+    resume_from: Option<PathBuf>,
+    quiet: bool,
+) -> Result<LinearReport, TrainError> {
+    let started = Instant::now();
+    let plain = config.device.device();
+    // Written if missing (a run killed before writing it); a resumed run must see the same data.
+    run.check_data(&data.summary())?;
+
+    let before = fingerprint(encoder);
+    let feats = |split| map_split(data, split, 256, &plain, |x| encoder.forward(x));
     let train_x = feats(&data.train)?;
     let test_x = feats(&data.test)?;
-    if fingerprint(&encoder) != before {
+    if fingerprint(encoder) != before {
         return Err(TrainError::Config(
             "the frozen encoder changed during the linear probe".into(),
         ));
@@ -140,20 +176,27 @@ pub fn linear_probe(
     let mut classifier =
         LinearClassifierConfig::new(train_x.cols, data.num_classes()).init(&device);
     let mut optim = config.optimizer.init();
+    let (mut first_epoch, mut step, mut resumed_within_epoch) = (0usize, 0usize, (0usize, 0.0));
+    if let Some(dir) = resume_from {
+        let (c, o, state) = checkpoint::load(&dir, classifier, optim)?;
+        (classifier, optim) = (c, o);
+        (first_epoch, step) = (state.epoch, state.step);
+        resumed_within_epoch = (state.batch, state.epoch_loss_sum);
+        truncate_metrics(&run.file("metrics.jsonl"), first_epoch, step)?;
+    }
     let ce = CrossEntropyLossConfig::new().init(&device);
     let n = train_x.rows;
     let steps_per_epoch = n.div_ceil(config.batch_size);
     let mut metrics = run.metrics()?;
-    let mut step = 0;
-    for epoch in 0..config.epochs {
+    for epoch in first_epoch..config.epochs {
         let order = shuffled_order(n, config.seed, epoch as u64);
         let mut progress = Progress::new(
             &format!("linear {}/{}", epoch + 1, config.epochs),
             steps_per_epoch,
             quiet,
         );
-        let mut sum = 0.0;
-        for chunk in order.chunks(config.batch_size) {
+        let (done, mut sum) = std::mem::take(&mut resumed_within_epoch);
+        for (index, chunk) in order.chunks(config.batch_size).enumerate().skip(done) {
             let lr = config
                 .schedule
                 .lr_at(step, steps_per_epoch, config.epochs, config.batch_size);
@@ -173,6 +216,18 @@ pub fn linear_probe(
             sum += value;
             step += 1;
             progress.step(chunk.len(), value, lr);
+            if interrupt::requested() {
+                // The probe keeps no per-epoch checkpoints (an epoch costs little); only
+                // an interruption writes one.
+                let state = LoopState {
+                    batch: index + 1,
+                    epoch_loss_sum: sum,
+                    ..LoopState::epoch_end(epoch, step, f64::NAN)
+                };
+                let dir = checkpoint::save(run, &classifier, &optim, &state, &|_| Ok(()))?;
+                progress.finish();
+                return Err(interrupt::stopped(&state, dir, "linear", run.path()));
+            }
         }
         progress.finish();
         metrics.log(&json!({"stage": "linear", "epoch": epoch + 1,

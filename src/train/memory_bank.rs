@@ -10,11 +10,11 @@
 use std::fs;
 use std::path::Path;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
-use burn::tensor::Tensor;
+use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
 use super::TrainError;
+use super::params::{StructureMismatch, map_from};
 use crate::fsutil::write_atomic;
 
 /// A FIFO queue of `capacity` embeddings of width `dim`, with their labels.
@@ -117,7 +117,9 @@ impl MemoryBank {
             .collect();
         let io = |path: &Path| {
             let path = path.to_path_buf();
-            move |e: std::io::Error| TrainError::Config(format!("{}: {e}", path.display()))
+            move |source: std::io::Error| {
+                TrainError::RunDir(super::run_dir::RunDirError::Io { path, source })
+            }
         };
         let values = dir.join("bank.f32");
         write_atomic(&values, &bytes).map_err(io(&values))?;
@@ -178,55 +180,17 @@ impl MemoryBank {
 /// # Errors
 /// [`TrainError::Config`] when the two modules differ in structure.
 pub fn ema_update<M: Module>(key: M, online: &M, momentum: f64) -> Result<M, TrainError> {
-    struct Collect(Vec<Tensor<1>>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            let t = p.val().detach();
-            let n = t.shape().num_elements();
-            self.0.push(t.reshape([n]));
-        }
-    }
-    struct Blend {
-        online: std::vec::IntoIter<Tensor<1>>,
-        momentum: f64,
-        mismatch: bool,
-    }
-    impl ModuleMapper for Blend {
-        fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let Some(o) = self.online.next() else {
-                self.mismatch = true;
-                return p;
-            };
-            let (id, key, mapper) = p.consume();
-            let dims = key.dims();
-            if o.dims()[0] != key.shape().num_elements() {
-                self.mismatch = true;
-                return Param::from_mapped_value(id, key, mapper);
-            }
-            let o = o.to_device(&key.device()).reshape(dims);
-            let blended = key
-                .detach()
-                .mul_scalar(self.momentum)
-                .add(o.mul_scalar(1.0 - self.momentum))
-                .set_require_grad(false);
-            Param::from_mapped_value(id, blended, mapper)
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    online.visit(&mut collect);
-    let expected = collect.0.len();
-    let mut blend = Blend {
-        online: collect.0.into_iter(),
-        momentum,
-        mismatch: false,
-    };
-    let key = key.map(&mut blend);
-    if blend.mismatch || blend.online.len() != 0 || expected == 0 {
-        return Err(TrainError::Config(
-            "momentum encoder: key and online models differ in structure".into(),
-        ));
-    }
-    Ok(key)
+    map_from(key, online, false, |online, key| {
+        let o = online.value.clone().to_device(&key.device());
+        let blended = key
+            .detach()
+            .mul_scalar(momentum)
+            .add(o.mul_scalar(1.0 - momentum));
+        (blended, false)
+    })
+    .map_err(|StructureMismatch| {
+        TrainError::Config("momentum encoder: key and online models differ in structure".into())
+    })
 }
 
 #[cfg(test)]

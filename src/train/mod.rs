@@ -7,13 +7,16 @@
 
 pub mod checkpoint;
 pub mod chunked;
+pub mod distributed;
 mod error;
 pub mod features;
 pub mod finetune;
+pub mod interrupt;
 pub mod linear;
 pub mod memory_bank;
 pub mod metrics;
 pub mod optim;
+pub mod params;
 pub mod pretrain;
 mod progress;
 pub mod run_dir;
@@ -22,8 +25,8 @@ pub mod setup;
 pub mod supervised;
 
 pub use error::TrainError;
-pub use finetune::{FinetuneConfig, finetune};
-pub use linear::{LinearConfig, LinearReport, linear_probe};
+pub use finetune::{FinetuneConfig, finetune, resume_finetune};
+pub use linear::{LinearConfig, LinearReport, linear_probe, resume_linear};
 pub use metrics::ClassificationMetrics;
 pub use optim::{OptimizerConfig, OptimizerKind};
 pub use pretrain::{

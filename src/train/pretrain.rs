@@ -17,6 +17,8 @@ use serde_json::json;
 
 use super::checkpoint::{self, LoopState};
 use super::chunked::{chunked_gradients, untracked_copy};
+use super::distributed::DataParallel;
+use super::interrupt;
 use super::memory_bank::{MemoryBank, ema_update};
 use super::run_dir::{RunDir, truncate_metrics};
 use super::setup::{DataConfig, images, labels_per_view, train_loader};
@@ -104,7 +106,18 @@ pub struct PretrainConfig {
     /// Momentum of an EMA key encoder that produces the queued projections (MoCo-style);
     /// `None` queues the online encoder's own (detached) projections. Default `None`.
     pub momentum_encoder: Option<f64>,
+    /// Data-parallel training of one global batch over these devices (the batch is split
+    /// into one shard per device; every anchor contrasts against all of them; see
+    /// [`super::distributed`]). The first device holds the model and must equal `device`.
+    /// Default: empty (one device, `device`).
+    pub devices: Vec<DeviceChoice>,
 }
+
+/// The most views per image a run accepts (the paper uses 2).
+pub const MAX_VIEWS: usize = 64;
+
+/// The largest memory bank a run accepts, in bytes of stored projections.
+pub const MAX_BANK_BYTES: f64 = 16.0 * (1u64 << 30) as f64;
 
 /// Which implementation of the loss a training step uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -161,6 +174,7 @@ impl Default for PretrainConfig {
             chunk: None,
             memory_bank: 0,
             momentum_encoder: None,
+            devices: Vec::new(),
         }
     }
 }
@@ -178,6 +192,23 @@ impl PretrainConfig {
             ("checkpoint_every", self.checkpoint_every),
             ("chunk", self.chunk.unwrap_or(1)),
         ])?;
+        if self.views > MAX_VIEWS {
+            return Err(TrainError::Config(format!(
+                "views = {}: expected at most {MAX_VIEWS}",
+                self.views
+            )));
+        }
+        let bank_bytes = self.memory_bank as f64 * self.model.head.output_dim as f64 * 4.0;
+        if bank_bytes > MAX_BANK_BYTES {
+            return Err(TrainError::Config(format!(
+                "memory_bank = {}: {} entries of {} floats need {:.1} GiB; expected at most {} GiB",
+                self.memory_bank,
+                self.memory_bank,
+                self.model.head.output_dim,
+                bank_bytes / (1u64 << 30) as f64,
+                MAX_BANK_BYTES / (1u64 << 30) as f64
+            )));
+        }
         if let Some(m) = self.momentum_encoder {
             if !(0.0..1.0).contains(&m) {
                 return Err(TrainError::Config(format!(
@@ -188,6 +219,26 @@ impl PretrainConfig {
                 return Err(TrainError::Config(
                     "momentum_encoder needs a memory bank (--memory-bank K)".into(),
                 ));
+            }
+        }
+        if let Some(first) = self.devices.first() {
+            if *first != self.device {
+                return Err(TrainError::Config(format!(
+                    "devices = [{}]: the first must be the model's device ({})",
+                    self.devices
+                        .iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    self.device
+                )));
+            }
+            if self.devices.len() > self.batch_size {
+                return Err(TrainError::Config(format!(
+                    "{} devices for a batch of {}: expected at least one sample per device",
+                    self.devices.len(),
+                    self.batch_size
+                )));
             }
         }
         self.optimizer.validate().map_err(TrainError::Config)?;
@@ -341,17 +392,34 @@ fn run_pretrain(
     let mut model = build_model(config, data.num_classes(), &device)?;
     let mut optim = config.optimizer.init();
     let (mut epoch, mut step) = (0usize, 0usize);
+    // Batches already done of the epoch a mid-epoch checkpoint stopped in, and their loss sum.
+    let mut resumed_within_epoch = (0usize, 0.0f64);
     let mut last_checkpoint = None;
     let mut final_loss = f64::NAN;
     let mut bank = MemoryBank::new(config.memory_bank, model.net.projection_dim());
     // The key encoder starts as an exact, independent copy (its own parameters, never
     // tracked), so the online model's parameters are untouched.
     // Pass 1 of chunked steps embeds with an untracked copy of the network (no graph).
-    let tiled = config.chunk.is_some() || config.loss_impl == LossImpl::Tiled;
-    let mut embedder = if tiled {
+    let tiled =
+        config.chunk.is_some() || config.loss_impl == LossImpl::Tiled || !config.devices.is_empty();
+    let mut embedder = if tiled && config.devices.is_empty() {
         Some(config.model.try_init(&device)?)
     } else {
         None
+    };
+    // Several devices: one global batch split over them (the tiled loss over all shards).
+    let mut parallel = if config.devices.is_empty() {
+        None
+    } else {
+        let mut devices = Vec::with_capacity(config.devices.len());
+        for choice in &config.devices {
+            choice.check()?;
+            devices.push(choice.autodiff_device());
+        }
+        let classes = data.num_classes();
+        Some(DataParallel::new(&devices, |d| {
+            build_model(config, classes, d)
+        })?)
     };
     let mut key = match config.momentum_encoder {
         Some(_) => Some(ema_update(
@@ -374,9 +442,12 @@ fn run_pretrain(
             })?);
         }
         (epoch, step, final_loss) = (state.epoch, state.step, state.loss);
+        resumed_within_epoch = (state.batch, state.epoch_loss_sum);
         truncate_metrics(&run.file("metrics.jsonl"), epoch, step)?;
         last_checkpoint = Some(dir);
     }
+    // Written if missing (a run killed before writing it); a resumed run must see the same data.
+    run.check_data(&data.summary())?;
     let loader = train_loader(
         &data,
         &config.augment,
@@ -398,8 +469,9 @@ fn run_pretrain(
             steps_per_epoch,
             opts.quiet,
         );
-        let (mut sum, mut count) = (0.0f64, 0usize);
-        for batch in loader.iter(epoch as u64) {
+        let (done, mut sum) = std::mem::take(&mut resumed_within_epoch);
+        let mut count = done;
+        for batch in loader.iter_from(epoch as u64, done) {
             let batch = batch?;
             let lr = config
                 .schedule
@@ -428,22 +500,36 @@ fn run_pretrain(
                     embeddings: bank.embeddings(),
                     labels: queue_labels,
                 });
-                let copy = match embedder.take() {
-                    Some(e) => untracked_copy(e, &model.net)?,
-                    None => config.model.try_init(&device)?,
+                let result = match parallel.as_mut() {
+                    Some(parallel) => parallel.gradients(
+                        &model,
+                        &batch,
+                        positives,
+                        queue,
+                        &config.loss,
+                        step as u64,
+                        config.chunk,
+                    ),
+                    None => {
+                        let copy = match embedder.take() {
+                            Some(e) => untracked_copy(e, &model.net)?,
+                            None => config.model.try_init(&device)?,
+                        };
+                        let result = chunked_gradients(
+                            &model,
+                            &copy,
+                            &batch,
+                            positives,
+                            queue,
+                            &config.loss,
+                            step as u64,
+                            chunk,
+                            &device,
+                        );
+                        embedder = Some(copy);
+                        result
+                    }
                 };
-                let result = chunked_gradients(
-                    &model,
-                    &copy,
-                    &batch,
-                    positives,
-                    queue,
-                    &config.loss,
-                    step as u64,
-                    chunk,
-                    &device,
-                );
-                embedder = Some(copy);
                 match result {
                     Ok((grads, out)) => {
                         projections = Some(out.projections);
@@ -520,6 +606,17 @@ fn run_pretrain(
             sum += value;
             count += 1;
             step += 1;
+            if interrupt::requested() {
+                let state = LoopState {
+                    batch: count,
+                    epoch_loss_sum: sum,
+                    ..LoopState::epoch_end(epoch, step, final_loss)
+                };
+                let dir =
+                    save_checkpoint(run, config, &model, &optim, &bank, key.as_ref(), &state)?;
+                progress.finish();
+                return Err(interrupt::stopped(&state, dir, "pretrain", run.path()));
+            }
         }
         progress.finish();
         throughput = progress.images_per_second();
@@ -530,27 +627,16 @@ fn run_pretrain(
             "seconds": epoch_started.elapsed().as_secs_f64(), "images_per_second": throughput}),
         )?;
         if epoch % config.checkpoint_every == 0 || epoch == config.epochs {
-            let state = LoopState {
-                epoch,
-                step,
-                loss: final_loss,
-            };
-            let extra = |dir: &Path| -> Result<(), String> {
-                if config.memory_bank > 0 {
-                    bank.save(dir).map_err(|e| e.to_string())?;
-                }
-                if let Some(k) = &key {
-                    let path = dir.join("key.bpk");
-                    crate::fsutil::write_atomic_with(&path, |tmp| {
-                        k.clone()
-                            .save_file(tmp)
-                            .map_err(|e| std::io::Error::other(format!("{e:?}")))
-                    })
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                }
-                Ok(())
-            };
-            last_checkpoint = Some(checkpoint::save(run, &model, &optim, &state, &extra)?);
+            let state = LoopState::epoch_end(epoch, step, final_loss);
+            last_checkpoint = Some(save_checkpoint(
+                run,
+                config,
+                &model,
+                &optim,
+                &bank,
+                key.as_ref(),
+                &state,
+            )?);
         }
     }
     save_weights(&model.net, run.file("model.safetensors"))?;
@@ -566,4 +652,34 @@ fn run_pretrain(
     };
     run.write_json("report.json", &report)?;
     Ok(report)
+}
+
+/// Writes a stage-1 checkpoint at `state`: model, optimiser, and the memory bank and key
+/// encoder when the run has them.
+fn save_checkpoint(
+    run: &RunDir,
+    config: &PretrainConfig,
+    model: &PretrainModel,
+    optim: &burn::optim::ModuleOptimizer,
+    bank: &MemoryBank,
+    key: Option<&SupConModel>,
+    state: &LoopState,
+) -> Result<PathBuf, TrainError> {
+    let extra = |dir: &Path| -> Result<(), String> {
+        if config.memory_bank > 0 {
+            bank.save(dir).map_err(|e| e.to_string())?;
+        }
+        if let Some(k) = key {
+            let _ = k.valid(); // pending BatchNorm statistics, as `checkpoint::save` does
+            let path = dir.join("key.bpk");
+            crate::fsutil::write_atomic_with(&path, |tmp| {
+                k.clone()
+                    .save_file(tmp)
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+            })
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(())
+    };
+    Ok(checkpoint::save(run, model, optim, state, &extra)?)
 }

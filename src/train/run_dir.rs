@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::data::DataSummary;
 use crate::fsutil::write_atomic;
 
 /// Errors of run-directory I/O, each naming the file.
@@ -29,6 +30,19 @@ pub enum RunDirError {
         path: PathBuf,
         /// The parse error.
         reason: String,
+    },
+    /// The data loaded now is not the data the run started with.
+    #[error(
+        "{path}: the run was trained on {was}, but its configuration now loads {now}; \
+         resume with the original data"
+    )]
+    DataChanged {
+        /// The run's `data.json`.
+        path: PathBuf,
+        /// The recorded data, in words.
+        was: String,
+        /// The data loaded now, in words.
+        now: String,
     },
     /// The directory already holds a run.
     #[error("{0}: already holds a run (config.json exists); pick another --out, or --resume it")]
@@ -107,6 +121,34 @@ impl RunDir {
         read_json(&self.file(name))
     }
 
+    /// Records `summary` as the run's `data.json` when it has none (a new run, or one killed
+    /// before writing it); otherwise checks that the data loaded now is the data recorded,
+    /// so that a resumed run cannot silently continue on other data.
+    ///
+    /// # Errors
+    /// [`RunDirError::DataChanged`] when they differ; I/O and JSON errors.
+    pub fn check_data(&self, summary: &DataSummary) -> Result<(), RunDirError> {
+        let path = self.file("data.json");
+        if !path.is_file() {
+            return self.write_json("data.json", summary);
+        }
+        let recorded: DataSummary = read_json(&path)?;
+        if &recorded == summary {
+            return Ok(());
+        }
+        let words = |d: &DataSummary| {
+            format!(
+                "{} ({} train / {} test images, {} classes, mean {:?})",
+                d.name, d.train_count, d.test_count, d.num_classes, d.mean
+            )
+        };
+        Err(RunDirError::DataChanged {
+            path,
+            was: words(&recorded),
+            now: words(summary),
+        })
+    }
+
     /// Opens the metrics log for appending.
     ///
     /// # Errors
@@ -123,9 +165,19 @@ impl RunDir {
 
     /// The checkpoint directory of one epoch (1-based epoch count completed).
     pub fn checkpoint_dir(&self, epoch: usize) -> PathBuf {
-        self.root
-            .join("checkpoints")
-            .join(format!("epoch-{epoch:04}"))
+        self.checkpoint_dir_at(epoch, 0)
+    }
+
+    /// The checkpoint directory after `epoch` complete epochs and `batch` batches of the
+    /// next: `epoch-NNNN` at an epoch boundary (`batch == 0`), `epoch-NNNN-batch-NNNNNN`
+    /// mid-epoch (an interrupted run).
+    pub fn checkpoint_dir_at(&self, epoch: usize, batch: usize) -> PathBuf {
+        let name = if batch == 0 {
+            format!("epoch-{epoch:04}")
+        } else {
+            format!("epoch-{epoch:04}-batch-{batch:06}")
+        };
+        self.root.join("checkpoints").join(name)
     }
 }
 
@@ -177,8 +229,10 @@ impl MetricsLog {
 }
 
 /// Drops the records of `metrics.jsonl` written after a checkpoint (a resumed run would
-/// otherwise log those steps twice): keeps records whose `step` is at most `step` and
-/// whose `epoch` is at most `epoch`. Rewritten atomically.
+/// otherwise log those steps twice): keeps per-step records (those with a `step`) whose
+/// `step` is at most `step`, and other records whose `epoch`, if any, is at most `epoch`
+/// (`epoch` complete epochs; a mid-epoch checkpoint keeps the steps already done of the
+/// next one). Rewritten atomically.
 ///
 /// # Errors
 /// I/O errors naming the file.
@@ -192,7 +246,11 @@ pub fn truncate_metrics(path: &Path, epoch: usize, step: usize) -> Result<(), Ru
                 .and_then(serde_json::Value::as_u64)
                 .is_none_or(|v| v as usize <= max)
         };
-        within("step", step) && within("epoch", epoch)
+        if r.get("step").is_some() {
+            within("step", step)
+        } else {
+            within("epoch", epoch)
+        }
     };
     let mut text = String::new();
     for record in read_metrics(path)?.iter().filter(|r| keep(r)) {
@@ -257,5 +315,41 @@ mod tests {
             .read_json("config.json")
             .unwrap();
         assert_eq!(cfg["a"], 1);
+    }
+
+    #[test]
+    fn truncation_to_a_mid_epoch_checkpoint_keeps_its_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        let mut text = String::new();
+        for step in 1..=6 {
+            let epoch = (step - 1) / 3 + 1;
+            text.push_str(&format!(
+                "{{\"epoch\":{epoch},\"step\":{step},\"loss\":1.0}}\n"
+            ));
+            if step % 3 == 0 {
+                text.push_str(&format!("{{\"epoch\":{epoch},\"epoch_loss\":1.0}}\n"));
+            }
+        }
+        text.push_str("{\"test_top1\":0.5}\n");
+        fs::write(&path, text).unwrap();
+        // One epoch and one batch of the second done.
+        truncate_metrics(&path, 1, 4).unwrap();
+        let kept: Vec<(Option<u64>, Option<u64>)> = read_metrics(&path)
+            .unwrap()
+            .iter()
+            .map(|r| (r["epoch"].as_u64(), r["step"].as_u64()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (Some(1), Some(1)),
+                (Some(1), Some(2)),
+                (Some(1), Some(3)),
+                (Some(1), None),
+                (Some(2), Some(4)),
+                (None, None),
+            ]
+        );
     }
 }

@@ -46,6 +46,11 @@ impl DataConfig {
     /// # Errors
     /// An invalid spec, unreadable files, a subset that cannot be drawn, or an empty split.
     pub fn load(&self, seed: u64) -> Result<LoadedDataset, TrainError> {
+        require_positive(&[
+            ("limit", self.limit.unwrap_or(1)),
+            ("shots", self.shots.unwrap_or(1)),
+            ("test_limit", self.test_limit.unwrap_or(1)),
+        ])?;
         let spec: DatasetSpec = self.spec.parse()?;
         let mut data = spec.load()?;
         if let Some(k) = self.shots {

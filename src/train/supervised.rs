@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::checkpoint::{self, LoopState};
 use super::features::map_split;
+use super::interrupt;
 use super::metrics::{ClassificationMetrics, classification_metrics};
 use super::pretrain::RunOptions;
 use super::run_dir::{RunDir, truncate_metrics};
@@ -159,6 +160,8 @@ fn run_supervised(
     let device = config.device.autodiff_device();
     device.seed(config.seed);
     let data = config.data.load(config.seed)?;
+    // Written if missing (a run killed before writing it); a resumed run must see the same data.
+    run.check_data(&data.summary())?;
     let encoder = config.encoder.try_init(&device)?;
     let classifier =
         LinearClassifierConfig::new(encoder.output_dim(), data.num_classes()).init(&device);
@@ -193,11 +196,14 @@ pub fn train_supervised_model(
     let mut model = model;
     let mut optim = config.optimizer.init();
     let (mut epoch, mut step, mut final_loss) = (0usize, 0usize, f64::NAN);
+    // Batches already done of the epoch a mid-epoch checkpoint stopped in, and their loss sum.
+    let mut resumed_within_epoch = (0usize, 0.0f64);
     let mut last_checkpoint = None;
     if let Some(dir) = resume_from {
         let (m, o, state) = checkpoint::load(&dir, model, optim)?;
         (model, optim) = (m, o);
         (epoch, step, final_loss) = (state.epoch, state.step, state.loss);
+        resumed_within_epoch = (state.batch, state.epoch_loss_sum);
         truncate_metrics(&run.file("metrics.jsonl"), epoch, step)?;
         last_checkpoint = Some(dir);
     }
@@ -220,8 +226,9 @@ pub fn train_supervised_model(
             steps_per_epoch,
             opts.quiet,
         );
-        let (mut sum, mut count) = (0.0, 0usize);
-        for batch in loader.iter(epoch as u64) {
+        let (done, mut sum) = std::mem::take(&mut resumed_within_epoch);
+        let mut count = done;
+        for batch in loader.iter_from(epoch as u64, done) {
             let batch = batch?;
             let lr = config
                 .schedule
@@ -247,6 +254,17 @@ pub fn train_supervised_model(
             sum += value;
             count += 1;
             step += 1;
+            if interrupt::requested() {
+                let state = LoopState {
+                    batch: count,
+                    epoch_loss_sum: sum,
+                    ..LoopState::epoch_end(epoch, step, final_loss)
+                };
+                let dir = checkpoint::save(run, &model, &optim, &state, &|_| Ok(()))?;
+                progress.finish();
+                let command = if stage == "ce" { "train-ce" } else { stage };
+                return Err(interrupt::stopped(&state, dir, command, run.path()));
+            }
         }
         progress.finish();
         throughput = progress.images_per_second();
@@ -257,11 +275,7 @@ pub fn train_supervised_model(
             "seconds": epoch_started.elapsed().as_secs_f64(), "images_per_second": throughput}),
         )?;
         if epoch % config.checkpoint_every == 0 || epoch == config.epochs {
-            let state = LoopState {
-                epoch,
-                step,
-                loss: final_loss,
-            };
+            let state = LoopState::epoch_end(epoch, step, final_loss);
             last_checkpoint = Some(checkpoint::save(run, &model, &optim, &state, &|_| Ok(()))?);
         }
     }

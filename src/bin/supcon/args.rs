@@ -18,16 +18,16 @@ pub struct DataArgs {
     #[arg(long, value_name = "SPEC")]
     pub data: Option<String>,
     /// Keep at most N training samples (class-stratified)
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub limit: Option<usize>,
     /// Keep exactly K training samples per class (few-shot)
-    #[arg(long, value_name = "K")]
+    #[arg(long, allow_negative_numbers = true, value_name = "K")]
     pub shots: Option<usize>,
     /// Keep at most N test samples
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub test_limit: Option<usize>,
     /// Data-loading threads (0 = one per core); results do not depend on it
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub threads: Option<usize>,
 }
 
@@ -62,7 +62,7 @@ pub struct ModelArgs {
     #[arg(long)]
     pub stem: Option<Stem>,
     /// ResNet width multiplier [default: 1]
-    #[arg(long, value_name = "K")]
+    #[arg(long, allow_negative_numbers = true, value_name = "K")]
     pub width: Option<usize>,
 }
 
@@ -85,19 +85,19 @@ impl ModelArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub struct TrainArgs {
     /// Epochs
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub epochs: Option<usize>,
     /// Images per batch
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub batch_size: Option<usize>,
     /// Base learning rate (per 256 samples with --scale-lr)
-    #[arg(long, value_name = "LR")]
+    #[arg(long, allow_negative_numbers = true, value_name = "LR")]
     pub lr: Option<f64>,
     /// Scale the LR linearly with the batch size (lr * batch / 256)
     #[arg(long)]
     pub scale_lr: bool,
     /// Linear warm-up epochs
-    #[arg(long, value_name = "EPOCHS")]
+    #[arg(long, allow_negative_numbers = true, value_name = "EPOCHS")]
     pub warmup: Option<f64>,
     /// LR decay: cosine | step | exponential | constant
     #[arg(long)]
@@ -106,10 +106,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub optimizer: Option<OptimizerKind>,
     /// Momentum
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub momentum: Option<f64>,
     /// Weight decay
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
     /// Nesterov momentum (SGD, LARS)
     #[arg(long)]
@@ -118,13 +118,13 @@ pub struct TrainArgs {
     #[arg(long, value_name = "POLICY")]
     pub augment: Option<Augment>,
     /// Seed of initialisation, shuffling and augmentation
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Device: cpu
     #[arg(long)]
     pub device: Option<DeviceChoice>,
     /// Write a checkpoint every N epochs (and after the last)
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub checkpoint_every: Option<usize>,
 }
 
@@ -192,10 +192,10 @@ impl TrainArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub struct LossArgs {
     /// Softmax temperature [default: 0.1]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub temperature: Option<f64>,
     /// Base temperature: the loss is scaled by temperature / base [default: = temperature]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub base_temperature: Option<f64>,
     /// Anchors: all views | one (the first view)
     #[arg(long)]
@@ -204,13 +204,13 @@ pub struct LossArgs {
     #[arg(long)]
     pub variant: Option<Variant>,
     /// At most N positives per anchor from other samples
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub positives_cap: Option<usize>,
     /// Projection head: mlp | linear [default: mlp]
     #[arg(long)]
     pub head: Option<HeadKind>,
     /// Projection dimension [default: 128]
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub proj_dim: Option<usize>,
 }
 

@@ -11,7 +11,7 @@ pub struct DataCmd {
     #[command(flatten)]
     data: DataArgs,
     /// Seed of the subsetting (--limit, --shots)
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
     seed: u64,
 }
 

@@ -20,13 +20,13 @@ pub struct EvalArgs {
     #[arg(long, value_name = "SPEC")]
     pub data: Option<String>,
     /// At most N training samples for the k-NN bank and few-shot pools [default: the run's]
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub limit: Option<usize>,
     /// At most N test samples [default: the run's]
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub test_limit: Option<usize>,
     /// Data-loading threads (0 = one per core)
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub threads: Option<usize>,
     /// Corruptions: all | none | comma-separated names (gaussian_noise,fog,...)
     #[arg(long, value_name = "all|LIST", default_value = "none", value_parser = corruption_list)]
@@ -35,30 +35,58 @@ pub struct EvalArgs {
     #[arg(long, value_name = "1-5|LIST", default_value = "1-5", value_parser = severity_list)]
     pub severities: SeverityList,
     /// Seed of the corruptions' randomness
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
     pub seed: u64,
     /// Normalise corruption errors (mCE, relative mCE) by this run (normally the
     /// cross-entropy run) or by an eval JSON file of it [default for a `supcon run`
     /// directory: its ce/ run]
     #[arg(long, value_name = "RUN_DIR|FILE")]
     pub baseline: Option<PathBuf>,
+    /// Evaluate on this device: cpu | gpu[:N] [default: the run's]
+    #[arg(long)]
+    pub device: Option<supcon::device::DeviceChoice>,
     /// Weighted k-NN accuracy on frozen encoder features (cosine)
     #[arg(long)]
     pub knn: bool,
     /// k-NN neighbours
-    #[arg(long, value_name = "K", default_value_t = 200)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "K",
+        default_value_t = 200
+    )]
     pub knn_k: usize,
     /// k-NN temperature
-    #[arg(long, value_name = "T", default_value_t = 0.07)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "T",
+        default_value_t = 0.07
+    )]
     pub knn_temperature: f32,
     /// Few-shot linear probes with K samples per class, e.g. 1,5,10
-    #[arg(long, value_name = "K,...", value_delimiter = ',')]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "K,...",
+        value_delimiter = ','
+    )]
     pub few_shot: Vec<usize>,
     /// Few-shot subsets (seeds) per K; accuracies are averaged
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "N",
+        default_value_t = 3
+    )]
     pub few_shot_seeds: usize,
     /// Epochs of each few-shot probe
-    #[arg(long, value_name = "N", default_value_t = 100)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "N",
+        default_value_t = 100
+    )]
     pub few_shot_epochs: usize,
     /// Output JSON [default: RUN_DIR/eval.json]
     #[arg(long, value_name = "FILE.json")]
@@ -105,6 +133,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         few_shot: args.few_shot.clone(),
         few_shot_seeds: args.few_shot_seeds,
         few_shot_epochs: args.few_shot_epochs,
+        device: args.device,
     };
     let quiet = args.quiet;
     let log = move |m: &str| {

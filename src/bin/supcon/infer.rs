@@ -9,7 +9,9 @@ use clap::Args;
 use supcon::data::folder::IMAGE_EXTENSIONS;
 use supcon::data::{ImageDataset, LoadedDataset};
 use supcon::infer::{Classifier, Embedder, Layer, ModelDir, Prediction, write_embeddings};
-use supcon::train::{DataConfig, FinetuneConfig, RunOptions, finetune as finetune_stage};
+use supcon::train::{
+    DataConfig, FinetuneConfig, RunOptions, finetune as finetune_stage, resume_finetune,
+};
 
 use crate::args::{DataArgs, TrainArgs, TrainTargets, default_out, read_config};
 
@@ -89,14 +91,27 @@ pub struct PredictArgs {
     /// Dataset split: train | test
     #[arg(long, default_value = "test")]
     split: Split,
+    /// Device: cpu | gpu[:N]
+    #[arg(long, default_value = "cpu")]
+    device: supcon::device::DeviceChoice,
     /// Classes listed per image
-    #[arg(long, default_value_t = 5, value_name = "K")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 5,
+        value_name = "K"
+    )]
     top_k: usize,
     /// Output: table | json | csv
     #[arg(long, default_value = "table")]
     format: Format,
     /// Images per forward pass
-    #[arg(long, default_value_t = 256, value_name = "N")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 256,
+        value_name = "N"
+    )]
     batch_size: usize,
 }
 
@@ -177,7 +192,8 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     if args.top_k == 0 {
         bail!("--top-k 0: expected at least 1");
     }
-    let classifier = Classifier::load(&args.model)
+    args.device.check()?;
+    let classifier = Classifier::load_on(&args.model, &args.device.device())
         .with_context(|| format!("loading the model in {}", args.model.display()))?
         .with_top_k(args.top_k)
         .with_batch_size(args.batch_size);
@@ -337,11 +353,19 @@ pub struct EmbedArgs {
     /// encoder (features, D) | projection (projection head before normalisation, P)
     #[arg(long, default_value = "encoder")]
     layer: Layer,
+    /// Device: cpu | gpu[:N]
+    #[arg(long, default_value = "cpu")]
+    device: supcon::device::DeviceChoice,
     /// L2-normalise every embedding
     #[arg(long)]
     normalize: bool,
     /// Images per forward pass
-    #[arg(long, default_value_t = 256, value_name = "N")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 256,
+        value_name = "N"
+    )]
     batch_size: usize,
 }
 
@@ -358,7 +382,8 @@ pub fn embed(args: EmbedArgs) -> Result<()> {
     }
     let model = ModelDir::open(&args.model)
         .with_context(|| format!("opening the model in {}", args.model.display()))?;
-    let embedder = Embedder::load(&args.model, args.layer)
+    args.device.check()?;
+    let embedder = Embedder::load_on(&args.model, args.layer, &args.device.device())
         .with_context(|| format!("loading the model in {}", args.model.display()))?
         .with_batch_size(args.batch_size);
     let (config, seed) = data_config(&model, &args.data)?;
@@ -380,8 +405,8 @@ pub fn embed(args: EmbedArgs) -> Result<()> {
 pub struct FinetuneArgs {
     /// The run holding the pre-trained encoder (a pretrain run, a linear probe or
     /// `supcon run` output, a train-ce/finetune run, or an export)
-    #[arg(long, value_name = "RUN_DIR")]
-    encoder: PathBuf,
+    #[arg(long, value_name = "RUN_DIR", required_unless_present = "resume")]
+    encoder: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
     #[command(flatten)]
@@ -390,19 +415,44 @@ pub struct FinetuneArgs {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Output run directory [default: runs/finetune-<time>]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
     out: Option<PathBuf>,
+    /// Continue the run in DIR from its last complete checkpoint (uses its config.json)
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["encoder", "config"])]
+    resume: Option<PathBuf>,
     /// No progress bars
     #[arg(long, short)]
     quiet: bool,
 }
 
 pub fn finetune(args: FinetuneArgs) -> Result<()> {
+    let opts = RunOptions { quiet: args.quiet };
+    let report = match (&args.resume, &args.encoder) {
+        (Some(dir), _) => {
+            resume_finetune(dir, &opts).with_context(|| format!("resuming {}", dir.display()))?
+        }
+        (None, Some(encoder)) => finetune_new(&args, encoder, &opts)?,
+        (None, None) => anyhow::bail!("--encoder RUN_DIR or --resume DIR is required"),
+    };
+    println!(
+        "{}",
+        serde_json::json!({"run": report.run, "top1": report.test.top1,
+            "top5": report.test.top5, "ece": report.test.calibration.ece,
+            "final_loss": report.final_loss, "seconds": report.seconds})
+    );
+    Ok(())
+}
+
+fn finetune_new(
+    args: &FinetuneArgs,
+    encoder: &Path,
+    opts: &RunOptions,
+) -> Result<supcon::train::SupervisedReport> {
     let mut c: FinetuneConfig = match &args.config {
         Some(path) => read_config(path)?,
         None => FinetuneConfig::default(),
     };
-    c.pretrained_run = args.encoder.clone();
+    c.pretrained_run = encoder.to_path_buf();
     let d = &args.data;
     if d.data.is_some()
         || d.limit.is_some()
@@ -412,7 +462,7 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
     {
         // Flags refine the configured data, else the pre-trained run's.
         let mut data = c.data.clone().unwrap_or_else(|| {
-            ModelDir::open(&args.encoder)
+            ModelDir::open(encoder)
                 .ok()
                 .and_then(|m| m.data_config())
                 .map(|(d, _)| d)
@@ -435,15 +485,7 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
         checkpoint_every: Some(&mut c.checkpoint_every),
     });
     let out = args.out.clone().unwrap_or_else(|| default_out("finetune"));
-    let opts = RunOptions { quiet: args.quiet };
-    let report = finetune_stage(&c, &out, &opts)?;
-    println!(
-        "{}",
-        serde_json::json!({"run": report.run, "top1": report.test.top1,
-            "top5": report.test.top5, "ece": report.test.calibration.ece,
-            "final_loss": report.final_loss, "seconds": report.seconds})
-    );
-    Ok(())
+    Ok(finetune_stage(&c, &out, opts)?)
 }
 
 #[derive(Args, Debug)]

@@ -2,7 +2,9 @@
 //!
 //! A thin layer over the library: parse flags into validated configurations, call the
 //! library, print results. Errors print their whole cause chain and exit with status 1
-//! (2 for bad flags, from clap).
+//! (2 for bad flags, from clap). The training commands stop at a checkpoint on Ctrl-C
+//! (SIGINT/SIGTERM) and exit with status 130, naming the checkpoint and the `--resume`
+//! command; a second Ctrl-C exits at once.
 
 mod args;
 mod bench;
@@ -16,6 +18,7 @@ mod train;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use supcon::train::{TrainError, interrupt};
 
 /// Supervised Contrastive Learning (Khosla et al., NeurIPS 2020) on burn.
 #[derive(Parser, Debug)]
@@ -57,8 +60,35 @@ enum Command {
     Bench(bench::BenchCmd),
 }
 
+impl Command {
+    /// Commands whose training loops stop cleanly at a checkpoint on Ctrl-C. Others
+    /// (a sweep records a failed point and goes on) keep the default: Ctrl-C ends them.
+    fn stops_at_checkpoints(&self) -> bool {
+        matches!(
+            self,
+            Self::Run(_)
+                | Self::Pretrain(_)
+                | Self::Linear(_)
+                | Self::TrainCe(_)
+                | Self::Finetune(_)
+        )
+    }
+}
+
+/// The interruption in an error's cause chain, if that is what stopped the command.
+fn interruption(err: &anyhow::Error) -> Option<&TrainError> {
+    err.chain()
+        .filter_map(|cause| cause.downcast_ref::<TrainError>())
+        .find(|e| matches!(e, TrainError::Interrupted { .. }))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.stops_at_checkpoints()
+        && let Err(err) = interrupt::install()
+    {
+        eprintln!("warning: {err}; Ctrl-C will stop without a checkpoint");
+    }
     let result = match cli.command {
         Command::Run(a) => train::run(a),
         Command::Pretrain(a) => train::pretrain(a),
@@ -77,6 +107,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            if let Some(stop) = interruption(&err) {
+                eprintln!("{stop}");
+                return ExitCode::from(interrupt::EXIT_CODE);
+            }
             eprintln!("error: {err}");
             for cause in err.chain().skip(1) {
                 eprintln!("  caused by: {cause}");

@@ -23,7 +23,12 @@ pub struct ReportArgs {
     #[arg(long)]
     pub no_embeddings: bool,
     /// At most N test images in the PCA plots
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "N",
+        default_value_t = 1000
+    )]
     pub pca_points: usize,
     /// No progress messages
     #[arg(long, short)]

@@ -31,16 +31,16 @@ pub struct SweepArgs {
     )]
     methods: Vec<SweepMethod>,
     /// Epochs of pre-training and of the CE baseline at every point
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 2)]
     epochs: usize,
     /// Images per batch, unless the grid varies batch_size
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 128)]
     batch_size: usize,
     /// Linear-probe epochs (on cached features)
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 20)]
     linear_epochs: usize,
     /// Seed, unless the grid varies it
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
     seed: u64,
     /// Output directory: sweep.json and one run directory per point [default:
     /// runs/sweep-<time>]. Rerunning into the same directory reuses finished points

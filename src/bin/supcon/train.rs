@@ -1,13 +1,14 @@
 //! The training commands: `pretrain`, `linear`, `train-ce`, and `run`, the main job.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use supcon::train::{
     LinearConfig, Method, PretrainConfig, RunOptions, SupervisedConfig, linear_probe,
-    pretrain as pretrain_stage, resume_pretrain, resume_supervised, train_supervised,
+    pretrain as pretrain_stage, resume_linear, resume_pretrain, resume_supervised,
+    train_supervised,
 };
 
 use crate::args::{
@@ -28,7 +29,7 @@ pub struct PretrainArgs {
     #[command(flatten)]
     train: TrainArgs,
     /// Views per image
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     views: Option<usize>,
     /// Also train a linear classifier on stop-gradient features (SupCon + CE)
     #[arg(long)]
@@ -38,13 +39,17 @@ pub struct PretrainArgs {
     loss_impl: Option<supcon::train::LossImpl>,
     /// Embed and back-propagate N views at a time (gradient caching + tiled loss):
     /// exact large batches in bounded memory
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     chunk: Option<usize>,
+    /// Data-parallel over these devices with one global batch, e.g. gpu:0,gpu:1 (cpu,cpu:
+    /// threads acting as devices); the first holds the model
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    devices: Vec<supcon::device::DeviceChoice>,
     /// Memory bank of K past projections as extra contrast entries (paper: 8192)
-    #[arg(long, value_name = "K")]
+    #[arg(long, allow_negative_numbers = true, value_name = "K")]
     memory_bank: Option<usize>,
     /// EMA key encoder (MoCo-style) with this momentum produces the queued projections
-    #[arg(long, value_name = "M")]
+    #[arg(long, allow_negative_numbers = true, value_name = "M")]
     momentum_encoder: Option<f64>,
     /// Start from a configuration file (.toml or .json); flags override it
     #[arg(long, value_name = "FILE")]
@@ -108,6 +113,9 @@ impl PretrainArgs {
         if let Some(k) = self.memory_bank {
             c.memory_bank = k;
         }
+        if !self.devices.is_empty() {
+            c.devices = self.devices.clone();
+        }
         if self.momentum_encoder.is_some() {
             c.momentum_encoder = self.momentum_encoder;
         }
@@ -121,6 +129,10 @@ impl PretrainArgs {
             device: &mut c.device,
             checkpoint_every: Some(&mut c.checkpoint_every),
         });
+        // The model lives on the first of several data-parallel devices.
+        if let Some(first) = c.devices.first() {
+            c.device = *first;
+        }
         Ok(c)
     }
 }
@@ -144,30 +156,33 @@ pub fn pretrain(args: PretrainArgs) -> Result<()> {
 #[derive(Args, Debug)]
 pub struct LinearArgs {
     /// The pre-training run whose encoder is probed
-    #[arg(long, value_name = "RUN_DIR")]
-    encoder: PathBuf,
+    #[arg(long, value_name = "RUN_DIR", required_unless_present = "resume")]
+    encoder: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
     #[command(flatten)]
     train: TrainArgs,
     /// Output run directory [default: runs/linear-<time>]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
     out: Option<PathBuf>,
+    /// Continue the interrupted probe in DIR from its checkpoint (uses its config.json)
+    #[arg(long, value_name = "DIR", conflicts_with = "encoder")]
+    resume: Option<PathBuf>,
     /// No progress bars
     #[arg(long, short)]
     quiet: bool,
 }
 
-fn linear_config(args: &LinearArgs) -> LinearConfig {
+fn linear_config(args: &LinearArgs, encoder: &Path) -> LinearConfig {
     let mut c = LinearConfig {
-        encoder_run: args.encoder.clone(),
+        encoder_run: encoder.to_path_buf(),
         ..LinearConfig::default()
     };
     let d = &args.data;
     if d.data.is_some() || d.limit.is_some() || d.shots.is_some() || d.test_limit.is_some() {
         let mut data = supcon::train::DataConfig::default();
         // Start from the pre-training run's data when it can be read.
-        if let Ok(pre) = supcon::train::RunDir::open(&args.encoder)
+        if let Ok(pre) = supcon::train::RunDir::open(encoder)
             .and_then(|r| r.read_json::<PretrainConfig>("config.json"))
         {
             data = pre.data;
@@ -189,9 +204,17 @@ fn linear_config(args: &LinearArgs) -> LinearConfig {
 }
 
 pub fn linear(args: LinearArgs) -> Result<()> {
-    let config = linear_config(&args);
-    let out = args.out.clone().unwrap_or_else(|| default_out("linear"));
-    let report = linear_probe(&config, &out, args.quiet)?;
+    let report = match (&args.resume, &args.encoder) {
+        (Some(dir), _) => {
+            resume_linear(dir, args.quiet).with_context(|| format!("resuming {}", dir.display()))?
+        }
+        (None, Some(encoder)) => {
+            let config = linear_config(&args, encoder);
+            let out = args.out.clone().unwrap_or_else(|| default_out("linear"));
+            linear_probe(&config, &out, args.quiet)?
+        }
+        (None, None) => bail!("--encoder RUN_DIR or --resume DIR is required"),
+    };
     println!(
         "{}",
         serde_json::json!({"run": report.run, "top1": report.test.top1,
@@ -266,17 +289,20 @@ pub struct RunArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// Epochs of SupCon pre-training and of the cross-entropy baseline (same budget)
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 20)]
     epochs: usize,
     /// Images per batch (both methods)
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 128)]
     batch_size: usize,
     /// Linear-probe epochs (on cached features)
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 40)]
     linear_epochs: usize,
     /// Seed
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
     seed: u64,
+    /// Device of all three stages: cpu | gpu[:N]
+    #[arg(long, default_value = "cpu")]
+    device: supcon::device::DeviceChoice,
     /// Output directory [default: runs/run-<time>]
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -301,6 +327,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     pre.batch_size = args.batch_size;
     pre.seed = args.seed;
     pre.checkpoint_every = args.epochs;
+    pre.device = args.device;
     let mut ce = SupervisedConfig {
         data: pre.data.clone(),
         encoder: pre.model.encoder.clone(),
@@ -309,6 +336,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         batch_size: args.batch_size,
         seed: args.seed,
         checkpoint_every: args.epochs,
+        device: args.device,
         ..SupervisedConfig::default()
     };
     ce.optimizer = pre.optimizer.clone();
@@ -324,6 +352,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         encoder_run: p.run.clone(),
         epochs: args.linear_epochs,
         seed: args.seed,
+        device: args.device,
         ..LinearConfig::default()
     };
     let l = linear_probe(&lin, &out.join("linear"), args.quiet)?;

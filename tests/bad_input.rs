@@ -1,0 +1,695 @@
+//! Bad input to the real binary: every case exits non-zero with a message naming the
+//! offending file, flag or value, and never panics or prints a backtrace. Datasets are
+//! tiny and written by the tests; training runs use the MLP encoder for one epoch.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_supcon");
+
+fn supcon(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        // A panic would then print its "run with RUST_BACKTRACE=1" note.
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .output()
+        .expect("supcon runs")
+}
+
+/// Runs `args`, expects a non-zero exit without a panic, and `needles` in stderr.
+fn fails_naming(args: &[&str], needles: &[&str]) -> String {
+    let out = supcon(args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "supcon {args:?} should fail; stderr:\n{err}"
+    );
+    for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
+        assert!(!err.contains(bad), "supcon {args:?} panicked:\n{err}");
+    }
+    for n in needles {
+        assert!(
+            err.contains(n),
+            "supcon {args:?}: {n:?} not in stderr:\n{err}"
+        );
+    }
+    err
+}
+
+/// Runs `args` and expects success; returns (stdout, stderr).
+fn succeeds(args: &[&str]) -> (String, String) {
+    let out = supcon(args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "supcon {args:?} failed:\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), err)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+// ---------------------------------------------------------------- tiny datasets
+
+fn idx_images(n: usize, side: usize) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, 3];
+    for d in [n, side, side] {
+        v.extend_from_slice(&(d as u32).to_be_bytes());
+    }
+    v.extend((0..n * side * side).map(|i| ((i * 37) % 251) as u8));
+    v
+}
+
+fn idx_labels(labels: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, 1];
+    v.extend_from_slice(&(labels.len() as u32).to_be_bytes());
+    v.extend_from_slice(labels);
+    v
+}
+
+/// A raw IDX folder with these train and test labels (8x8 images).
+fn idx_dir(dir: &Path, train: &[u8], test: &[u8]) {
+    fs::create_dir_all(dir).unwrap();
+    for (prefix, labels) in [("train", train), ("t10k", test)] {
+        fs::write(
+            dir.join(format!("{prefix}-images-idx3-ubyte")),
+            idx_images(labels.len(), 8),
+        )
+        .unwrap();
+        fs::write(
+            dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            idx_labels(labels),
+        )
+        .unwrap();
+    }
+}
+
+/// Labels `i % classes` for `n` samples.
+fn cyclic(n: usize, classes: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % classes) as u8).collect()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+/// `n` CIFAR-10 records, labels `i % 10`.
+fn cifar10(n: usize) -> Vec<u8> {
+    let mut v = Vec::new();
+    for i in 0..n {
+        v.push((i % 10) as u8);
+        v.extend((0..3072).map(|j| ((i + j) % 256) as u8));
+    }
+    v
+}
+
+fn png(path: &Path, seed: u8) {
+    image::RgbImage::from_fn(6, 6, |x, y| {
+        image::Rgb([(x * 40) as u8 ^ seed, (y * 40) as u8, seed])
+    })
+    .save(path)
+    .unwrap();
+}
+
+/// `root/<class>/<i>.png`, `n` images per class.
+fn folder(root: &Path, classes: &[&str], n: usize) {
+    for (c, name) in classes.iter().enumerate() {
+        let d = root.join(name);
+        fs::create_dir_all(&d).unwrap();
+        for i in 0..n {
+            png(&d.join(format!("{i}.png")), (c * 16 + i) as u8);
+        }
+    }
+}
+
+/// One-epoch MLP pre-training on `spec` into `out` at batch size 8, plus `extra` flags
+/// (which may replace the epochs and the batch size).
+fn pretrain<'a>(spec: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "pretrain", "--data", spec, "--model", "mlp", "--out", out, "-q",
+    ];
+    for (flag, value) in [("--epochs", "1"), ("--batch-size", "8")] {
+        if !extra.iter().any(|e| e.starts_with(flag)) {
+            v.extend([flag, value]);
+        }
+    }
+    v.extend_from_slice(extra);
+    v
+}
+
+// ---------------------------------------------------------------- the cases
+
+#[test]
+fn missing_or_empty_data_directories_are_named() {
+    let t = tempfile::tempdir().unwrap();
+    let empty = t.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    let gone = t.path().join("gone");
+    let e = s(&empty);
+    for (spec, needle) in [
+        (format!("idx:{e}"), "train-images-idx3-ubyte"),
+        (format!("cifar10:{e}"), "data_batch_1.bin"),
+        (format!("cifar100:{e}"), "train.bin"),
+        (format!("folder:{e}"), "no class subfolders"),
+        (format!("idx:{}", s(&gone)), "not found"),
+        (format!("folder:{}", s(&gone)), "not found"),
+    ] {
+        let dir = spec.split_once(':').unwrap().1;
+        fails_naming(&["data", "--data", &spec], &[dir, needle]);
+    }
+    let out = t.path().join("run");
+    fails_naming(
+        &pretrain(&format!("idx:{e}"), s(&out), &[]),
+        &[e, "not found"],
+    );
+}
+
+#[test]
+fn truncated_or_corrupt_dataset_files_are_named() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("idx");
+    idx_dir(&d, &cyclic(16, 4), &cyclic(8, 4));
+    let spec = format!("idx:{}", s(&d));
+    let img = d.join("train-images-idx3-ubyte");
+    let good = fs::read(&img).unwrap();
+    let cases: Vec<(Vec<u8>, &[&str])> = vec![
+        // Truncated raw file.
+        (
+            good[..good.len() - 5].to_vec(),
+            &["truncated", "1019 data bytes"],
+        ),
+        // Wrong magic.
+        (
+            [&[0, 0, 8, 1][..], &good[4..]].concat(),
+            &["wrong magic number 0x00000801"],
+        ),
+        // Truncated gzip stream.
+        (
+            gzip(&good)[..40].to_vec(),
+            &["corrupt or truncated gzip stream"],
+        ),
+        // A header claiming 2^32 - 1 images in a 1 KiB file.
+        (
+            [&[0, 0, 8, 3, 255, 255, 255, 255][..], &good[8..]].concat(),
+            &["truncated", "4294967295"],
+        ),
+    ];
+    for (bytes, needles) in cases {
+        fs::write(&img, bytes).unwrap();
+        let mut n = vec![s(&img)];
+        n.extend_from_slice(needles);
+        fails_naming(&["data", "--data", &spec], &n);
+    }
+    // A gzip bomb: the header declares 16 images of 8x8, the stream holds 32 MiB more.
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&good).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..32 {
+        enc.write_all(&zeros).unwrap();
+    }
+    fs::write(&img, enc.finish().unwrap()).unwrap();
+    fails_naming(
+        &["data", "--data", &spec],
+        &[
+            s(&img),
+            "gzip stream decompresses to more than",
+            "not read further",
+        ],
+    );
+    // The training commands report the same.
+    let out = t.path().join("run");
+    fails_naming(
+        &pretrain(&spec, s(&out), &[]),
+        &[s(&img), "not read further"],
+    );
+
+    // CIFAR-10: a truncated training batch, an empty test batch.
+    let c = t.path().join("cifar");
+    fs::create_dir_all(&c).unwrap();
+    let batch = c.join("data_batch_1.bin");
+    let test = c.join("test_batch.bin");
+    fs::write(&batch, &cifar10(3)[..3 * 3073 - 100]).unwrap();
+    fs::write(&test, cifar10(2)).unwrap();
+    let spec = format!("cifar10:{}", s(&c));
+    fails_naming(
+        &["data", "--data", &spec],
+        &[s(&batch), "not a multiple of the 3073-byte CIFAR record"],
+    );
+    fs::write(&batch, cifar10(3)).unwrap();
+    fs::write(&test, b"").unwrap();
+    fails_naming(&["data", "--data", &spec], &[s(&test), "file is empty"]);
+    // CIFAR-100: gzip bytes where raw records belong.
+    let c100 = t.path().join("c100");
+    fs::create_dir_all(&c100).unwrap();
+    fs::write(c100.join("train.bin"), gzip(&cifar10(3))).unwrap();
+    fs::write(c100.join("test.bin"), gzip(&cifar10(3))).unwrap();
+    fails_naming(
+        &["data", "--data", &format!("cifar100:{}", s(&c100))],
+        &[s(&c100.join("train.bin")), "3074-byte CIFAR record"],
+    );
+}
+
+#[test]
+fn undecodable_images_fail_or_are_skipped_by_flag() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("imgs");
+    folder(&root, &["cat", "dog"], 4);
+    let junk = root.join("dog").join("junk.png");
+    fs::write(&junk, b"not a png at all").unwrap();
+    let empty = root.join("cat").join("empty.jpg");
+    fs::write(&empty, b"").unwrap();
+    let spec = format!("folder:{}?size=6&split=0.25", s(&root));
+    let err = fails_naming(
+        &["data", "--data", &spec],
+        &["cannot decode image", "skip_bad=true"],
+    );
+    assert!(err.contains(s(&junk)) || err.contains(s(&empty)), "{err}");
+    // With skip_bad=true: a warning per file, a count, and the count in the summary.
+    let spec = format!("{spec}&skip_bad=true");
+    let (stdout, stderr) = succeeds(&["data", "--data", &spec]);
+    assert!(
+        stderr.contains(&format!("warning: skipping undecodable image {}", s(&junk)))
+            && stderr.contains(&format!(
+                "warning: skipping undecodable image {}",
+                s(&empty)
+            ))
+            && stderr.contains("empty file (0 bytes)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("skipped 2 undecodable image(s)"),
+        "{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(summary["skipped"], 2, "{stdout}");
+    let kept = summary["train_count"].as_u64().unwrap() + summary["test_count"].as_u64().unwrap();
+    assert_eq!(kept, 8, "{stdout}");
+}
+
+#[test]
+fn labels_out_of_range_are_named() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("idx");
+    let mut train = cyclic(16, 10);
+    train[5] = 12;
+    idx_dir(&d, &train, &cyclic(8, 10));
+    let labels = d.join("train-labels-idx1-ubyte");
+    fails_naming(
+        &["data", "--data", &format!("idx:{}", s(&d))],
+        &[
+            s(&labels),
+            "label 12 at index 5 is out of range",
+            "classes=N",
+        ],
+    );
+    let c = t.path().join("cifar");
+    fs::create_dir_all(&c).unwrap();
+    let mut batch = cifar10(3);
+    batch[2 * 3073] = 200;
+    fs::write(c.join("data_batch_1.bin"), batch).unwrap();
+    fs::write(c.join("test_batch.bin"), cifar10(2)).unwrap();
+    fails_naming(
+        &["data", "--data", &format!("cifar10:{}", s(&c))],
+        &[
+            s(&c.join("data_batch_1.bin")),
+            "record 2: label byte 0 is 200",
+        ],
+    );
+}
+
+#[test]
+fn a_class_with_one_sample() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("idx");
+    let mut train = cyclic(15, 3);
+    train.push(3); // class 3 has one training image
+    idx_dir(&d, &train, &cyclic(8, 4));
+    let spec = format!("idx:{}", s(&d));
+    // A few-shot subset cannot draw two of it: an error naming the class.
+    fails_naming(
+        &["data", "--data", &spec, "--shots", "2"],
+        &["class '3' (label 3) has 1 image(s); expected at least 2"],
+    );
+    // SupCon trains: the image's other view is its positive.
+    let out = t.path().join("run");
+    succeeds(&pretrain(&spec, s(&out), &[]));
+}
+
+#[test]
+fn a_batch_larger_than_the_dataset_is_named() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("idx");
+    idx_dir(&d, &cyclic(16, 4), &cyclic(8, 4));
+    let spec = format!("idx:{}", s(&d));
+    let out = t.path().join("run");
+    fails_naming(
+        &pretrain(&spec, s(&out), &["--batch-size", "32"]),
+        &["batch size 32 is larger than the training set (16 samples"],
+    );
+    fails_naming(
+        &pretrain(&spec, s(&out), &["--limit", "4"]),
+        &["batch size 8 is larger than the training set (4 samples"],
+    );
+    fails_naming(
+        &[
+            "train-ce",
+            "--data",
+            &spec,
+            "--model",
+            "mlp",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "17",
+            "--out",
+            s(&out),
+            "-q",
+        ],
+        &["batch size 17", "16 samples"],
+    );
+}
+
+#[test]
+fn an_image_folder_with_one_class_is_named() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("one");
+    folder(&root, &["only"], 3);
+    fails_naming(
+        &["data", "--data", &format!("folder:{}", s(&root))],
+        &[
+            s(&root),
+            "only one class subfolder ('only'); expected at least two",
+        ],
+    );
+    let tv = t.path().join("tv");
+    folder(&tv.join("train"), &["solo"], 3);
+    folder(&tv.join("val"), &["solo"], 1);
+    fails_naming(
+        &["data", "--data", &format!("folder:{}", s(&tv))],
+        &[s(&tv.join("train")), "only one class subfolder ('solo')"],
+    );
+}
+
+#[test]
+fn unknown_names_are_named_with_the_choices() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("run");
+    let o = s(&out);
+    for (flag, value, choices) in [
+        ("--method", "supervised", "supcon or simclr"),
+        ("--device", "tpu", "'cpu' or 'gpu[:N]'"),
+        ("--model", "resnet7", "resnet18"),
+        ("--optimizer", "adagrad", "sgd, lars"),
+        ("--augment", "autoaugment", "randaugment"),
+        ("--schedule", "linear", "cosine"),
+        ("--stem", "huge", "cifar"),
+        ("--head", "deep", "mlp"),
+        ("--contrast-mode", "some", "all"),
+        ("--variant", "mid", "out"),
+        ("--loss-impl", "fast", "plain or tiled"),
+    ] {
+        fails_naming(
+            &["pretrain", flag, value, "--out", o, "-q"],
+            &[flag, value, choices],
+        );
+    }
+    fails_naming(
+        &["data", "--data", "mnist:/x"],
+        &["mnist:/x", "unknown dataset scheme 'mnist'"],
+    );
+    fails_naming(
+        &["data", "--data", "folder:/x?colour=rgb"],
+        &["unknown option 'colour'"],
+    );
+    fails_naming(&["frobnicate"], &["frobnicate"]);
+}
+
+#[test]
+fn zero_and_negative_numbers_are_named() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("idx");
+    idx_dir(&d, &cyclic(16, 4), &cyclic(8, 4));
+    let spec = format!("idx:{}", s(&d));
+    for (i, (extra, needles)) in [
+        (&["--epochs", "0"][..], &["epochs = 0"][..]),
+        (&["--batch-size", "0"], &["batch_size = 0"]),
+        (&["--views", "0"], &["views = 0"]),
+        (&["--checkpoint-every", "0"], &["checkpoint_every = 0"]),
+        (&["--chunk", "0"], &["chunk = 0"]),
+        (&["--proj-dim", "0"], &["output_dim must be at least 1"]),
+        (&["--lr", "0"], &["lr = 0"]),
+        (&["--lr=-0.5"], &["lr = -0.5"]),
+        (&["--temperature", "0"], &["temperature = 0"]),
+        (&["--temperature=-1"], &["temperature = -1"]),
+        (&["--momentum=-1"], &["momentum = -1"]),
+        (&["--momentum", "1.5"], &["momentum = 1.5"]),
+        (&["--weight-decay=-1"], &["weight_decay = -1"]),
+        (&["--warmup=-2"], &["warmup_epochs = -2"]),
+        (&["--shots", "0"], &["shots = 0: expected at least 1"]),
+        (
+            &["--memory-bank", "64", "--momentum-encoder", "1.5"],
+            &["momentum_encoder = 1.5"],
+        ),
+        (&["--epochs=-1"], &["'-1'", "--epochs"]),
+        (&["--batch-size=-8"], &["'-8'", "--batch-size"]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = t.path().join(format!("run{i}"));
+        fails_naming(&pretrain(&spec, s(&out), extra), needles);
+    }
+    let out = t.path().join("run-width");
+    fails_naming(
+        &[
+            "pretrain",
+            "--model",
+            "resnet18",
+            "--width",
+            "0",
+            "--out",
+            s(&out),
+            "-q",
+        ],
+        &["width_multiplier 0"],
+    );
+    for (spec_opt, needle) in [
+        ("size=0", "size=0, expected 1..=4096"),
+        ("split=1.5", "split=1.5"),
+        ("split=0", "split=0"),
+        ("size=-3", "size=-3 is invalid"),
+    ] {
+        let spec = format!("folder:/x?{spec_opt}");
+        fails_naming(&["data", "--data", &spec], &[&spec, needle]);
+    }
+    fails_naming(
+        &["data", "--data", "idx:/x?classes=0"],
+        &["classes=0", "1..=256"],
+    );
+}
+
+/// Negative values written after a space (`--lr -0.5`) reach the flag (numeric flags allow
+/// negative numbers), so the message names the flag and the value, not `-0`.
+#[test]
+fn negative_numbers_after_a_space_are_named() {
+    let out = tempfile::tempdir().unwrap();
+    let o = s(out.path());
+    fails_naming(&["pretrain", "--lr", "-0.5", "--out", o], &["lr = -0.5"]);
+    fails_naming(
+        &["pretrain", "--epochs", "-1", "--out", o],
+        &["--epochs", "-1"],
+    );
+}
+
+/// `--limit 0` and `--test-limit 0` would empty a split: rejected by name.
+#[test]
+fn zero_subset_sizes_are_named() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("idx");
+    idx_dir(&d, &cyclic(16, 4), &cyclic(8, 4));
+    let spec = format!("idx:{}", s(&d));
+    fails_naming(&["data", "--data", &spec, "--limit", "0"], &["limit", "0"]);
+    fails_naming(
+        &["data", "--data", &spec, "--test-limit", "0"],
+        &["test_limit", "0"],
+    );
+}
+
+#[test]
+fn config_files_with_unknown_missing_or_bad_fields_are_named() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("idx");
+    idx_dir(&d, &cyclic(16, 4), &cyclic(8, 4));
+    let out = |name: &str| t.path().join(format!("run-{name}"));
+    let write = |name: &str, text: &str| {
+        let p = t.path().join(name);
+        fs::write(&p, text).unwrap();
+        p
+    };
+    let cases = [
+        (
+            write("unknown.toml", "epochs = 1\nbatchsize = 8\n"),
+            "unknown field `batchsize`",
+        ),
+        (
+            write("nested.json", r#"{"model": {"encoder": {"nme": "mlp"}}}"#),
+            "unknown field `nme`",
+        ),
+        (
+            write(
+                "missing.toml",
+                "[schedule.decay]\nkind = \"step\"\ngamma = 0.1\n",
+            ),
+            "missing field `milestones`",
+        ),
+        (write("type.toml", "epochs = \"two\"\n"), "epochs"),
+        (write("bad.json", "{\"epochs\": 1,"), "EOF"),
+        (
+            write("kind.toml", "[schedule.decay]\nkind = \"linear\"\n"),
+            "linear",
+        ),
+        (
+            write("config.yaml", "epochs: 1\n"),
+            "expected a .toml or .json file",
+        ),
+    ];
+    for (path, needle) in &cases {
+        let o = out(path.file_name().unwrap().to_str().unwrap());
+        fails_naming(
+            &["pretrain", "--config", s(path), "--out", s(&o), "-q"],
+            &[s(path), needle],
+        );
+    }
+    let gone = t.path().join("gone.toml");
+    fails_naming(
+        &[
+            "train-ce",
+            "--config",
+            s(&gone),
+            "--out",
+            s(&out("gone")),
+            "-q",
+        ],
+        &[s(&gone)],
+    );
+    // Values that parse but are invalid are named too.
+    let zero = write("zero.toml", "views = 0\n");
+    fails_naming(
+        &[
+            "pretrain",
+            "--config",
+            s(&zero),
+            "--out",
+            s(&out("zero")),
+            "-q",
+        ],
+        &["views = 0"],
+    );
+    // Missing fields otherwise take their defaults: a partial config trains.
+    let partial = write(
+        "partial.toml",
+        &format!(
+            "epochs = 1\nbatch_size = 8\n[data]\nspec = \"idx:{}\"\n[model.encoder]\nname = \"mlp\"\n",
+            s(&d)
+        ),
+    );
+    let o = out("partial");
+    succeeds(&["pretrain", "--config", s(&partial), "--out", s(&o), "-q"]);
+}
+
+#[test]
+fn resume_from_an_incompatible_run_is_named() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("idx");
+    idx_dir(&d, &cyclic(16, 4), &cyclic(8, 4));
+    let spec = format!("idx:{}", s(&d));
+    let pre = t.path().join("pre");
+    succeeds(&pretrain(&spec, s(&pre), &[]));
+    let ce = t.path().join("ce");
+    succeeds(&[
+        "train-ce",
+        "--data",
+        &spec,
+        "--model",
+        "mlp",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--out",
+        s(&ce),
+        "-q",
+    ]);
+    // A run of the other stage.
+    fails_naming(
+        &["pretrain", "--resume", s(&ce), "-q"],
+        &[s(&ce.join("config.json")), "unknown field `encoder`"],
+    );
+    fails_naming(
+        &["train-ce", "--resume", s(&pre), "-q"],
+        &[s(&pre.join("config.json")), "unknown field `method`"],
+    );
+    // A config whose model no longer fits the checkpoint (one more epoch to run).
+    let cfg = pre.join("config.json");
+    let mut c: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&cfg).unwrap()).unwrap();
+    c["epochs"] = 2.into();
+    c["model"]["head"]["output_dim"] = 16.into();
+    fs::write(&cfg, c.to_string()).unwrap();
+    fails_naming(
+        &["pretrain", "--resume", s(&pre), "-q"],
+        &["model.bpk", "shape mismatch"],
+    );
+    // The same config pointed at other data of the same shape: named, not silently used.
+    let other = t.path().join("other");
+    idx_dir(&other, &cyclic(24, 4), &cyclic(8, 4));
+    c["model"]["head"]["output_dim"] = 128.into();
+    c["data"]["spec"] = format!("idx:{}", s(&other)).into();
+    fs::write(&cfg, c.to_string()).unwrap();
+    fails_naming(
+        &["pretrain", "--resume", s(&pre), "-q"],
+        &[
+            s(&pre.join("data.json")),
+            "16 train",
+            "24 train",
+            "original data",
+        ],
+    );
+    // A corrupt config, and a folder that is not a run.
+    fs::write(&cfg, "{\"epochs\": ").unwrap();
+    fails_naming(&["pretrain", "--resume", s(&pre), "-q"], &[s(&cfg), "EOF"]);
+    fails_naming(
+        &["pretrain", "--resume", s(&d), "-q"],
+        &[s(&d.join("config.json")), "not a run directory"],
+    );
+}
+
+/// Sizes that would exhaust memory are refused by name before anything is allocated.
+#[test]
+fn absurd_sizes_are_refused_before_allocating() {
+    let t = tempfile::tempdir().unwrap();
+    let o = t.path().join("run");
+    fails_naming(
+        &["pretrain", "--proj-dim", "10000000000", "--out", s(&o)],
+        &["output_dim = 10000000000", "at most 65536"],
+    );
+    fails_naming(
+        &[
+            "pretrain",
+            "--memory-bank",
+            "10000000000000",
+            "--out",
+            s(&o),
+        ],
+        &["memory_bank = 10000000000000", "at most 16 GiB"],
+    );
+    fails_naming(
+        &["pretrain", "--views", "100000000", "--out", s(&o)],
+        &["views = 100000000", "at most 64"],
+    );
+}

@@ -1,0 +1,604 @@
+//! Fault injection on the real `supcon` binary (tiny generated IDX data): Ctrl-C
+//! (SIGINT) stops every training loop at a checkpoint with exit status 130 and `--resume`
+//! reproduces the uninterrupted run bit for bit; SIGKILL at seeded random moments, resumed
+//! each time, loses nothing; a write that fails for lack of space (RLIMIT_FSIZE, EFBIG)
+//! keeps the previous checkpoint; the same seed gives bit-identical runs whatever the
+//! number of data-loading threads.
+//!
+//! Unix only (signals, `sh`, `kill`, `ulimit`).
+#![cfg(unix)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use supcon::train::{PretrainConfig, RunDir, checkpoint, pretrain::build_model};
+
+const BIN: &str = env!("CARGO_BIN_EXE_supcon");
+
+/// Writes a 4-class, 12x12 grayscale IDX dataset (`n_train` train, 24 test): class `c` is
+/// a bright band at rows `3c..3c+3` over seeded noise.
+fn make_idx(dir: &Path, n_train: usize) {
+    fs::create_dir_all(dir).unwrap();
+    let (side, classes) = (12usize, 4usize);
+    let mut seed = 7u64;
+    let mut noise = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 59) as u8 * 6 // 0..=186
+    };
+    for (prefix, n) in [("train", n_train), ("t10k", 24)] {
+        let mut images = vec![0, 0, 8, 3];
+        images.extend((n as u32).to_be_bytes());
+        images.extend((side as u32).to_be_bytes());
+        images.extend((side as u32).to_be_bytes());
+        let mut labels = vec![0, 0, 8, 1];
+        labels.extend((n as u32).to_be_bytes());
+        for i in 0..n {
+            let c = i % classes;
+            labels.push(c as u8);
+            for y in 0..side {
+                for _ in 0..side {
+                    let v = noise();
+                    images.push(if y / 3 == c { 200 + v / 4 } else { v });
+                }
+            }
+        }
+        fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
+        fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), labels).unwrap();
+    }
+}
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    spec: String,
+}
+
+/// 96 training images: 12 steps per epoch at batch 8.
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    make_idx(&root.join("data"), 96);
+    let spec = format!("idx:{}", root.join("data").display());
+    Fixture {
+        _tmp: tmp,
+        root,
+        spec,
+    }
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| (*s).to_string()).collect()
+}
+
+fn pretrain_args(spec: &str, out: &Path, epochs: usize, extra: &[&str]) -> Vec<String> {
+    let mut args = strings(&[
+        "pretrain",
+        "--data",
+        spec,
+        "--epochs",
+        &epochs.to_string(),
+        "--batch-size",
+        "8",
+        "--lr",
+        "0.05",
+        "--seed",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    args.extend(strings(extra));
+    args
+}
+
+fn resume_args(command: &str, run: &Path) -> Vec<String> {
+    strings(&[command, "--resume", run.to_str().unwrap(), "--quiet"])
+}
+
+fn spawn(args: &[String]) -> Child {
+    Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("supcon starts")
+}
+
+fn output(args: &[String]) -> Output {
+    Command::new(BIN).args(args).output().expect("supcon runs")
+}
+
+fn ok(args: &[String]) -> String {
+    let out = output(args);
+    assert!(
+        out.status.success(),
+        "supcon {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn records(run: &Path) -> Vec<Value> {
+    fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Per-step (step, loss) pairs, in log order.
+fn step_losses(run: &Path) -> Vec<(u64, f64)> {
+    records(run)
+        .iter()
+        .filter_map(|r| Some((r.get("step")?.as_u64()?, r.get("loss")?.as_f64()?)))
+        .collect()
+}
+
+/// Per-epoch (epoch, mean loss) pairs, in log order.
+fn epoch_losses(run: &Path) -> Vec<(u64, f64)> {
+    records(run)
+        .iter()
+        .filter_map(|r| Some((r.get("epoch")?.as_u64()?, r.get("epoch_loss")?.as_f64()?)))
+        .collect()
+}
+
+/// Step records written so far (the file may be mid-append).
+fn steps_logged(run: &Path) -> usize {
+    fs::read_to_string(run.join("metrics.jsonl"))
+        .map(|t| t.lines().filter(|l| l.contains("\"step\"")).count())
+        .unwrap_or(0)
+}
+
+/// The tensors of a safetensors file, name -> raw bytes (the header's metadata order is
+/// not part of the comparison).
+fn tensors(path: &Path) -> BTreeMap<String, Vec<u8>> {
+    let bytes = fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: BTreeMap<String, Value> = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let data = &bytes[8 + n..];
+    header
+        .into_iter()
+        .filter(|(k, _)| k != "__metadata__")
+        .map(|(k, v)| {
+            let o = &v["data_offsets"];
+            let (a, b) = (
+                o[0].as_u64().unwrap() as usize,
+                o[1].as_u64().unwrap() as usize,
+            );
+            (k, data[a..b].to_vec())
+        })
+        .collect()
+}
+
+/// Asserts that two finished runs logged the same losses and hold the same weights.
+fn assert_same_run(reference: &Path, run: &Path, weights: &str) {
+    let (a, b) = (step_losses(reference), step_losses(run));
+    assert!(!a.is_empty());
+    let expected: Vec<u64> = (1..=a.len() as u64).collect();
+    assert_eq!(b.iter().map(|s| s.0).collect::<Vec<_>>(), expected);
+    assert_eq!(a, b, "per-step losses differ");
+    assert_eq!(
+        epoch_losses(reference),
+        epoch_losses(run),
+        "epoch losses differ"
+    );
+    assert_eq!(
+        tensors(&reference.join(weights)),
+        tensors(&run.join(weights)),
+        "final weights differ"
+    );
+}
+
+/// Every file under `dir` whose name is an unfinished write (`.NAME.tmp-...`).
+fn temp_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(temp_files(&path));
+        } else if supcon::fsutil::is_temp_name(&entry.file_name().to_string_lossy()) {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// Loads the newest complete checkpoint of a pre-training run into a fresh model and
+/// optimiser (what `--resume` does first) and returns its directory and step.
+fn load_latest(run: &Path) -> Option<(PathBuf, usize)> {
+    let dir = RunDir::open(run).ok()?;
+    let last = checkpoint::latest(&dir).unwrap()?;
+    let config: PretrainConfig = dir.read_json("config.json").unwrap();
+    let device = config.device.autodiff_device();
+    let data = config.data.load(config.seed).unwrap();
+    let model = build_model(&config, data.num_classes(), &device).unwrap();
+    let (_, _, state) = checkpoint::load(&last, model, config.optimizer.init())
+        .unwrap_or_else(|e| panic!("newest complete checkpoint does not load: {e}"));
+    Some((last, state.step))
+}
+
+/// Incomplete checkpoint directories and temporary files of a run.
+fn unfinished(run: &Path) -> BTreeSet<PathBuf> {
+    let mut found: BTreeSet<PathBuf> = match fs::read_dir(run.join("checkpoints")) {
+        Ok(dir) => dir
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| !p.join("state.json").exists())
+            .collect(),
+        Err(_) => BTreeSet::new(),
+    };
+    if run.is_dir() {
+        found.extend(temp_files(run));
+    }
+    found
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name} failed");
+}
+
+/// Waits until the run has logged at least `steps` steps (the child must still run).
+fn wait_for_steps(child: &mut Child, run: &Path, steps: usize) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while steps_logged(run) < steps {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before step {steps}"
+        );
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Sends SIGINT once `steps` steps are logged; returns the checkpoint the run reports
+/// after exiting with 130.
+fn interrupt_after(args: &[String], run: &Path, steps: usize) -> PathBuf {
+    let mut child = spawn(args);
+    wait_for_steps(&mut child, run, steps);
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "exit status; stderr:\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains(&format!("--resume {}", run.display())),
+        "no resume command: {err}"
+    );
+    let named = err
+        .split("checkpoint saved in ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("no checkpoint named: {err}"));
+    let dir = PathBuf::from(named);
+    assert!(dir.join("state.json").is_file(), "{dir:?} incomplete");
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.contains("-batch-"),
+        "not a mid-epoch checkpoint: {name}"
+    );
+    let state: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("state.json")).unwrap()).unwrap();
+    // The checkpoint is at the last logged step, not at an epoch boundary.
+    assert_eq!(state["step"].as_u64().unwrap() as usize, steps_logged(run));
+    assert!(state["batch"].as_u64().unwrap() > 0);
+    assert!(temp_files(run).is_empty(), "{:?}", temp_files(run));
+    dir
+}
+
+#[test]
+fn ctrl_c_saves_a_mid_epoch_checkpoint_and_resume_matches_an_uninterrupted_run() {
+    let f = fixture();
+    // Pre-training (resnet-tiny, 12 steps per epoch): interrupted in epoch 2.
+    let full = f.root.join("pre-full");
+    ok(&pretrain_args(&f.spec, &full, 5, &[]));
+    let cut = f.root.join("pre-cut");
+    interrupt_after(&pretrain_args(&f.spec, &cut, 5, &[]), &cut, 15);
+    ok(&resume_args("pretrain", &cut));
+    assert_same_run(&full, &cut, "model.safetensors");
+
+    // Twice in a row: the second Ctrl-C exits at once (a checkpoint being written stays
+    // incomplete); the run still resumes from its newest complete checkpoint.
+    let twice = f.root.join("pre-twice");
+    let mut child = spawn(&pretrain_args(&f.spec, &twice, 5, &[]));
+    wait_for_steps(&mut child, &twice, 30);
+    signal(&child, "INT");
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    ok(&resume_args("pretrain", &twice));
+    assert_same_run(&full, &twice, "model.safetensors");
+
+    // The cross-entropy baseline, interrupted twice.
+    let ce = |out: &Path| {
+        strings(&[
+            "train-ce",
+            "--data",
+            &f.spec,
+            "--epochs",
+            "5",
+            "--batch-size",
+            "8",
+            "--seed",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+    };
+    let ce_full = f.root.join("ce-full");
+    ok(&ce(&ce_full));
+    let ce_cut = f.root.join("ce-cut");
+    interrupt_after(&ce(&ce_cut), &ce_cut, 5);
+    let mut child = spawn(&resume_args("train-ce", &ce_cut));
+    wait_for_steps(&mut child, &ce_cut, 30);
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    ok(&resume_args("train-ce", &ce_cut));
+    assert_same_run(&ce_full, &ce_cut, "model.safetensors");
+
+    // Fine-tuning the pre-trained encoder (the cross-entropy loop with a resume of its own).
+    let ft = |out: &Path| {
+        strings(&[
+            "finetune",
+            "--encoder",
+            full.to_str().unwrap(),
+            "--epochs",
+            "4",
+            "--batch-size",
+            "8",
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+    };
+    let ft_full = f.root.join("ft-full");
+    ok(&ft(&ft_full));
+    let ft_cut = f.root.join("ft-cut");
+    interrupt_after(&ft(&ft_cut), &ft_cut, 3);
+    ok(&resume_args("finetune", &ft_cut));
+    assert_same_run(&ft_full, &ft_cut, "model.safetensors");
+
+    // The linear probe (its own loop on cached features, epoch records only): many cheap
+    // epochs, stopped after some of them.
+    let lin = |out: &Path| {
+        strings(&[
+            "linear",
+            "--encoder",
+            full.to_str().unwrap(),
+            "--epochs",
+            "2000",
+            "--batch-size",
+            "8",
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+    };
+    let lin_full = f.root.join("lin-full");
+    ok(&lin(&lin_full));
+    let lin_cut = f.root.join("lin-cut");
+    let mut child = spawn(&lin(&lin_cut));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while epoch_count(&lin_cut) < 20 {
+        assert!(child.try_wait().unwrap().is_none(), "probe ended too soon");
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("supcon linear --resume"), "{err}");
+    ok(&resume_args("linear", &lin_cut));
+    assert_eq!(epoch_losses(&lin_full).len(), 2000);
+    assert_eq!(epoch_losses(&lin_full), epoch_losses(&lin_cut));
+    assert_eq!(
+        tensors(&lin_full.join("classifier.safetensors")),
+        tensors(&lin_cut.join("classifier.safetensors"))
+    );
+}
+
+fn epoch_count(run: &Path) -> usize {
+    fs::read_to_string(run.join("metrics.jsonl"))
+        .map(|t| t.lines().filter(|l| l.contains("epoch_loss")).count())
+        .unwrap_or(0)
+}
+
+/// A small seeded generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
+    }
+}
+
+/// The highest step the run's log holds (0 without one).
+fn last_step(run: &Path) -> u64 {
+    fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok()?.get("step")?.as_u64())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn sigkill_at_random_moments_then_resume_loses_nothing() {
+    let f = fixture();
+    let epochs = 20; // 12 steps per epoch, a checkpoint after each
+    let total = 12 * epochs as u64;
+    let full = f.root.join("full");
+    ok(&pretrain_args(&f.spec, &full, epochs, &[]));
+
+    let run = f.root.join("killed");
+    let fresh = pretrain_args(&f.spec, &run, epochs, &[]);
+    let mut rng = Rng(0x5eed_2024);
+    let (mut kills, mut attempts, mut restarts_from_scratch) = (0, 0, 0);
+    // Kills that left an unfinished write behind (a checkpoint without its state.json,
+    // or a temporary file): they landed while a checkpoint or a file was being written.
+    let mut mid_write = 0;
+    let mut resumed_steps = Vec::new();
+    loop {
+        attempts += 1;
+        assert!(attempts < 40, "no completion after {attempts} attempts");
+        // Killed before config.json existed: nothing to resume, start again.
+        let args = if run.join("config.json").is_file() {
+            resume_args("pretrain", &run)
+        } else {
+            fresh.clone()
+        };
+        let before = unfinished(&run);
+        let furthest = last_step(&run);
+        let mut child = spawn(&args);
+        // 12 kills at seeded moments, then the run may finish. One in four lands in the
+        // first 150 ms (start-up: loading, restoring, truncating the log); the others
+        // 0-40 ms after the log first shows a seeded step beyond anything logged before
+        // (a training step, a checkpoint write after an epoch's last step, the final
+        // save), so every such attempt gets further than the last.
+        if kills < 12 {
+            if rng.below(4) == 0 {
+                std::thread::sleep(Duration::from_millis(rng.below(150)));
+            } else {
+                let target = furthest + 1 + rng.below(total / 12);
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while last_step(&run) < target && child.try_wait().unwrap().is_none() {
+                    assert!(Instant::now() < deadline, "no progress");
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                std::thread::sleep(Duration::from_millis(rng.below(40)));
+            }
+            let _ = child.kill();
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        if out.status.success() {
+            break;
+        }
+        assert_eq!(out.status.code(), None, "failed instead of killed: {err}");
+        kills += 1;
+        if !unfinished(&run).is_subset(&before) {
+            mid_write += 1;
+        }
+        // The newest complete checkpoint loads (model, optimiser and loop state).
+        match load_latest(&run) {
+            Some((_, step)) => resumed_steps.push(step),
+            None => restarts_from_scratch += 1,
+        }
+    }
+    eprintln!(
+        "{kills} kills in {attempts} attempts, {mid_write} mid-write; resumed at steps \
+         {resumed_steps:?} ({restarts_from_scratch} before any checkpoint)"
+    );
+    assert!(kills >= 10, "only {kills} kills landed");
+    assert!(temp_files(&run).is_empty(), "{:?}", temp_files(&run));
+    assert_same_run(&full, &run, "model.safetensors");
+}
+
+/// `supcon ARGS` under `ulimit -f BLOCKS` (512-byte blocks in POSIX `sh`) with SIGXFSZ
+/// ignored: a write past the limit fails with EFBIG ("File too large"), as on a full disk.
+fn limited(blocks: u64, args: &[String]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""
+        ))
+        .arg(BIN)
+        .args(args)
+        .output()
+        .expect("sh runs")
+}
+
+fn size(path: &Path) -> u64 {
+    fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .len()
+}
+
+#[test]
+fn a_failed_checkpoint_write_keeps_the_previous_checkpoint() {
+    let f = fixture();
+    // A memory bank that grows every epoch (192 rows of 1024 floats per epoch): its file
+    // in the epoch-3 checkpoint is larger than any file the first two need.
+    let extra = ["--memory-bank", "4096", "--proj-dim", "1024"];
+    let full = f.root.join("full");
+    ok(&pretrain_args(&f.spec, &full, 3, &extra));
+    let ckpt2 = full.join("checkpoints/epoch-0002");
+    let mut fits = size(&full.join("metrics.jsonl"));
+    for entry in fs::read_dir(&ckpt2).unwrap().flatten() {
+        fits = fits.max(size(&entry.path()));
+    }
+    let blocks = fits.div_ceil(512) + 1;
+    let bank3 = size(&full.join("checkpoints/epoch-0003/bank.f32"));
+    assert!(bank3 > blocks * 512, "{bank3} bytes fit in {blocks} blocks");
+
+    // The epoch-3 bank write fails: a clear error naming the file, the epoch-2 checkpoint
+    // intact, no temporary file left, and --resume (no limit) finishes the same run.
+    let run = f.root.join("full-disk");
+    let out = limited(blocks, &pretrain_args(&f.spec, &run, 3, &extra));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("epoch-0003/bank.f32") && err.contains("File too large"),
+        "{err}"
+    );
+    let (last, step) = load_latest(&run).expect("a complete checkpoint");
+    assert!(
+        last.ends_with("epoch-0002") && step == 24,
+        "{last:?} {step}"
+    );
+    assert!(!run.join("checkpoints/epoch-0003/state.json").exists());
+    assert!(temp_files(&run).is_empty(), "{:?}", temp_files(&run));
+    ok(&resume_args("pretrain", &run));
+    assert_same_run(&full, &run, "model.safetensors");
+
+    // A limit below the weights file: the very first checkpoint fails inside burn's own
+    // writer; no checkpoint is complete, and --resume starts over and finishes.
+    let run = f.root.join("no-room");
+    let out = limited(64, &pretrain_args(&f.spec, &run, 3, &extra));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("epoch-0001/model.bpk") && err.contains("File too large"),
+        "{err}"
+    );
+    assert!(load_latest(&run).is_none());
+    assert!(temp_files(&run).is_empty(), "{:?}", temp_files(&run));
+    ok(&resume_args("pretrain", &run));
+    assert_same_run(&full, &run, "model.safetensors");
+}
+
+#[test]
+fn same_seed_gives_bit_identical_runs_whatever_the_loader_threads() {
+    let f = fixture();
+    let runs: Vec<PathBuf> = [("a", "2"), ("b", "2"), ("c", "1")]
+        .iter()
+        .map(|(name, threads)| {
+            let out = f.root.join(name);
+            ok(&pretrain_args(&f.spec, &out, 3, &["--threads", threads]));
+            out
+        })
+        .collect();
+    assert_eq!(step_losses(&runs[0]).len(), 36);
+    assert_same_run(&runs[0], &runs[1], "model.safetensors");
+    assert_same_run(&runs[0], &runs[2], "model.safetensors");
+}
