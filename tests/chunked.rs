@@ -2,16 +2,14 @@
 //! chunked back-propagation equals one step of the plain autodiff loss over the whole
 //! batch, when both normalise BatchNorm over the same chunks.
 
-use std::sync::Arc;
-
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Tensor, TensorData};
-use supcon::augment::{Augment, AugmentConfig};
-use supcon::data::ImageDataset;
-use supcon::data::batcher::{Batch, MultiViewBatcher};
+use supcon::data::batcher::Batch;
 use supcon::loss::{Positives, SupConLossConfig};
 use supcon::model::{EncoderConfig, EncoderKind, HeadConfig, SupConModelConfig};
+mod common;
+use common::tiny_batch;
 use supcon::train::chunked::{chunked_gradients, untracked_copy};
 use supcon::train::pretrain::PretrainModel;
 
@@ -25,30 +23,6 @@ fn params<M: Module>(m: &M) -> Vec<f32> {
     let mut c = Collect(Vec::new());
     m.visit(&mut c);
     c.0
-}
-
-fn batch() -> Batch {
-    // 12 samples of 1x8x8 with 3 classes; two views each, no augmentation noise needed:
-    // the views differ through a horizontal flip policy? Use `sim` for realistic views.
-    let n = 12;
-    let mut pixels = Vec::with_capacity(n * 64);
-    for i in 0..n {
-        for p in 0..64u32 {
-            pixels.push(((i as u32 * 37 + p * 11) % 251) as u8);
-        }
-    }
-    let ds = ImageDataset {
-        channels: 1,
-        height: 8,
-        width: 8,
-        pixels,
-        labels: (0..n).map(|i| i % 3).collect(),
-        class_names: vec!["a".into(), "b".into(), "c".into()],
-    };
-    let t = AugmentConfig::new(Augment::Sim).build().unwrap();
-    let b = MultiViewBatcher::new(t, 2, &[0.5], &[0.25], 1, 1).unwrap();
-    let ds = Arc::new(ds);
-    b.batch(&ds, &(0..n).collect::<Vec<_>>(), 0).unwrap()
 }
 
 fn model(device: &Device, joint: bool) -> PretrainModel {
@@ -109,7 +83,7 @@ fn reference_grads(
 
 fn check(chunk: usize, joint: bool) {
     let device = Device::flex().autodiff();
-    let b = batch();
+    let b = tiny_batch(12);
     let cfg = SupConLossConfig::default();
     let m0 = model(&device, joint);
     let before = params(&m0);

@@ -5,19 +5,17 @@
 //! over the whole batch. With BatchNorm, each device normalises its own shard (chunk by
 //! chunk with `chunk`), so the reference applies BatchNorm over the same groups.
 
-use std::sync::Arc;
-
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Tensor, TensorData};
-use supcon::augment::{Augment, AugmentConfig};
-use supcon::data::ImageDataset;
-use supcon::data::batcher::{Batch, MultiViewBatcher};
+use supcon::data::batcher::Batch;
 use supcon::loss::{Positives, SupConLossConfig};
 use supcon::model::{
     EncoderConfig, EncoderKind, HeadConfig, LinearClassifierConfig, SupConModelConfig,
 };
 use supcon::train::chunked::{chunked_gradients, untracked_copy};
+mod common;
+use common::tiny_batch;
 use supcon::train::distributed::{DataParallel, shard};
 use supcon::train::pretrain::PretrainModel;
 
@@ -35,28 +33,6 @@ fn trainable<M: Module>(m: &M) -> Vec<f32> {
     let mut c = Collect(Vec::new());
     m.visit(&mut c);
     c.0
-}
-
-/// 12 samples of 1x8x8, 3 classes, two SimAugment views each.
-fn batch(n: usize) -> Batch {
-    let mut pixels = Vec::with_capacity(n * 64);
-    for i in 0..n {
-        for p in 0..64u32 {
-            pixels.push(((i as u32 * 37 + p * 11) % 251) as u8);
-        }
-    }
-    let ds = ImageDataset {
-        channels: 1,
-        height: 8,
-        width: 8,
-        pixels,
-        labels: (0..n).map(|i| i % 3).collect(),
-        class_names: vec!["a".into(), "b".into(), "c".into()],
-    };
-    let t = AugmentConfig::new(Augment::Sim).build().unwrap();
-    let b = MultiViewBatcher::new(t, 2, &[0.5], &[0.25], 1, 1).unwrap();
-    b.batch(&Arc::new(ds), &(0..n).collect::<Vec<_>>(), 0)
-        .unwrap()
 }
 
 #[derive(Clone, Copy)]
@@ -166,7 +142,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 /// One SGD step with `devices` devices equals one reference step, in trainable parameters.
 fn check(arch: Arch, n: usize, devices: usize, chunk: Option<usize>, joint: bool) {
     let device = Device::flex().autodiff();
-    let b = batch(n);
+    let b = tiny_batch(n);
     let cfg = SupConLossConfig::default();
     let m0 = model(arch, &device, joint, 11);
     let before = trainable(&m0);
@@ -218,7 +194,7 @@ fn joint_cross_entropy_over_devices() {
 #[test]
 fn one_device_is_the_chunked_step() {
     let device = Device::flex().autodiff();
-    let b = batch(12);
+    let b = tiny_batch(12);
     let cfg = SupConLossConfig::default();
     let m0 = model(Arch::ResNetTiny, &device, false, 5);
     let mut dp = DataParallel::new(std::slice::from_ref(&device), |d| {
@@ -250,7 +226,7 @@ fn one_device_is_the_chunked_step() {
 
 #[test]
 fn shards_are_contiguous_and_keep_the_view_major_layout() {
-    let b = batch(5);
+    let b = tiny_batch(5);
     let parts = shard(&b, 2).unwrap();
     assert_eq!(
         parts.iter().map(|s| s.batch_size).collect::<Vec<_>>(),

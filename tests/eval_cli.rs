@@ -7,26 +7,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_supcon");
-
-fn supcon(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("supcon runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = supcon(args);
-    assert!(
-        out.status.success(),
-        "supcon {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+mod common;
+use common::{ok, supcon};
 
 /// Runs a command that must fail; returns its stderr.
 fn fail(args: &[&str]) -> String {

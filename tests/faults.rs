@@ -17,40 +17,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use supcon::train::{PretrainConfig, RunDir, checkpoint, pretrain::build_model};
 
-const BIN: &str = env!("CARGO_BIN_EXE_supcon");
+mod common;
+use common::{BIN, records, step_losses};
 
-/// Writes a 4-class, 12x12 grayscale IDX dataset (`n_train` train, 24 test): class `c` is
-/// a bright band at rows `3c..3c+3` over seeded noise.
 fn make_idx(dir: &Path, n_train: usize) {
-    fs::create_dir_all(dir).unwrap();
-    let (side, classes) = (12usize, 4usize);
-    let mut seed = 7u64;
-    let mut noise = || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (seed >> 59) as u8 * 6 // 0..=186
-    };
-    for (prefix, n) in [("train", n_train), ("t10k", 24)] {
-        let mut images = vec![0, 0, 8, 3];
-        images.extend((n as u32).to_be_bytes());
-        images.extend((side as u32).to_be_bytes());
-        images.extend((side as u32).to_be_bytes());
-        let mut labels = vec![0, 0, 8, 1];
-        labels.extend((n as u32).to_be_bytes());
-        for i in 0..n {
-            let c = i % classes;
-            labels.push(c as u8);
-            for y in 0..side {
-                for _ in 0..side {
-                    let v = noise();
-                    images.push(if y / 3 == c { 200 + v / 4 } else { v });
-                }
-            }
-        }
-        fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
-        fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), labels).unwrap();
-    }
+    common::banded_idx(dir, n_train, 24);
 }
 
 struct Fixture {
@@ -122,22 +93,6 @@ fn ok(args: &[String]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn records(run: &Path) -> Vec<Value> {
-    fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// Per-step (step, loss) pairs, in log order.
-fn step_losses(run: &Path) -> Vec<(u64, f64)> {
-    records(run)
-        .iter()
-        .filter_map(|r| Some((r.get("step")?.as_u64()?, r.get("loss")?.as_f64()?)))
-        .collect()
 }
 
 /// Per-epoch (epoch, mean loss) pairs, in log order.

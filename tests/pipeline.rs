@@ -4,58 +4,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_supcon");
+mod common;
+use common::{ok, records, step_losses, supcon};
 
-/// Writes a 4-class, 12x12 grayscale IDX dataset (48 train, 24 test): class `c` is a
-/// bright horizontal band at rows `3c..3c+3` over a dim, seeded noise background.
 fn make_idx(dir: &Path) {
-    fs::create_dir_all(dir).unwrap();
-    let (side, classes) = (12usize, 4usize);
-    let mut seed = 7u64;
-    let mut noise = || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (seed >> 59) as u8 * 6
-    };
-    for (prefix, n) in [("train", 48usize), ("t10k", 24)] {
-        let mut images = vec![0, 0, 8, 3];
-        images.extend((n as u32).to_be_bytes());
-        images.extend((side as u32).to_be_bytes());
-        images.extend((side as u32).to_be_bytes());
-        let mut labels = vec![0, 0, 8, 1];
-        labels.extend((n as u32).to_be_bytes());
-        for i in 0..n {
-            let c = i % classes;
-            labels.push(c as u8);
-            for y in 0..side {
-                for _ in 0..side {
-                    let band = y / 3 == c;
-                    images.push(if band { 200 + noise() / 2 } else { noise() });
-                }
-            }
-        }
-        fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
-        fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), labels).unwrap();
-    }
-}
-
-fn supcon(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("supcon runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = supcon(args);
-    assert!(
-        out.status.success(),
-        "supcon {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    common::banded_idx(dir, 48, 24);
 }
 
 fn fail(args: &[&str]) -> String {
@@ -67,22 +23,6 @@ fn fail(args: &[&str]) -> String {
         "panic instead of an error: {err}"
     );
     err
-}
-
-fn records(run: &Path) -> Vec<Value> {
-    fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// Per-step losses of a run, in step order.
-fn step_losses(run: &Path) -> Vec<(u64, f64)> {
-    records(run)
-        .iter()
-        .filter_map(|r| Some((r.get("step")?.as_u64()?, r.get("loss")?.as_f64()?)))
-        .collect()
 }
 
 struct Fixture {

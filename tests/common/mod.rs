@@ -1,0 +1,106 @@
+//! Fixtures shared by the integration tests: a tiny generated IDX dataset, a tiny
+//! multi-view batch, running the real binary and reading a run's `metrics.jsonl`.
+//! Each test crate uses some of them.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use serde_json::Value;
+use supcon::augment::{Augment, AugmentConfig};
+use supcon::data::ImageDataset;
+use supcon::data::batcher::{Batch, MultiViewBatcher};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_supcon");
+
+/// Writes a 4-class, 12x12 grayscale IDX dataset (`n_train` train, `n_test` test images):
+/// class `c` is a bright band at rows `3c..3c+3` over seeded noise.
+pub fn banded_idx(dir: &Path, n_train: usize, n_test: usize) {
+    fs::create_dir_all(dir).unwrap();
+    let (side, classes) = (12usize, 4usize);
+    let mut seed = 7u64;
+    let mut noise = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 59) as u8 * 6 // 0..=186
+    };
+    for (prefix, n) in [("train", n_train), ("t10k", n_test)] {
+        let mut images = vec![0, 0, 8, 3];
+        images.extend((n as u32).to_be_bytes());
+        images.extend((side as u32).to_be_bytes());
+        images.extend((side as u32).to_be_bytes());
+        let mut labels = vec![0, 0, 8, 1];
+        labels.extend((n as u32).to_be_bytes());
+        for i in 0..n {
+            let c = i % classes;
+            labels.push(c as u8);
+            for y in 0..side {
+                for _ in 0..side {
+                    let v = noise();
+                    images.push(if y / 3 == c { 200 + v / 4 } else { v });
+                }
+            }
+        }
+        fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
+        fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), labels).unwrap();
+    }
+}
+
+/// `n` samples of 1x8x8 with 3 classes (`i % 3`), two SimAugment views each, as the
+/// training loader builds them.
+pub fn tiny_batch(n: usize) -> Batch {
+    let mut pixels = Vec::with_capacity(n * 64);
+    for i in 0..n {
+        for p in 0..64u32 {
+            pixels.push(((i as u32 * 37 + p * 11) % 251) as u8);
+        }
+    }
+    let ds = ImageDataset {
+        channels: 1,
+        height: 8,
+        width: 8,
+        pixels,
+        labels: (0..n).map(|i| i % 3).collect(),
+        class_names: vec!["a".into(), "b".into(), "c".into()],
+    };
+    let t = AugmentConfig::new(Augment::Sim).build().unwrap();
+    let b = MultiViewBatcher::new(t, 2, &[0.5], &[0.25], 1, 1).unwrap();
+    b.batch(&Arc::new(ds), &(0..n).collect::<Vec<_>>(), 0)
+        .unwrap()
+}
+
+/// Runs the binary.
+pub fn supcon<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    Command::new(BIN).args(args).output().expect("supcon runs")
+}
+
+/// Runs the binary, asserts success, returns stdout.
+pub fn ok<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> String {
+    let out = supcon(args);
+    assert!(
+        out.status.success(),
+        "supcon {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Every record of a run's `metrics.jsonl`.
+pub fn records(run: &Path) -> Vec<Value> {
+    fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Per-step (step, loss) pairs, in log order.
+pub fn step_losses(run: &Path) -> Vec<(u64, f64)> {
+    records(run)
+        .iter()
+        .filter_map(|r| Some((r.get("step")?.as_u64()?, r.get("loss")?.as_f64()?)))
+        .collect()
+}
