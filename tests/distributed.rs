@@ -15,7 +15,7 @@ use supcon::model::{
 };
 use supcon::train::chunked::{chunked_gradients, untracked_copy};
 mod common;
-use common::tiny_batch;
+use common::{copy_dir, ok, step_losses, tiny_batch};
 use supcon::train::distributed::{DataParallel, shard};
 use supcon::train::pretrain::PretrainModel;
 
@@ -297,4 +297,46 @@ fn cli_trains_over_two_devices_and_saves_them_in_the_config() {
     assert!(!run.status.success());
     assert!(stderr.contains("3 devices for a batch of 2"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A data-parallel run is deterministic (the device threads never change the result), and
+/// resuming it after a crash reproduces the uninterrupted loss curve.
+#[test]
+fn data_parallel_runs_repeat_and_resume_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str| {
+        let out = dir.path().join(name);
+        ok(&[
+            "pretrain",
+            "--data",
+            "builtin",
+            "--limit",
+            "48",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "16",
+            "--devices",
+            "cpu,cpu,cpu",
+            "--chunk",
+            "8",
+            "-q",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        out
+    };
+    let (a, b) = (run("a"), run("b"));
+    let losses = step_losses(&a);
+    assert_eq!(losses.len(), 9);
+    assert_eq!(losses, step_losses(&b), "two identical runs differ");
+
+    // What a crash during epoch 3 leaves: checkpoints of epochs 1-2, no final weights.
+    let crashed = dir.path().join("crashed");
+    copy_dir(&a, &crashed);
+    std::fs::remove_dir_all(crashed.join("checkpoints/epoch-0003")).unwrap();
+    std::fs::remove_file(crashed.join("model.safetensors")).unwrap();
+    std::fs::remove_file(crashed.join("report.json")).unwrap();
+    ok(&["pretrain", "--resume", crashed.to_str().unwrap(), "-q"]);
+    assert_eq!(losses, step_losses(&crashed), "resumed loss curve differs");
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 mod common;
-use common::{ok, records, step_losses, supcon};
+use common::{copy_dir, ok, records, step_losses, supcon};
 
 fn make_idx(dir: &Path) {
     common::banded_idx(dir, 48, 24);
@@ -182,19 +182,6 @@ fn resume_after_a_crash_reproduces_the_uninterrupted_loss_curve() {
     assert!(crashed.join("checkpoints/epoch-0003/state.json").is_file());
     // Only the newest checkpoints are kept.
     assert!(!full.join("checkpoints/epoch-0001").exists());
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]
