@@ -138,3 +138,30 @@ fn one_chunked_step_equals_the_unchunked_step() {
 fn joint_chunked_step_equals_the_unchunked_step() {
     check(6, true);
 }
+
+/// `supcon bench step --chunk N` times the chunked step (one JSON line).
+#[test]
+fn bench_step_times_the_chunked_step() {
+    let out = common::ok(&[
+        "bench",
+        "step",
+        "--model",
+        "mlp",
+        "--batch",
+        "16",
+        "--size",
+        "8",
+        "--channels",
+        "1",
+        "--steps",
+        "1",
+        "--chunk",
+        "8",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["chunk"], 8);
+    assert!(v["imgs_per_s"].as_f64().unwrap() > 0.0, "{v}");
+    let err = common::supcon(&["bench", "step", "--chunk", "0"]);
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("--chunk"));
+}

@@ -9,11 +9,14 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use clap::{Args, Subcommand, ValueEnum};
 use supcon::augment::{Augment, AugmentConfig, measure_throughput};
+use supcon::data::batcher::Batch;
 use supcon::device::{DeviceChoice, MemoryUsage};
 use supcon::loss::{
     ContrastMode, DEFAULT_BLOCK, Positives, SupConLossConfig, Variant, tiled_supcon,
 };
 use supcon::model::{EncoderKind, HeadConfig, SupConModelConfig};
+use supcon::train::chunked::{chunked_gradients, untracked_copy};
+use supcon::train::pretrain::PretrainModel;
 use supcon::train::{DataConfig, OptimizerConfig};
 
 #[derive(Subcommand, Debug)]
@@ -354,11 +357,15 @@ pub struct StepBench {
     /// Device: cpu | gpu[:N]
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
+    /// Gradient caching: embed and back-propagate N views at a time with the tiled loss
+    /// (what `pretrain --chunk N` does) [default: one autodiff graph over the batch]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    chunk: Option<usize>,
 }
 
 fn step(b: StepBench) -> Result<()> {
-    if b.batch == 0 || b.steps == 0 || b.views == 0 {
-        bail!("--batch, --views and --steps must be at least 1");
+    if b.batch == 0 || b.steps == 0 || b.views == 0 || b.chunk == Some(0) {
+        bail!("--batch, --views, --steps and --chunk must be at least 1");
     }
     b.device.check()?;
     let device = b.device.autodiff_device();
@@ -371,7 +378,9 @@ fn step(b: StepBench) -> Result<()> {
     config.encoder.input_dim = Some(b.channels * b.size * b.size);
     let mut model = config.try_init(&device)?;
     let mut optim = OptimizerConfig::default().init();
-    let loss_fn = SupConLossConfig::default().init()?;
+    let loss_config = SupConLossConfig::default();
+    let loss_fn = loss_config.init()?;
+    let mut embedder = None;
     let n = b.views * b.batch;
     let labels: Vec<usize> = (0..b.batch).map(|i| i % 10).collect();
     let mut times = Vec::new();
@@ -383,6 +392,49 @@ fn step(b: StepBench) -> Result<()> {
             &device,
         );
         sync(&device)?;
+        if let Some(chunk) = b.chunk {
+            // The images as the data loader hands them over (host memory, view-major).
+            let images = x
+                .try_into_vec_as::<f32>()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let batch = Batch {
+                images,
+                labels: labels.clone(),
+                indices: (0..b.batch).collect(),
+                views: b.views,
+                batch_size: b.batch,
+                channels: b.channels,
+                height: b.size,
+                width: b.size,
+            };
+            let t = Instant::now();
+            let net = PretrainModel {
+                net: model,
+                classifier: None,
+            };
+            let copy = match embedder.take() {
+                Some(e) => untracked_copy(e, &net.net)?,
+                None => config.try_init(&device)?,
+            };
+            let (grads, _) = chunked_gradients(
+                &net,
+                &copy,
+                &batch,
+                Positives::Labels(&labels),
+                None,
+                &loss_config,
+                0,
+                chunk,
+                &device,
+            )?;
+            embedder = Some(copy);
+            model = optim.step(0.01, net.net, grads);
+            sync(&device)?;
+            if i >= 2 {
+                times.push(t.elapsed().as_secs_f64());
+            }
+            continue;
+        }
         // The second warm-up step stops at each stage to read the device's memory (the
         // activations peak between forward and backward); timed steps never stop early.
         let probe = i == 1;
@@ -417,7 +469,7 @@ fn step(b: StepBench) -> Result<()> {
     println!(
         "{}",
         serde_json::json!({"bench": "step", "model": b.model.to_string(), "batch": b.batch,
-            "views": b.views, "size": b.size, "imgs_per_s": n as f64 / secs,
+            "views": b.views, "size": b.size, "chunk": b.chunk, "imgs_per_s": n as f64 / secs,
             "ms_per_step": secs * 1000.0, "peak_rss_mb": peak_rss_mb(),
             "device": b.device.describe(),
             "device_in_use_mb": device_in_use_mb, "device_reserved_mb": device_reserved_mb})
