@@ -215,12 +215,12 @@ fn wait_for_steps(child: &mut Child, run: &Path, steps: usize) {
     }
 }
 
-/// Sends SIGINT once `steps` steps are logged; returns the checkpoint the run reports
-/// after exiting with 130.
-fn interrupt_after(args: &[String], run: &Path, steps: usize) -> PathBuf {
+/// Sends signal `sig` (INT: Ctrl-C, or TERM) once `steps` steps are logged; returns the
+/// checkpoint the run reports after exiting with 130.
+fn interrupt_after(args: &[String], run: &Path, steps: usize, sig: &str) -> PathBuf {
     let mut child = spawn(args);
     wait_for_steps(&mut child, run, steps);
-    signal(&child, "INT");
+    signal(&child, sig);
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "exit status; stderr:\n{err}");
@@ -257,7 +257,7 @@ fn ctrl_c_saves_a_mid_epoch_checkpoint_and_resume_matches_an_uninterrupted_run()
     let full = f.root.join("pre-full");
     ok(&pretrain_args(&f.spec, &full, 5, &[]));
     let cut = f.root.join("pre-cut");
-    interrupt_after(&pretrain_args(&f.spec, &cut, 5, &[]), &cut, 15);
+    interrupt_after(&pretrain_args(&f.spec, &cut, 5, &[]), &cut, 15, "INT");
     ok(&resume_args("pretrain", &cut));
     assert_same_run(&full, &cut, "model.safetensors");
 
@@ -295,7 +295,7 @@ fn ctrl_c_saves_a_mid_epoch_checkpoint_and_resume_matches_an_uninterrupted_run()
     let ce_full = f.root.join("ce-full");
     ok(&ce(&ce_full));
     let ce_cut = f.root.join("ce-cut");
-    interrupt_after(&ce(&ce_cut), &ce_cut, 5);
+    interrupt_after(&ce(&ce_cut), &ce_cut, 5, "TERM"); // SIGTERM: the same stop
     let mut child = spawn(&resume_args("train-ce", &ce_cut));
     wait_for_steps(&mut child, &ce_cut, 30);
     signal(&child, "INT");
@@ -322,7 +322,7 @@ fn ctrl_c_saves_a_mid_epoch_checkpoint_and_resume_matches_an_uninterrupted_run()
     let ft_full = f.root.join("ft-full");
     ok(&ft(&ft_full));
     let ft_cut = f.root.join("ft-cut");
-    interrupt_after(&ft(&ft_cut), &ft_cut, 3);
+    interrupt_after(&ft(&ft_cut), &ft_cut, 3, "INT");
     ok(&resume_args("finetune", &ft_cut));
     assert_same_run(&ft_full, &ft_cut, "model.safetensors");
 

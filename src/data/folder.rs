@@ -27,6 +27,10 @@ use rayon::prelude::*;
 use super::fsio::require_dir;
 use super::{DataError, ImageDataset};
 
+/// The largest image file an image folder may hold (256 MiB); larger files are refused
+/// before being read.
+pub const MAX_IMAGE_FILE_BYTES: u64 = 256 << 20;
+
 /// Default side of the loaded images.
 pub const FOLDER_DEFAULT_SIZE: usize = 32;
 /// Largest accepted image side.
@@ -157,12 +161,19 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
 }
 
 /// Decodes one image file to CHW `u8` pixels of `size x size` with `channels`
-/// channels (1: grayscale, otherwise RGB): [`decode_image_bytes`] on the file's bytes,
+/// channels (1: grayscale, otherwise RGB): [`decode_image_bytes`] on the file's bytes
+/// (files over [`MAX_IMAGE_FILE_BYTES`] are refused before they are read),
 /// with its extension as the format hint.
 ///
 /// # Errors
 /// A message (without the path) when the file cannot be read or decoded.
 pub fn decode_image_file(path: &Path, size: usize, gray: bool) -> Result<Vec<u8>, String> {
+    let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if len > MAX_IMAGE_FILE_BYTES {
+        return Err(format!(
+            "file of {len} bytes; expected an image file of at most {MAX_IMAGE_FILE_BYTES} bytes"
+        ));
+    }
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     decode_image_bytes(
         &bytes,

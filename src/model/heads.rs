@@ -71,11 +71,11 @@ impl FromStr for HeadKind {
     }
 }
 
-/// Configuration of a [`ProjectionHead`]; the input dimension comes from the encoder.
-///
 /// The largest projection-head width accepted (the paper uses 128 and 2048).
 pub const MAX_HEAD_DIM: usize = 65_536;
 
+/// Configuration of a [`ProjectionHead`]; the input dimension comes from the encoder.
+///
 /// Deserialises with defaults for every missing field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

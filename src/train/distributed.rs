@@ -267,6 +267,16 @@ impl DataParallel {
             accumulator.accumulate(model, grads);
             ce_total += ce;
         }
+        // burn keeps BatchNorm running-statistic updates per thread until the same thread
+        // updates again; the device threads above are new every step, so merge their
+        // updates now (`valid` syncs; the embedder shares the replica's running state).
+        // Those statistics are never used: replicas are refreshed from the model each step.
+        for w in &self.workers[1..] {
+            if let Some(replica) = &w.replica {
+                let _ = replica.valid();
+            }
+            let _ = w.embedder.valid();
+        }
         let ce_loss = model.classifier.as_ref().map(|_| ce_total / rows as f64);
         Ok((
             accumulator.grads(),

@@ -134,7 +134,6 @@ pub fn finetune(
     saved.encoder = Some(encoder_config.clone());
     saved.data = Some(data_config.clone());
     run.write_json("config.json", &saved)?;
-    run.write_json("data.json", &data.summary())?;
     run_finetune(
         config,
         encoder_config,
@@ -210,6 +209,8 @@ fn run_finetune(
     opts: &RunOptions,
 ) -> Result<SupervisedReport, TrainError> {
     config.device.check()?;
+    // Written if missing (a run killed before writing it); a resumed run must see the same data.
+    run.check_data(&data.summary())?;
     let device = config.device.autodiff_device();
     device.seed(config.seed);
     let encoder = source.load_encoder(&device).map_err(train_err)?;

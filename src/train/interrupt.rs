@@ -11,6 +11,7 @@
 //! Without [`install`] (a library user), signals keep their default action and the flag is
 //! only set by [`request`].
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,10 +43,13 @@ pub fn install() -> Result<(), InterruptError> {
     }
     ctrlc::set_handler(|| {
         if REQUESTED.swap(true, Ordering::SeqCst) {
-            eprintln!("\ninterrupted again: exiting now");
+            // Not eprintln!: after a hang-up (SIGHUP) stderr may be gone, and a panic here
+            // would kill the handler thread.
+            let _ = writeln!(std::io::stderr(), "\ninterrupted again: exiting now");
             std::process::exit(i32::from(EXIT_CODE));
         }
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "\ninterrupt: stopping after the current step and saving a checkpoint \
              (press Ctrl-C again to quit at once)"
         );

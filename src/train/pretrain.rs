@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::checkpoint::{self, LoopState};
-use super::chunked::{chunked_gradients, untracked_copy};
+use super::chunked::{chunked_gradients, embed_pass, untracked_copy};
 use super::distributed::DataParallel;
 use super::interrupt;
 use super::memory_bank::{MemoryBank, ema_update};
@@ -592,8 +592,9 @@ fn run_pretrain(
                     (Some(k), Some(m)) => {
                         // MoCo order: update the key encoder, then embed the batch with it.
                         let k = ema_update(k, &model.net, m)?;
-                        let z = k.project(images(&batch, &device)).detach(); // [V*B, P]
-                        let rows = read_rows(z)?;
+                        // [V*B, P], view-major; `chunk` views at a time like the step.
+                        let chunk = config.chunk.unwrap_or(b * v);
+                        let (rows, _) = embed_pass(&k, &batch, chunk, &device)?;
                         key = Some(k);
                         rows
                     }

@@ -61,16 +61,13 @@ enum Command {
 }
 
 impl Command {
-    /// Commands whose training loops stop cleanly at a checkpoint on Ctrl-C. Others
-    /// (a sweep records a failed point and goes on) keep the default: Ctrl-C ends them.
+    /// Commands whose training loops stop cleanly at a checkpoint on Ctrl-C. Others keep
+    /// the default, Ctrl-C ends them: a sweep records a failed point and goes on, and
+    /// `run` (three stages) cannot be resumed as a whole.
     fn stops_at_checkpoints(&self) -> bool {
         matches!(
             self,
-            Self::Run(_)
-                | Self::Pretrain(_)
-                | Self::Linear(_)
-                | Self::TrainCe(_)
-                | Self::Finetune(_)
+            Self::Pretrain(_) | Self::Linear(_) | Self::TrainCe(_) | Self::Finetune(_)
         )
     }
 }
