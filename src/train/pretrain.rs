@@ -511,10 +511,12 @@ fn run_pretrain(
                         config.chunk,
                     ),
                     None => {
-                        let copy = match embedder.take() {
-                            Some(e) => untracked_copy(e, &model.net)?,
+                        // Pass 1's network: an untracked copy with the model's weights.
+                        let template = match embedder.take() {
+                            Some(e) => e,
                             None => config.model.try_init(&device)?,
                         };
+                        let copy = untracked_copy(template, &model.net)?;
                         let result = chunked_gradients(
                             &model,
                             &copy,

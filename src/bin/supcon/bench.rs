@@ -412,10 +412,13 @@ fn step(b: StepBench) -> Result<()> {
                 net: model,
                 classifier: None,
             };
-            let copy = match embedder.take() {
-                Some(e) => untracked_copy(e, &net.net)?,
+            // Pass 1's network: an untracked copy with the model's weights (a fresh
+            // model would record an autodiff graph of the whole batch and keep it).
+            let template = match embedder.take() {
+                Some(e) => e,
                 None => config.try_init(&device)?,
             };
+            let copy = untracked_copy(template, &net.net)?;
             let (grads, _) = chunked_gradients(
                 &net,
                 &copy,
