@@ -693,3 +693,41 @@ fn absurd_sizes_are_refused_before_allocating() {
         &["views = 100000000", "at most 64"],
     );
 }
+
+/// A probe resumed after its encoder run was retrained would continue on other features:
+/// refused, naming the probe's `encoder.json`.
+#[test]
+fn resuming_a_probe_on_a_changed_encoder_is_named() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("idx");
+    idx_dir(&d, &cyclic(16, 4), &cyclic(8, 4));
+    let spec = format!("idx:{}", s(&d));
+    let pre = t.path().join("pre");
+    succeeds(&pretrain(&spec, s(&pre), &[]));
+    let other = t.path().join("other");
+    succeeds(&pretrain(&spec, s(&other), &["--seed", "5"]));
+    let lin = t.path().join("lin");
+    succeeds(&[
+        "linear",
+        "--encoder",
+        s(&pre),
+        "--epochs",
+        "2",
+        "--out",
+        s(&lin),
+        "-q",
+    ]);
+    assert!(lin.join("encoder.json").is_file());
+    // Unchanged encoder: the probe may be resumed (it runs again).
+    succeeds(&["linear", "--resume", s(&lin), "-q"]);
+    // The encoder run now holds other weights.
+    fs::copy(
+        other.join("model.safetensors"),
+        pre.join("model.safetensors"),
+    )
+    .unwrap();
+    fails_naming(
+        &["linear", "--resume", s(&lin), "-q"],
+        &[s(&lin.join("encoder.json")), "start a new linear probe"],
+    );
+}

@@ -162,6 +162,7 @@ fn run_linear(
     run.check_data(&data.summary())?;
 
     let before = fingerprint(encoder);
+    check_encoder(run, before, &config.encoder_run)?;
     let feats = |split| map_split(data, split, 256, &plain, |x| encoder.forward(x));
     let train_x = feats(&data.train)?;
     let test_x = feats(&data.test)?;
@@ -376,6 +377,40 @@ fn logits(
         cols,
         values,
     })
+}
+
+/// Records the frozen encoder's [`fingerprint`] as the run's `encoder.json` when it has
+/// none; otherwise checks that the encoder loaded now is the one the probe started on (the
+/// pre-training run may have been retrained or resumed since), so that a resumed probe
+/// never continues on other features.
+///
+/// # Errors
+/// [`TrainError::Config`] naming `encoder.json` and the encoder run when they differ.
+fn check_encoder(run: &RunDir, fingerprint: u64, encoder_run: &Path) -> Result<(), TrainError> {
+    #[derive(Serialize, Deserialize)]
+    struct Recorded {
+        /// As a string: JSON numbers lose u64 precision in many readers.
+        fingerprint: String,
+        encoder_run: PathBuf,
+    }
+    let path = run.file("encoder.json");
+    if !path.is_file() {
+        let recorded = Recorded {
+            fingerprint: fingerprint.to_string(),
+            encoder_run: encoder_run.to_path_buf(),
+        };
+        return Ok(run.write_json("encoder.json", &recorded)?);
+    }
+    let recorded: Recorded = run.read_json("encoder.json")?;
+    if recorded.fingerprint != fingerprint.to_string() {
+        return Err(TrainError::Config(format!(
+            "{}: the probe started on another state of the encoder in {} (it was retrained or \
+             resumed since); start a new linear probe",
+            path.display(),
+            encoder_run.display()
+        )));
+    }
+    Ok(())
 }
 
 /// A bit-exact fingerprint of every float tensor of a module (weights and BatchNorm
