@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::checkpoint::{self, LoopState};
-use super::chunked::{chunked_gradients, embed_pass, untracked_copy};
+use super::chunked::embed_pass;
 use super::distributed::DataParallel;
 use super::interrupt;
 use super::memory_bank::{MemoryBank, ema_update};
@@ -399,20 +399,17 @@ fn run_pretrain(
     let mut bank = MemoryBank::new(config.memory_bank, model.net.projection_dim());
     // The key encoder starts as an exact, independent copy (its own parameters, never
     // tracked), so the online model's parameters are untouched.
-    // Pass 1 of chunked steps embeds with an untracked copy of the network (no graph).
+    // Tiled and chunked steps (gradient caching), on one device or a global batch split
+    // over several: with one device, `DataParallel` is exactly `chunked_gradients`.
     let tiled =
         config.chunk.is_some() || config.loss_impl == LossImpl::Tiled || !config.devices.is_empty();
-    let mut embedder = if tiled && config.devices.is_empty() {
-        Some(config.model.try_init(&device)?)
-    } else {
-        None
-    };
-    // Several devices: one global batch split over them (the tiled loss over all shards).
-    let mut parallel = if config.devices.is_empty() {
-        None
-    } else {
-        let mut devices = Vec::with_capacity(config.devices.len());
-        for choice in &config.devices {
+    let mut parallel = if tiled {
+        let choices = match config.devices.as_slice() {
+            [] => std::slice::from_ref(&config.device),
+            many => many,
+        };
+        let mut devices = Vec::with_capacity(choices.len());
+        for choice in choices {
             choice.check()?;
             devices.push(choice.autodiff_device());
         }
@@ -420,6 +417,8 @@ fn run_pretrain(
         Some(DataParallel::new(&devices, |d| {
             build_model(config, classes, d)
         })?)
+    } else {
+        None
     };
     let mut key = match config.momentum_encoder {
         Some(_) => Some(ema_update(
@@ -494,44 +493,20 @@ fn run_pretrain(
                 Method::Simclr => None,
             };
             let mut projections: Option<Vec<f32>> = None;
-            let (grads, value, ce_value) = if tiled {
-                let chunk = config.chunk.unwrap_or(b * v);
+            let (grads, value, ce_value) = if let Some(parallel) = parallel.as_mut() {
                 let queue = (!bank.is_empty()).then(|| Queue {
                     embeddings: bank.embeddings(),
                     labels: queue_labels,
                 });
-                let result = match parallel.as_mut() {
-                    Some(parallel) => parallel.gradients(
-                        &model,
-                        &batch,
-                        positives,
-                        queue,
-                        &config.loss,
-                        step as u64,
-                        config.chunk,
-                    ),
-                    None => {
-                        // Pass 1's network: an untracked copy with the model's weights.
-                        let template = match embedder.take() {
-                            Some(e) => e,
-                            None => config.model.try_init(&device)?,
-                        };
-                        let copy = untracked_copy(template, &model.net)?;
-                        let result = chunked_gradients(
-                            &model,
-                            &copy,
-                            &batch,
-                            positives,
-                            queue,
-                            &config.loss,
-                            step as u64,
-                            chunk,
-                            &device,
-                        );
-                        embedder = Some(copy);
-                        result
-                    }
-                };
+                let result = parallel.gradients(
+                    &model,
+                    &batch,
+                    positives,
+                    queue,
+                    &config.loss,
+                    step as u64,
+                    config.chunk,
+                );
                 match result {
                     Ok((grads, out)) => {
                         projections = Some(out.projections);

@@ -15,7 +15,7 @@ use supcon::loss::{
     ContrastMode, DEFAULT_BLOCK, Positives, SupConLossConfig, Variant, tiled_supcon,
 };
 use supcon::model::{EncoderKind, HeadConfig, SupConModelConfig};
-use supcon::train::chunked::{chunked_gradients, untracked_copy};
+use supcon::train::distributed::DataParallel;
 use supcon::train::pretrain::PretrainModel;
 use supcon::train::{DataConfig, OptimizerConfig};
 
@@ -380,7 +380,7 @@ fn step(b: StepBench) -> Result<()> {
     let mut optim = OptimizerConfig::default().init();
     let loss_config = SupConLossConfig::default();
     let loss_fn = loss_config.init()?;
-    let mut embedder = None;
+    let mut chunked: Option<DataParallel> = None;
     let n = b.views * b.batch;
     let labels: Vec<usize> = (0..b.batch).map(|i| i % 10).collect();
     let mut times = Vec::new();
@@ -412,25 +412,25 @@ fn step(b: StepBench) -> Result<()> {
                 net: model,
                 classifier: None,
             };
-            // Pass 1's network: an untracked copy with the model's weights (a fresh
-            // model would record an autodiff graph of the whole batch and keep it).
-            let template = match embedder.take() {
-                Some(e) => e,
-                None => config.try_init(&device)?,
+            // The chunked step exactly as `pretrain --chunk` takes it on one device.
+            let stepper = match chunked.as_mut() {
+                Some(stepper) => stepper,
+                None => chunked.insert(DataParallel::new(std::slice::from_ref(&device), |d| {
+                    Ok(PretrainModel {
+                        net: config.try_init(d)?,
+                        classifier: None,
+                    })
+                })?),
             };
-            let copy = untracked_copy(template, &net.net)?;
-            let (grads, _) = chunked_gradients(
+            let (grads, _) = stepper.gradients(
                 &net,
-                &copy,
                 &batch,
                 Positives::Labels(&labels),
                 None,
                 &loss_config,
                 0,
-                chunk,
-                &device,
+                Some(chunk),
             )?;
-            embedder = Some(copy);
             model = optim.step(0.01, net.net, grads);
             sync(&device)?;
             if i >= 2 {
