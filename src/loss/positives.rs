@@ -204,6 +204,44 @@ impl<'a> PairSpec<'a> {
         }
     }
 
+    /// Per-column group ids, when the pair structure is "same id, not self": contrast
+    /// columns `a` and `k` (anchor `a` is column `a`) are positives exactly when their ids
+    /// are equal and `k != a`, and every column but `a` enters the denominator. That holds
+    /// for labels (id = label) and SimCLR (id = sample index; memory-bank entries get -1,
+    /// which matches nothing) without a positives cap. `None` for an explicit mask, a cap,
+    /// or a label too large for a 32-bit id: those need [`Self::fill_row`].
+    ///
+    /// With these `contrast()` ids a device builds the `[anchors, contrast]` masks itself
+    /// instead of receiving `anchors * contrast` values from the host.
+    pub fn column_ids(&self) -> Option<Vec<i64>> {
+        if self.cap.is_some() {
+            return None;
+        }
+        let in_batch = self.views * self.batch;
+        let mut ids = Vec::with_capacity(self.contrast());
+        match self.positives {
+            Positives::Labels(labels) => {
+                if labels.iter().any(|&l| l > i32::MAX as usize) {
+                    return None;
+                }
+                ids.extend((0..in_batch).map(|k| labels[k % self.batch] as i64));
+                if self.queue.len > 0 {
+                    let queue = self.queue.labels?;
+                    if queue.iter().any(|&l| l > i32::MAX as usize) {
+                        return None;
+                    }
+                    ids.extend(queue.iter().map(|&l| l as i64));
+                }
+            }
+            Positives::Instance => {
+                ids.extend((0..in_batch).map(|k| (k % self.batch) as i64));
+                ids.extend(std::iter::repeat_n(-1, self.queue.len));
+            }
+            Positives::Mask(_) => return None,
+        }
+        Some(ids)
+    }
+
     /// Materialises all rows: `(weights, keep)`, each `anchors * contrast` long, row-major.
     pub fn dense(&self) -> (Vec<f32>, Vec<bool>) {
         let m = self.contrast();

@@ -18,7 +18,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use burn::tensor::{Bool, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::LossError;
@@ -294,16 +294,9 @@ impl SupConLoss {
             Some((q, _)) if queue_len > 0 => Tensor::cat(vec![contrast, q.detach()], 0), // [M, D]
             _ => contrast,
         };
-        let contrast_count = batch_rows + queue_len;
         let logits = anchors.matmul(contrast.transpose()).div_scalar(tau); // [A, M]
 
-        let (weight, keep) = spec.dense();
-        let shape = [anchor_count, contrast_count];
-        let drop = Tensor::<2, Bool>::from_data(
-            TensorData::new(keep.iter().map(|k| !k).collect::<Vec<bool>>(), shape),
-            &device,
-        ); // [A, M], true where the entry leaves the denominator
-        let weight = Tensor::<2>::from_data(TensorData::new(weight, shape), &device); // [A, M]
+        let (weight, drop) = pair_masks(&spec, &device); // [A, M] each
         let pos_count = weight.clone().sum_dim(1); // [A, 1]
         let has_pos = pos_count.clone().greater_elem(1e-6); // [A, 1]
         let pos_count = pos_count.mask_fill(has_pos.clone().bool_not(), 1.0); // [A, 1]
@@ -359,6 +352,45 @@ impl SupConLoss {
     }
 }
 
+/// The pair masks of one loss call: `weight` (positive weight of each anchor/contrast
+/// pair, 0 for negatives and self) and `drop` (true where the pair leaves the
+/// denominator: self, capped-out positives).
+///
+/// Labels and SimCLR without a positives cap are built on `device` from one id per
+/// column (`M` integers cross to the device instead of `A * M` floats and booleans: 80 MB
+/// per step at 4096 anchors). Masks and caps are materialised on the host. Both give the
+/// same values exactly.
+///
+/// # Shapes
+/// - outputs: `[A, M]` with `A = spec.anchors()`, `M = spec.contrast()`.
+pub(crate) fn pair_masks(spec: &PairSpec<'_>, device: &Device) -> (Tensor<2>, Tensor<2, Bool>) {
+    let (a, m) = (spec.anchors(), spec.contrast());
+    match spec.column_ids() {
+        Some(ids) => {
+            let cols = Tensor::<1, Int>::from_data(TensorData::new(ids, [m]), device); // [M]
+            let rows = cols.clone().narrow(0, 0, a).reshape([a, 1]).expand([a, m]); // [A, M]
+            let same = rows.equal(cols.reshape([1, m]).expand([a, m])); // [A, M]
+            let row_index = Tensor::<1, Int>::arange(0..a as i64, device)
+                .reshape([a, 1])
+                .expand([a, m]); // [A, M]
+            let col_index = Tensor::<1, Int>::arange(0..m as i64, device)
+                .reshape([1, m])
+                .expand([a, m]); // [A, M]
+            let is_self = row_index.equal(col_index); // [A, M]
+            let weight = same.bool_and(is_self.clone().bool_not()).float(); // [A, M]
+            (weight, is_self)
+        }
+        None => {
+            let (weight, keep) = spec.dense();
+            let drop = keep.iter().map(|k| !k).collect::<Vec<bool>>();
+            (
+                Tensor::<2>::from_data(TensorData::new(weight, [a, m]), device),
+                Tensor::<2, Bool>::from_data(TensorData::new(drop, [a, m]), device),
+            )
+        }
+    }
+}
+
 /// Row-wise maximum of `x` over the entries where `masked` is false; rows where every
 /// entry is masked get 0.
 ///
@@ -368,4 +400,94 @@ fn safe_row_max(x: Tensor<2>, masked: Tensor<2, Bool>) -> Tensor<2> {
     let max = x.mask_fill(masked, f32::NEG_INFINITY).max_dim(1); // [rows, 1]
     let none = max.clone().is_inf();
     max.mask_fill(none, 0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The device-built masks equal the host-built ones value for value, for labels and
+    /// SimCLR, both contrast modes, with and without memory-bank entries; masks and caps
+    /// take the host path.
+    #[test]
+    fn device_masks_equal_host_masks() {
+        let device = Device::flex();
+        let labels = [3usize, 1, 3, 0, 1, 1, 7];
+        let queue_labels = [1usize, 9, 3, 3];
+        let mask = [1.0f32, 0.5, 0.0, 0.0, 1.0, 2.0, 1.0, 0.0, 1.0];
+        let mut device_built = 0;
+        for views in 1..=3 {
+            for batch in [1usize, 3, 7] {
+                for one in [false, true] {
+                    let anchors = if one { batch } else { batch * views };
+                    for queue in [0usize, 4] {
+                        for cap in [None, Some(1)] {
+                            let cases = [
+                                (Positives::Labels(&labels[..batch]), Some(&queue_labels[..])),
+                                (Positives::Instance, None),
+                                (Positives::Mask(&mask), None),
+                            ];
+                            for (positives, q) in cases {
+                                if matches!(positives, Positives::Mask(_))
+                                    && (batch != 3 || queue > 0)
+                                {
+                                    continue;
+                                }
+                                let spec = PairSpec::new(positives, batch, views, anchors, cap, 11)
+                                    .unwrap()
+                                    .with_queue(QueueSpec {
+                                        len: queue,
+                                        labels: q,
+                                    })
+                                    .unwrap();
+                                device_built += usize::from(spec.column_ids().is_some());
+                                let (weight, drop) = pair_masks(&spec, &device);
+                                let (host_weight, keep) = spec.dense();
+                                let m = spec.contrast();
+                                assert_eq!(weight.dims(), [anchors, m]);
+                                let weight = weight.into_data().try_to_vec::<f32>().unwrap();
+                                let drop = drop.into_data().try_to_vec::<bool>().unwrap();
+                                let host_drop: Vec<bool> = keep.iter().map(|k| !k).collect();
+                                let case = format!(
+                                    "{positives:?} views {views} batch {batch} one {one} queue {queue} cap {cap:?}"
+                                );
+                                assert_eq!(weight, host_weight, "weights: {case}");
+                                assert_eq!(drop, host_drop, "drop: {case}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Labels and SimCLR without a cap: 3 view counts x 3 batches x 2 modes x 2 queues x 2.
+        assert_eq!(device_built, 72);
+    }
+
+    #[test]
+    fn column_ids_cover_labels_simclr_and_queue() {
+        let labels = [4usize, 2];
+        let spec = PairSpec::new(Positives::Labels(&labels), 2, 2, 4, None, 0)
+            .unwrap()
+            .with_queue(QueueSpec {
+                len: 1,
+                labels: Some(&[2]),
+            })
+            .unwrap();
+        assert_eq!(spec.column_ids(), Some(vec![4, 2, 4, 2, 2]));
+        let spec = PairSpec::new(Positives::Instance, 2, 2, 2, None, 0)
+            .unwrap()
+            .with_queue(QueueSpec {
+                len: 2,
+                labels: None,
+            })
+            .unwrap();
+        assert_eq!(spec.column_ids(), Some(vec![0, 1, 0, 1, -1, -1]));
+        let big = [usize::MAX, 0];
+        let spec = PairSpec::new(Positives::Labels(&big), 2, 2, 4, None, 0).unwrap();
+        assert_eq!(
+            spec.column_ids(),
+            None,
+            "labels beyond i32 use the host path"
+        );
+    }
 }
