@@ -634,7 +634,9 @@ fn resume_from_an_incompatible_run_is_named() {
         &["train-ce", "--resume", s(&pre), "-q"],
         &[s(&pre.join("config.json")), "unknown field `method`"],
     );
-    // A config whose model no longer fits the checkpoint (one more epoch to run).
+    // A config whose model no longer fits the checkpoint (one more epoch to run; the
+    // report removed as if the run had been killed before the end).
+    fs::remove_file(pre.join("report.json")).unwrap();
     let cfg = pre.join("config.json");
     let mut c: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(&cfg).unwrap()).unwrap();
@@ -718,8 +720,11 @@ fn resuming_a_probe_on_a_changed_encoder_is_named() {
         "-q",
     ]);
     assert!(lin.join("encoder.json").is_file());
-    // Unchanged encoder: the probe may be resumed (it runs again).
+    // A probe killed before its report: with an unchanged encoder it may be resumed (it
+    // has no mid-epoch checkpoint, so it runs again).
+    fs::remove_file(lin.join("report.json")).unwrap();
     succeeds(&["linear", "--resume", s(&lin), "-q"]);
+    fs::remove_file(lin.join("report.json")).unwrap();
     // The encoder run now holds other weights.
     fs::copy(
         other.join("model.safetensors"),
@@ -729,5 +734,109 @@ fn resuming_a_probe_on_a_changed_encoder_is_named() {
     fails_naming(
         &["linear", "--resume", s(&lin), "-q"],
         &[s(&lin.join("encoder.json")), "start a new linear probe"],
+    );
+}
+
+/// Flags that would be silently ignored or leave a schedule meaningless are named:
+/// configuration flags on `--resume`, augmentation and checkpoints on the linear probe,
+/// a warm-up as long as the run, a step milestone the run never reaches.
+#[test]
+fn ignored_flags_and_unreachable_schedules_are_named() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("idx");
+    idx_dir(&d, &cyclic(16, 4), &cyclic(8, 4));
+    let spec = format!("idx:{}", s(&d));
+    let pre = t.path().join("pre");
+    succeeds(&pretrain(&spec, s(&pre), &[]));
+    for (cmd, flags) in [
+        ("pretrain", &["--epochs", "3"][..]),
+        ("pretrain", &["--temperature", "0.5", "--chunk", "4"][..]),
+        ("train-ce", &["--lr", "0.1"][..]),
+        ("linear", &["--data", "builtin"][..]),
+        ("finetune", &["--seed", "3"][..]),
+    ] {
+        let mut args = vec![cmd, "--resume", s(&pre), "-q"];
+        args.extend_from_slice(flags);
+        let named: Vec<&str> = flags
+            .iter()
+            .copied()
+            .filter(|f| f.starts_with("--"))
+            .collect();
+        let mut needles = vec!["cannot be changed on resume"];
+        needles.extend(named);
+        fails_naming(&args, &needles);
+    }
+    // A finished run has nothing to resume (the probe would otherwise train again).
+    fails_naming(
+        &["pretrain", "--resume", s(&pre), "-q"],
+        &[s(&pre.join("report.json")), "already finished"],
+    );
+    let done = t.path().join("done");
+    succeeds(&[
+        "linear",
+        "--encoder",
+        s(&pre),
+        "--epochs",
+        "1",
+        "--out",
+        s(&done),
+        "-q",
+    ]);
+    fails_naming(
+        &["linear", "--resume", s(&done), "-q"],
+        &[s(&done.join("report.json")), "already finished"],
+    );
+    let lin = t.path().join("lin");
+    for flag in [["--augment", "sim"], ["--checkpoint-every", "1"]] {
+        fails_naming(
+            &[
+                "linear",
+                "--encoder",
+                s(&pre),
+                "--out",
+                s(&lin),
+                flag[0],
+                flag[1],
+            ],
+            &[flag[0], "not supported"],
+        );
+    }
+    assert!(!lin.exists(), "a refused probe wrote {}", lin.display());
+    let o = t.path().join("run");
+    fails_naming(
+        &pretrain(&spec, s(&o), &["--epochs", "2", "--warmup", "2"]),
+        &["warmup_epochs = 2", "2 epochs"],
+    );
+    fails_naming(
+        &pretrain(
+            &spec,
+            s(&o),
+            &["--epochs", "2", "--schedule", "step", "--milestones", "1,2"],
+        ),
+        &["milestone 2", "0 to 1"],
+    );
+    // Without --milestones, a step schedule drops at 70/80/90% of the run.
+    let ce = t.path().join("ce");
+    succeeds(&[
+        "train-ce",
+        "--data",
+        &spec,
+        "--model",
+        "mlp",
+        "--epochs",
+        "10",
+        "--batch-size",
+        "8",
+        "--schedule",
+        "step",
+        "--out",
+        s(&ce),
+        "-q",
+    ]);
+    let config: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(ce.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["schedule"]["decay"]["milestones"],
+        serde_json::json!([7, 8, 9])
     );
 }

@@ -577,7 +577,7 @@ fn check_config(text: &str, json: bool) -> Result<(), TestCaseError> {
 /// What `train_supervised` checks before it touches data.
 fn validate_supervised(c: &SupervisedConfig) {
     let _ = c.optimizer.validate();
-    let _ = c.schedule.validate();
+    let _ = c.schedule.validate(c.epochs);
     let _ = c.augment.validate();
     let _ = c.encoder.validate();
     let _ = c.data.spec.parse::<DatasetSpec>();

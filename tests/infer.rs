@@ -456,6 +456,31 @@ fn finetune_trains_the_pretrained_encoder_and_converts_channels() {
         .predict_file(folder.join("red/00.png"))
         .unwrap();
     assert!(p.name == "red" || p.name == "blue");
+    // eval reloads the converted data: the same test accuracy as the run's report.
+    ok(&supcon(&["eval", "--model", s(&out), "-q"]));
+    let eval = read_json(&out.join("eval.json"));
+    let report = read_json(&out.join("report.json"));
+    assert_eq!(eval["clean"]["top1"], report["test"]["top1"]);
+
+    // A linear probe of the grayscale encoder on the RGB folder converts it the same way.
+    let lin = tmp.path().join("lin-rgb");
+    let line = json(&ok(&supcon(&[
+        "linear",
+        "--encoder",
+        s(&run.join("supcon")),
+        "--data",
+        &spec,
+        "--epochs",
+        "2",
+        "-q",
+        "--out",
+        s(&lin),
+    ])));
+    let data = read_json(&lin.join("data.json"));
+    assert_eq!(data["shape"], serde_json::json!([1, 20, 20]));
+    ok(&supcon(&["eval", "--model", s(&lin), "-q"]));
+    let eval = read_json(&lin.join("eval.json"));
+    assert_eq!(eval["clean"]["top1"], line["top1"]);
 }
 
 #[test]

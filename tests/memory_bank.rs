@@ -429,6 +429,7 @@ fn a_run_with_a_bank_and_a_key_encoder_checkpoints_and_resumes_exactly() {
         .unwrap();
     assert!(status.success());
     fs::remove_dir_all(crashed.join("checkpoints/epoch-0003")).unwrap();
+    fs::remove_file(crashed.join("report.json")).unwrap();
     run(
         &crashed,
         &["pretrain", "--resume", crashed.to_str().unwrap(), "--quiet"],

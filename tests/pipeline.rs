@@ -153,6 +153,8 @@ fn joint_training_logs_a_classifier_loss_and_simclr_runs_without_labels() {
     let cfg: Value =
         serde_json::from_str(&fs::read_to_string(sim.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["method"], "simclr");
+    // SimCLR's own default temperature (SupCon's is 0.1).
+    assert_eq!(cfg["loss"]["temperature"], 0.5);
 
     let bad = f.root.join("bad");
     let mut args = pretrain_args(&f.spec, bad.to_str().unwrap(), "1");

@@ -16,7 +16,7 @@ fn check_pretrain(c: &PretrainConfig) {
 
 fn check_supervised(c: &SupervisedConfig) {
     let _ = c.optimizer.validate();
-    let _ = c.schedule.validate();
+    let _ = c.schedule.validate(c.epochs);
     let _ = c.augment.validate();
     let _ = c.encoder.validate();
     let _ = c.data.spec.parse::<DatasetSpec>();

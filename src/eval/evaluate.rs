@@ -510,8 +510,19 @@ pub fn load_eval_data(info: &RunInfo, over: &DataOverride) -> Result<LoadedDatas
         Some(spec) => RunEvalError::Invalid(format!("--data {spec}: {e}")),
         None => e.into(),
     })?;
+    // The shape the model saw: a fine-tuning run or a probe on other data converted its
+    // images to the encoder's input (recorded in its data.json).
+    let recorded = recorded_shape(&info.dir)?;
+    let convert = |data: &mut LoadedDataset, spec: &str| -> Result<(), RunEvalError> {
+        if let Some(shape) = recorded {
+            crate::infer::convert_dataset(data, shape).map_err(|e| {
+                RunEvalError::Invalid(format!("data {spec}: {e} (the run's data.json)"))
+            })?;
+        }
+        Ok(())
+    };
     if config.spec != trained.spec {
-        let train_data = trained.load(info.data_seed)?;
+        let mut train_data = trained.load(info.data_seed)?;
         if train_data.shape() != data.shape() {
             return Err(RunEvalError::Invalid(format!(
                 "--data {}: images of shape {:?}, but the run was trained on {} with shape {:?}",
@@ -521,10 +532,24 @@ pub fn load_eval_data(info: &RunInfo, over: &DataOverride) -> Result<LoadedDatas
                 train_data.shape()
             )));
         }
+        convert(&mut train_data, &trained.spec)?;
+        convert(&mut data, &config.spec)?;
         data.mean = train_data.mean;
         data.std = train_data.std;
+    } else {
+        convert(&mut data, &config.spec)?;
     }
     Ok(data)
+}
+
+/// The image shape recorded in a run's `data.json`, when it has one.
+fn recorded_shape(dir: &Path) -> Result<Option<[usize; 3]>, RunEvalError> {
+    let path = dir.join("data.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let summary: crate::data::DataSummary = read_json(&path)?;
+    Ok(Some(summary.shape))
 }
 
 /// The k-NN protocol.

@@ -383,6 +383,11 @@ impl SweepConfig {
         } else {
             Method::Supcon
         };
+        // SimCLR points take SimCLR's own temperature unless the base configuration
+        // chose one other than SupCon's default (a grid value overrides both).
+        if c.loss.temperature == Method::Supcon.default_temperature() {
+            c.loss.temperature = c.method.default_temperature();
+        }
         for (k, v) in &point.0 {
             match k {
                 GridKey::Lr => c.schedule.base_lr = num(v),
@@ -766,6 +771,14 @@ mod tests {
         let pre = config.pretrain_at(SweepMethod::Supcon, &p);
         assert_eq!(pre.schedule.base_lr, 0.05);
         assert_eq!(pre.loss.temperature, 0.2);
+        assert_eq!(
+            config.pretrain_at(SweepMethod::Simclr, &p).loss.temperature,
+            0.2
+        );
+        // Without a temperature in the grid each method takes its own default.
+        let plain = GridPoint(vec![(GridKey::Lr, "0.05".into())]);
+        let t = |m| config.pretrain_at(m, &plain).loss.temperature;
+        assert_eq!((t(SweepMethod::Supcon), t(SweepMethod::Simclr)), (0.1, 0.5));
         assert_eq!(pre.optimizer.kind, OptimizerKind::Lars);
         assert_eq!(pre.batch_size, 64);
         assert_eq!(pre.augment.policy, Augment::None);

@@ -40,5 +40,7 @@ pub use classifier::{ClassScore, Classifier, Prediction, softmax};
 pub use embed::{Embedder, Layer, write_embeddings};
 pub use error::InferError;
 pub use export::{CLASSIFIER_FORMAT, CLASSIFIER_VERSION, ClassifierSpec, ExportSource, export};
-pub use preprocess::{InputSpec, convert_dataset, convert_split, image_from_u8};
+pub use preprocess::{
+    InputSpec, convert_dataset, convert_split, encoder_input_shape, image_from_u8,
+};
 pub use source::{ModelDir, ModelKind};

@@ -268,6 +268,31 @@ pub fn convert_split(split: &ImageDataset, shape: [usize; 3]) -> Result<ImageDat
     })
 }
 
+/// The input shape a pre-trained encoder needs for images of `shape`: ResNets take any
+/// spatial size, so only the channel count changes to the encoder's; an MLP takes exactly
+/// the shape of its training data, `trained()`.
+///
+/// # Errors
+/// A message when an MLP's input width does not match its training data.
+pub fn encoder_input_shape(
+    encoder: &crate::model::EncoderConfig,
+    shape: [usize; 3],
+    trained: impl FnOnce() -> Result<[usize; 3], String>,
+) -> Result<[usize; 3], String> {
+    let [_, h, w] = shape;
+    if encoder.resnet_config().is_some() {
+        return Ok([encoder.in_channels, h, w]);
+    }
+    let pre = trained()?;
+    if encoder.input_dim != Some(pre.iter().product()) {
+        return Err(format!(
+            "the mlp encoder takes {:?} inputs, which its training data {pre:?} does not explain",
+            encoder.input_dim
+        ));
+    }
+    Ok(pre)
+}
+
 /// Converts both splits of a dataset to `shape` and recomputes the normalisation from
 /// the converted training split (a no-op when the shape already matches). Returns
 /// whether anything was converted.

@@ -93,6 +93,9 @@ pub enum CheckpointError {
         /// What failed, naming the file.
         reason: String,
     },
+    /// The run already finished (it has its `report.json`): nothing to resume.
+    #[error("{0}: the run already finished; nothing to resume (start a new run with --out)")]
+    Finished(PathBuf),
     /// No complete checkpoint in the run.
     #[error("{0}: no complete checkpoint (no checkpoints/epoch-*/state.json)")]
     None(PathBuf),
@@ -236,8 +239,13 @@ pub fn latest(run: &RunDir) -> Result<Option<PathBuf>, CheckpointError> {
 /// before the first one — nothing, with the metrics of the lost partial epoch dropped.
 ///
 /// # Errors
-/// I/O errors reading the checkpoints or rewriting the metrics log.
+/// [`CheckpointError::Finished`] for a run that wrote its `report.json`; I/O errors
+/// reading the checkpoints or rewriting the metrics log.
 pub fn resume_point(run: &RunDir) -> Result<Option<PathBuf>, CheckpointError> {
+    let report = run.file("report.json");
+    if report.exists() {
+        return Err(CheckpointError::Finished(report));
+    }
     // Unfinished writes of a killed process (nothing of this one is being written yet).
     remove_stale_temps(run.path());
     let last = latest(run)?;

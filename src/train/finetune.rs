@@ -113,7 +113,10 @@ pub fn finetune(
         ("checkpoint_every", config.checkpoint_every),
     ])?;
     config.optimizer.validate().map_err(TrainError::Config)?;
-    config.schedule.validate().map_err(TrainError::Config)?;
+    config
+        .schedule
+        .validate(config.epochs)
+        .map_err(TrainError::Config)?;
     config.augment.validate()?;
     let source = ModelDir::open(&config.pretrained_run).map_err(train_err)?;
     let encoder_config = source.encoder_config().clone();
@@ -242,18 +245,11 @@ fn target_shape(
     shape: [usize; 3],
     source: &ModelDir,
 ) -> Result<[usize; 3], TrainError> {
-    let [_, h, w] = shape;
-    if encoder.resnet_config().is_some() {
-        return Ok([encoder.in_channels, h, w]);
-    }
-    let pre = source.data_summary().map_err(train_err)?.shape;
-    if encoder.input_dim != Some(pre.iter().product()) {
-        return Err(TrainError::Config(format!(
-            "the pre-trained mlp encoder of {} takes {:?} inputs, which its training data \
-             {pre:?} does not explain",
-            source.dir().display(),
-            encoder.input_dim
-        )));
-    }
-    Ok(pre)
+    crate::infer::encoder_input_shape(encoder, shape, || {
+        source
+            .data_summary()
+            .map(|d| d.shape)
+            .map_err(|e| e.to_string())
+    })
+    .map_err(|e| TrainError::Config(format!("{}: {e}", source.dir().display())))
 }

@@ -115,8 +115,11 @@ pub fn linear_probe(
         ("batch_size", config.batch_size),
     ])?;
     config.optimizer.validate().map_err(TrainError::Config)?;
-    config.schedule.validate().map_err(TrainError::Config)?;
-    let (encoder, data_config, data) = prepare(config)?;
+    config
+        .schedule
+        .validate(config.epochs)
+        .map_err(TrainError::Config)?;
+    let (encoder, data_config, data) = prepare(config, quiet)?;
     let run = RunDir::create(out)?;
     let mut saved = config.clone();
     saved.data = Some(data_config);
@@ -126,11 +129,30 @@ pub fn linear_probe(
 }
 
 /// The frozen encoder and the data of a probe.
-fn prepare(config: &LinearConfig) -> Result<(Encoder, DataConfig, LoadedDataset), TrainError> {
+fn prepare(
+    config: &LinearConfig,
+    quiet: bool,
+) -> Result<(Encoder, DataConfig, LoadedDataset), TrainError> {
     config.device.check()?;
     let (encoder, pre) = load_encoder(&config.encoder_run, &config.device.device())?;
     let data_config = config.data.clone().unwrap_or_else(|| pre.data.clone());
-    let data = data_config.load(config.seed)?;
+    let mut data = data_config.load(config.seed)?;
+    // Other data (transfer) is converted to the encoder's input, as fine-tuning does.
+    let target = crate::infer::encoder_input_shape(&pre.model.encoder, data.shape(), || {
+        RunDir::open(&config.encoder_run)
+            .and_then(|r| r.read_json::<crate::data::DataSummary>("data.json"))
+            .map(|d| d.shape)
+            .map_err(|e| e.to_string())
+    })
+    .map_err(|e| TrainError::Config(format!("{}: {e}", config.encoder_run.display())))?;
+    let converted = crate::infer::convert_dataset(&mut data, target)
+        .map_err(|e| TrainError::Config(format!("data {}: {e}", data_config.spec)))?;
+    if converted && !quiet {
+        eprintln!(
+            "note: {} images converted to {target:?} (C, H, W) for the pre-trained encoder",
+            data.name
+        );
+    }
     Ok((encoder, data_config, data))
 }
 
@@ -143,8 +165,8 @@ fn prepare(config: &LinearConfig) -> Result<(Encoder, DataConfig, LoadedDataset)
 pub fn resume_linear(run: &Path, quiet: bool) -> Result<LinearReport, TrainError> {
     let run = RunDir::open(run)?;
     let config: LinearConfig = run.read_json("config.json")?;
-    let (encoder, _, data) = prepare(&config)?;
     let last = checkpoint::resume_point(&run)?;
+    let (encoder, _, data) = prepare(&config, quiet)?;
     run_linear(&config, &run, &encoder, &data, last, quiet)
 }
 
@@ -274,7 +296,10 @@ pub fn fit_classifier_on_features(
         ));
     }
     settings.optimizer.validate().map_err(TrainError::Config)?;
-    settings.schedule.validate().map_err(TrainError::Config)?;
+    settings
+        .schedule
+        .validate(settings.epochs)
+        .map_err(TrainError::Config)?;
     if features.rows == 0 || features.cols == 0 || features.rows != labels.len() {
         return Err(TrainError::Config(format!(
             "linear classifier: {} feature rows of width {} for {} labels",

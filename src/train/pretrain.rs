@@ -53,6 +53,17 @@ impl FromStr for Method {
     }
 }
 
+impl Method {
+    /// The method's usual softmax temperature: 0.1 for SupCon (the paper's), 0.5 for
+    /// SimCLR (the temperature of the SupContrast reference's SimCLR command).
+    pub fn default_temperature(self) -> f64 {
+        match self {
+            Self::Supcon => 0.1,
+            Self::Simclr => 0.5,
+        }
+    }
+}
+
 impl fmt::Display for Method {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -242,7 +253,9 @@ impl PretrainConfig {
             }
         }
         self.optimizer.validate().map_err(TrainError::Config)?;
-        self.schedule.validate().map_err(TrainError::Config)?;
+        self.schedule
+            .validate(self.epochs)
+            .map_err(TrainError::Config)?;
         self.augment.validate()?;
         self.loss.init()?;
         self.model.validate()?;

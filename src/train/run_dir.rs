@@ -230,9 +230,9 @@ impl MetricsLog {
 
 /// Drops the records of `metrics.jsonl` written after a checkpoint (a resumed run would
 /// otherwise log those steps twice): keeps per-step records (those with a `step`) whose
-/// `step` is at most `step`, and other records whose `epoch`, if any, is at most `epoch`
+/// `step` is at most `step`, and per-epoch records whose `epoch` is at most `epoch`
 /// (`epoch` complete epochs; a mid-epoch checkpoint keeps the steps already done of the
-/// next one). Rewritten atomically.
+/// next one); drops the end-of-run summaries (records with neither). Rewritten atomically.
 ///
 /// # Errors
 /// I/O errors naming the file.
@@ -248,8 +248,11 @@ pub fn truncate_metrics(path: &Path, epoch: usize, step: usize) -> Result<(), Ru
         };
         if r.get("step").is_some() {
             within("step", step)
-        } else {
+        } else if r.get("epoch").is_some() {
             within("epoch", epoch)
+        } else {
+            // A summary written after training: the resumed run writes its own.
+            false
         }
     };
     let mut text = String::new();
@@ -348,8 +351,8 @@ mod tests {
                 (Some(1), Some(3)),
                 (Some(1), None),
                 (Some(2), Some(4)),
-                (None, None),
-            ]
+            ],
+            "the end-of-run summary {{test_top1}} is dropped too"
         );
     }
 }

@@ -61,6 +61,21 @@ impl FromStr for Decay {
     }
 }
 
+impl Decay {
+    /// The step schedule's default milestones for a run of `epochs` epochs: 70%, 80% and
+    /// 90% of it (the SupContrast reference drops at epochs 350, 400 and 450 of 500),
+    /// without repeats or epoch 0.
+    pub fn default_milestones(epochs: usize) -> Vec<usize> {
+        let mut m: Vec<usize> = [7, 8, 9]
+            .iter()
+            .map(|tenths| epochs * tenths / 10)
+            .filter(|&e| e > 0)
+            .collect();
+        m.dedup();
+        m
+    }
+}
+
 impl fmt::Display for Decay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -115,8 +130,9 @@ impl ScheduleConfig {
     ///
     /// # Errors
     /// A message naming the field when a value is negative, zero where it must not be,
-    /// or not finite.
-    pub fn validate(&self) -> Result<(), String> {
+    /// or not finite; a warm-up that is not shorter than the run's `epochs`; a step
+    /// schedule without milestones or with one the run never reaches.
+    pub fn validate(&self, epochs: usize) -> Result<(), String> {
         let finite_pos = |name: &str, v: f64| {
             if v.is_finite() && v > 0.0 {
                 Ok(())
@@ -130,6 +146,29 @@ impl ScheduleConfig {
                 "warmup_epochs = {}: expected a finite number >= 0",
                 self.warmup_epochs
             ));
+        }
+        if epochs > 0 && self.warmup_epochs >= epochs as f64 {
+            return Err(format!(
+                "warmup_epochs = {}: the warm-up must be shorter than the run ({epochs} epochs), \
+                 or the LR never reaches its peak",
+                self.warmup_epochs
+            ));
+        }
+        if let Decay::Step { milestones, .. } = &self.decay {
+            if milestones.is_empty() {
+                return Err(
+                    "step schedule without milestones: give --milestones E1,E2,.. (epochs at \
+                     which the LR drops)"
+                        .into(),
+                );
+            }
+            if let Some(m) = milestones.iter().find(|&&m| epochs > 0 && m >= epochs) {
+                return Err(format!(
+                    "milestone {m}: the run has {epochs} epochs (0 to {}), so the LR would \
+                     never drop there",
+                    epochs - 1
+                ));
+            }
         }
         match &self.decay {
             Decay::Cosine { final_fraction } if !(0.0..=1.0).contains(final_fraction) => Err(
@@ -216,14 +255,48 @@ mod tests {
     }
 
     #[test]
+    fn default_milestones_follow_the_reference() {
+        assert_eq!(Decay::default_milestones(500), vec![350, 400, 450]);
+        assert_eq!(Decay::default_milestones(10), vec![7, 8, 9]);
+        assert_eq!(Decay::default_milestones(3), vec![2]);
+        assert_eq!(Decay::default_milestones(1), Vec::<usize>::new());
+    }
+
+    #[test]
     fn validation_names_the_field() {
         let bad = ScheduleConfig {
             base_lr: 0.0,
             ..Default::default()
         };
         assert_eq!(
-            bad.validate().unwrap_err(),
+            bad.validate(10).unwrap_err(),
             "lr = 0: expected a finite number > 0"
+        );
+        let warm = ScheduleConfig {
+            warmup_epochs: 5.0,
+            ..Default::default()
+        };
+        assert!(warm.validate(6).is_ok());
+        let err = warm.validate(5).unwrap_err();
+        assert!(err.starts_with("warmup_epochs = 5: "), "{err}");
+        let step = |milestones: Vec<usize>| ScheduleConfig {
+            decay: Decay::Step {
+                milestones,
+                gamma: 0.1,
+            },
+            ..Default::default()
+        };
+        assert!(step(vec![3, 4]).validate(5).is_ok());
+        assert!(
+            step(vec![])
+                .validate(5)
+                .unwrap_err()
+                .contains("--milestones")
+        );
+        let err = step(vec![3, 5]).validate(5).unwrap_err();
+        assert!(
+            err.starts_with("milestone 5: the run has 5 epochs (0 to 4)"),
+            "{err}"
         );
         assert!("cosine".parse::<Decay>().is_ok());
         assert!("linear".parse::<Decay>().unwrap_err().contains("'linear'"));

@@ -121,7 +121,10 @@ pub fn train_supervised(
         ("checkpoint_every", config.checkpoint_every),
     ])?;
     config.optimizer.validate().map_err(TrainError::Config)?;
-    config.schedule.validate().map_err(TrainError::Config)?;
+    config
+        .schedule
+        .validate(config.epochs)
+        .map_err(TrainError::Config)?;
     config.augment.validate()?;
     let data = config.data.load(config.seed)?;
     let mut config = config.clone();

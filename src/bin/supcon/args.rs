@@ -14,7 +14,8 @@ use supcon::train::{DataConfig, Decay, OptimizerConfig, OptimizerKind, ScheduleC
 /// Which data.
 #[derive(Args, Debug, Clone, Default)]
 pub struct DataArgs {
-    /// Dataset spec: builtin | cifar10:DIR | cifar100:DIR | idx:DIR | folder:DIR [default: builtin]
+    /// Dataset spec: builtin | cifar10:DIR | cifar100:DIR | idx:DIR | folder:DIR [default:
+    /// builtin; linear, finetune, predict and embed: the source run's data]
     #[arg(long, value_name = "SPEC")]
     pub data: Option<String>,
     /// Keep at most N training samples (class-stratified)
@@ -32,6 +33,17 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
+    /// The flags that were given, by name.
+    pub fn given(&self) -> Vec<&'static str> {
+        given(&[
+            ("--data", self.data.is_some()),
+            ("--limit", self.limit.is_some()),
+            ("--shots", self.shots.is_some()),
+            ("--test-limit", self.test_limit.is_some()),
+            ("--threads", self.threads.is_some()),
+        ])
+    }
+
     /// Applies the given flags to `data`.
     pub fn apply(&self, data: &mut DataConfig) {
         if let Some(s) = &self.data {
@@ -67,6 +79,15 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// The flags that were given, by name.
+    pub fn given(&self) -> Vec<&'static str> {
+        given(&[
+            ("--model", self.model.is_some()),
+            ("--stem", self.stem.is_some()),
+            ("--width", self.width.is_some()),
+        ])
+    }
+
     /// Applies the given flags to `encoder`.
     pub fn apply(&self, encoder: &mut EncoderConfig) {
         if let Some(m) = self.model {
@@ -99,9 +120,14 @@ pub struct TrainArgs {
     /// Linear warm-up epochs
     #[arg(long, allow_negative_numbers = true, value_name = "EPOCHS")]
     pub warmup: Option<f64>,
-    /// LR decay: cosine | step | exponential | constant
+    /// LR decay: cosine | step | exponential | constant [default: cosine]
     #[arg(long)]
     pub schedule: Option<Decay>,
+    /// Epochs (0-based) at which the step schedule multiplies the LR by 0.1
+    /// [default with --schedule step: 70%, 80% and 90% of --epochs, as the SupContrast
+    /// reference's 350,400,450 of 500]
+    #[arg(long, value_name = "E1,E2,..", value_delimiter = ',')]
+    pub milestones: Vec<usize>,
     /// Optimiser: sgd | lars | rmsprop | adamw
     #[arg(long)]
     pub optimizer: Option<OptimizerKind>,
@@ -120,7 +146,7 @@ pub struct TrainArgs {
     /// Seed of initialisation, shuffling and augmentation
     #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
-    /// Device: cpu
+    /// Device: cpu | gpu[:N] (GPU with a `--features gpu` build) [default: cpu]
     #[arg(long)]
     pub device: Option<DeviceChoice>,
     /// Write a checkpoint every N epochs (and after the last)
@@ -141,6 +167,27 @@ pub struct TrainTargets<'a> {
 }
 
 impl TrainArgs {
+    /// The flags that were given, by name.
+    pub fn given(&self) -> Vec<&'static str> {
+        given(&[
+            ("--epochs", self.epochs.is_some()),
+            ("--batch-size", self.batch_size.is_some()),
+            ("--lr", self.lr.is_some()),
+            ("--scale-lr", self.scale_lr),
+            ("--warmup", self.warmup.is_some()),
+            ("--schedule", self.schedule.is_some()),
+            ("--milestones", !self.milestones.is_empty()),
+            ("--optimizer", self.optimizer.is_some()),
+            ("--momentum", self.momentum.is_some()),
+            ("--weight-decay", self.weight_decay.is_some()),
+            ("--nesterov", self.nesterov),
+            ("--augment", self.augment.is_some()),
+            ("--seed", self.seed.is_some()),
+            ("--device", self.device.is_some()),
+            ("--checkpoint-every", self.checkpoint_every.is_some()),
+        ])
+    }
+
     /// Applies the given flags.
     pub fn apply(&self, t: TrainTargets<'_>) {
         if let Some(v) = self.epochs {
@@ -160,6 +207,13 @@ impl TrainArgs {
         }
         if let Some(v) = &self.schedule {
             t.schedule.decay = v.clone();
+        }
+        if let Decay::Step { milestones, .. } = &mut t.schedule.decay {
+            if !self.milestones.is_empty() {
+                milestones.clone_from(&self.milestones);
+            } else if milestones.is_empty() {
+                *milestones = Decay::default_milestones(*t.epochs);
+            }
         }
         if let Some(v) = self.optimizer {
             t.optimizer.kind = v;
@@ -188,10 +242,52 @@ impl TrainArgs {
     }
 }
 
+impl LossArgs {
+    /// The flags that were given, by name.
+    pub fn given(&self) -> Vec<&'static str> {
+        given(&[
+            ("--temperature", self.temperature.is_some()),
+            ("--base-temperature", self.base_temperature.is_some()),
+            ("--contrast-mode", self.contrast_mode.is_some()),
+            ("--variant", self.variant.is_some()),
+            ("--positives-cap", self.positives_cap.is_some()),
+            ("--head", self.head.is_some()),
+            ("--proj-dim", self.proj_dim.is_some()),
+        ])
+    }
+}
+
+/// The names whose flag is set.
+pub fn given(flags: &[(&'static str, bool)]) -> Vec<&'static str> {
+    flags
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| *name)
+        .collect()
+}
+
+/// `--resume` continues a run exactly as its `config.json` says: any flag that would
+/// change the configuration is an error rather than silently ignored.
+///
+/// # Errors
+/// When `resume` is set and `given` is not empty, naming the flags.
+pub fn refuse_with_resume(resume: Option<&Path>, given: &[&str]) -> Result<()> {
+    if let (Some(dir), false) = (resume, given.is_empty()) {
+        anyhow::bail!(
+            "--resume {} continues the run as its config.json says; {} cannot be changed on \
+             resume (start a new run with --out to change {})",
+            dir.display(),
+            given.join(", "),
+            if given.len() == 1 { "it" } else { "them" }
+        );
+    }
+    Ok(())
+}
+
 /// Loss flags of `pretrain`.
 #[derive(Args, Debug, Clone, Default)]
 pub struct LossArgs {
-    /// Softmax temperature [default: 0.1]
+    /// Softmax temperature [default: 0.1 for supcon, 0.5 for simclr]
     #[arg(long, allow_negative_numbers = true)]
     pub temperature: Option<f64>,
     /// Base temperature: the loss is scaled by temperature / base [default: = temperature]

@@ -427,6 +427,9 @@ pub struct FinetuneArgs {
 
 pub fn finetune(args: FinetuneArgs) -> Result<()> {
     let opts = RunOptions { quiet: args.quiet };
+    let mut flags = args.data.given();
+    flags.extend(args.train.given());
+    crate::args::refuse_with_resume(args.resume.as_deref(), &flags)?;
     let report = match (&args.resume, &args.encoder) {
         (Some(dir), _) => {
             resume_finetune(dir, &opts).with_context(|| format!("resuming {}", dir.display()))?
@@ -454,12 +457,7 @@ fn finetune_new(
     };
     c.pretrained_run = encoder.to_path_buf();
     let d = &args.data;
-    if d.data.is_some()
-        || d.limit.is_some()
-        || d.shots.is_some()
-        || d.test_limit.is_some()
-        || d.threads.is_some()
-    {
+    if !d.given().is_empty() {
         // Flags refine the configured data, else the pre-trained run's.
         let mut data = c.data.clone().unwrap_or_else(|| {
             ModelDir::open(encoder)

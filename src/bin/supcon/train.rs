@@ -12,12 +12,14 @@ use supcon::train::{
 };
 
 use crate::args::{
-    DataArgs, LossArgs, ModelArgs, TrainArgs, TrainTargets, default_out, read_config,
+    DataArgs, LossArgs, ModelArgs, TrainArgs, TrainTargets, default_out, given, read_config,
+    refuse_with_resume,
 };
 
 #[derive(Args, Debug)]
 pub struct PretrainArgs {
-    /// supcon (labels) | simclr (no labels)
+    /// supcon (labels) | simclr (no labels) [default: supcon]; the default temperature
+    /// follows the method (0.1 | 0.5)
     #[arg(long)]
     method: Option<Method>,
     #[command(flatten)]
@@ -79,6 +81,8 @@ impl PretrainArgs {
         let l = &self.loss;
         if let Some(t) = l.temperature {
             c.loss.temperature = t;
+        } else if self.config.is_none() {
+            c.loss.temperature = c.method.default_temperature();
         }
         if l.base_temperature.is_some() {
             c.loss.base_temperature = l.base_temperature;
@@ -137,8 +141,31 @@ impl PretrainArgs {
     }
 }
 
+impl PretrainArgs {
+    /// Every configuration flag that was given.
+    fn given(&self) -> Vec<&'static str> {
+        let mut g = given(&[
+            ("--method", self.method.is_some()),
+            ("--views", self.views.is_some()),
+            ("--joint", self.joint),
+            ("--loss-impl", self.loss_impl.is_some()),
+            ("--chunk", self.chunk.is_some()),
+            ("--devices", !self.devices.is_empty()),
+            ("--memory-bank", self.memory_bank.is_some()),
+            ("--momentum-encoder", self.momentum_encoder.is_some()),
+            ("--config", self.config.is_some()),
+        ]);
+        g.extend(self.data.given());
+        g.extend(self.model.given());
+        g.extend(self.loss.given());
+        g.extend(self.train.given());
+        g
+    }
+}
+
 pub fn pretrain(args: PretrainArgs) -> Result<()> {
     let opts = RunOptions { quiet: args.quiet };
+    refuse_with_resume(args.resume.as_deref(), &args.given())?;
     let report = match &args.resume {
         Some(dir) => {
             resume_pretrain(dir, &opts).with_context(|| format!("resuming {}", dir.display()))?
@@ -179,11 +206,13 @@ fn linear_config(args: &LinearArgs, encoder: &Path) -> LinearConfig {
         ..LinearConfig::default()
     };
     let d = &args.data;
-    if d.data.is_some() || d.limit.is_some() || d.shots.is_some() || d.test_limit.is_some() {
+    if !d.given().is_empty() {
         let mut data = supcon::train::DataConfig::default();
-        // Start from the pre-training run's data when it can be read.
-        if let Ok(pre) = supcon::train::RunDir::open(encoder)
-            .and_then(|r| r.read_json::<PretrainConfig>("config.json"))
+        // Flags refine the pre-training run's data (when it can be read), or describe
+        // other data from scratch (--data).
+        if d.data.is_none()
+            && let Ok(pre) = supcon::train::RunDir::open(encoder)
+                .and_then(|r| r.read_json::<PretrainConfig>("config.json"))
         {
             data = pre.data;
         }
@@ -204,6 +233,21 @@ fn linear_config(args: &LinearArgs, encoder: &Path) -> LinearConfig {
 }
 
 pub fn linear(args: LinearArgs) -> Result<()> {
+    // The probe trains on cached features of un-augmented images, in one go.
+    let unused = given(&[
+        ("--augment", args.train.augment.is_some()),
+        ("--checkpoint-every", args.train.checkpoint_every.is_some()),
+    ]);
+    if !unused.is_empty() {
+        bail!(
+            "linear: {} not supported: the probe trains on cached features of un-augmented \
+             images (use finetune for augmented training of the whole network)",
+            unused.join(", ")
+        );
+    }
+    let mut flags = args.data.given();
+    flags.extend(args.train.given());
+    refuse_with_resume(args.resume.as_deref(), &flags)?;
     let report = match (&args.resume, &args.encoder) {
         (Some(dir), _) => {
             resume_linear(dir, args.quiet).with_context(|| format!("resuming {}", dir.display()))?
@@ -248,6 +292,11 @@ pub struct SupervisedArgs {
 
 pub fn supervised(args: SupervisedArgs) -> Result<()> {
     let opts = RunOptions { quiet: args.quiet };
+    let mut flags = given(&[("--config", args.config.is_some())]);
+    flags.extend(args.data.given());
+    flags.extend(args.model.given());
+    flags.extend(args.train.given());
+    refuse_with_resume(args.resume.as_deref(), &flags)?;
     let report = match &args.resume {
         Some(dir) => {
             resume_supervised(dir, &opts).with_context(|| format!("resuming {}", dir.display()))?
