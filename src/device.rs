@@ -13,7 +13,8 @@
 //!
 //! `SUPCON_VULKAN_ADAPTER=integrated` (or `virtual`, `cpu`) makes `gpu:N` the N-th Vulkan
 //! adapter of that type instead of the N-th discrete GPU: a laptop's integrated GPU, or a
-//! software Vulkan driver such as Mesa's lavapipe.
+//! software Vulkan driver such as Mesa's lavapipe (`scripts/lavapipe-check.sh` runs the
+//! GPU path that way, on a CPU).
 //!
 //! A choice is saved in configurations as its name (`"cpu"`, `"gpu:0"`). A build without
 //! the `gpu` feature reads a saved GPU name as `cpu`, with a warning on stderr, so that runs

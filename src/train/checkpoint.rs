@@ -60,6 +60,22 @@ impl LoopState {
             epoch_loss_sum: 0.0,
         }
     }
+
+    /// The state `batch` batches into epoch `epoch + 1` (a mid-epoch checkpoint), whose
+    /// losses summed to `epoch_loss_sum`; `loss` is the last complete epoch's.
+    pub fn within_epoch(
+        epoch: usize,
+        step: usize,
+        loss: f64,
+        batch: usize,
+        epoch_loss_sum: f64,
+    ) -> Self {
+        Self {
+            batch,
+            epoch_loss_sum,
+            ..Self::epoch_end(epoch, step, loss)
+        }
+    }
 }
 
 /// Errors while writing or reading a checkpoint, naming the file.

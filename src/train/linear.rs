@@ -242,11 +242,7 @@ fn run_linear(
             if interrupt::requested() {
                 // The probe keeps no per-epoch checkpoints (an epoch costs little); only
                 // an interruption writes one.
-                let state = LoopState {
-                    batch: index + 1,
-                    epoch_loss_sum: sum,
-                    ..LoopState::epoch_end(epoch, step, f64::NAN)
-                };
+                let state = LoopState::within_epoch(epoch, step, f64::NAN, index + 1, sum);
                 let dir = checkpoint::save(run, &classifier, &optim, &state, &|_| Ok(()))?;
                 progress.finish();
                 return Err(interrupt::stopped(&state, dir, "linear", run.path()));

@@ -598,11 +598,7 @@ fn run_pretrain(
             count += 1;
             step += 1;
             if interrupt::requested() {
-                let state = LoopState {
-                    batch: count,
-                    epoch_loss_sum: sum,
-                    ..LoopState::epoch_end(epoch, step, final_loss)
-                };
+                let state = LoopState::within_epoch(epoch, step, final_loss, count, sum);
                 let dir =
                     save_checkpoint(run, config, &model, &optim, &bank, key.as_ref(), &state)?;
                 progress.finish();

@@ -258,11 +258,7 @@ pub fn train_supervised_model(
             count += 1;
             step += 1;
             if interrupt::requested() {
-                let state = LoopState {
-                    batch: count,
-                    epoch_loss_sum: sum,
-                    ..LoopState::epoch_end(epoch, step, final_loss)
-                };
+                let state = LoopState::within_epoch(epoch, step, final_loss, count, sum);
                 let dir = checkpoint::save(run, &model, &optim, &state, &|_| Ok(()))?;
                 progress.finish();
                 let command = if stage == "ce" { "train-ce" } else { stage };
