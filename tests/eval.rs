@@ -2,6 +2,8 @@
 //! calibration (ECE, MCE, NLL), corruption robustness (CE, mCE, relative mCE) and the
 //! weighted k-NN classifier; plus the errors on bad input.
 
+mod common;
+use common::naive_knn;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use supcon::eval::{
@@ -421,37 +423,6 @@ fn knn_weights_favour_close_neighbours_at_low_temperature() {
         knn_predict(&train, &labels, &test, 2, 2, 3, 100.0).unwrap(),
         vec![1]
     );
-}
-
-/// Reference k-NN written plainly: full sort of similarities, no blocking.
-fn naive_knn(
-    train: &[f32],
-    labels: &[usize],
-    test: &[f32],
-    dim: usize,
-    c: usize,
-    k: usize,
-    t: f32,
-) -> Vec<usize> {
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    test.chunks(dim)
-        .map(|x| {
-            let mut sims: Vec<(f32, usize)> = train
-                .chunks(dim)
-                .enumerate()
-                .map(|(i, y)| {
-                    let d: f32 = x.iter().zip(y).map(|(a, b)| a * b).sum();
-                    (d / norm(x) / norm(y), i)
-                })
-                .collect();
-            sims.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            let mut votes = vec![0f64; c];
-            for &(s, i) in sims.iter().take(k) {
-                votes[labels[i]] += (f64::from(s) / f64::from(t)).exp();
-            }
-            (0..c).fold(0, |b, j| if votes[j] > votes[b] { j } else { b })
-        })
-        .collect()
 }
 
 #[test]

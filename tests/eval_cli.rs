@@ -173,7 +173,38 @@ fn eval_reports_every_metric_and_normalises_mce_by_the_baseline() {
     // k-NN and few-shot.
     assert_eq!(r["knn"]["k"], 200);
     assert_eq!(r["knn"]["train_samples"], 300);
-    in_unit(&r["knn"]["top1"], "knn top1");
+    let knn = in_unit(&r["knn"]["top1"], "knn top1");
+    // The same k-NN recomputed by brute force from `supcon embed`'s encoder features of
+    // the run's training and test images: eval votes with the right features and sets.
+    let features = |split: &str| {
+        let out = tmp.path().join(format!("{split}.npy"));
+        ok(&[
+            "embed",
+            "--model",
+            s(&lin),
+            "--split",
+            split,
+            "--out",
+            s(&out),
+        ]);
+        let (_, shape, data) = common::parse_npy(&out);
+        let (_, _, labels) = common::parse_npy(&tmp.path().join(format!("{split}.labels.npy")));
+        let labels: Vec<usize> = common::i64s(&labels).iter().map(|&l| l as usize).collect();
+        (common::f32s(&data), shape[1], labels)
+    };
+    let (train, dim, train_labels) = features("train");
+    let (test, _, test_labels) = features("test");
+    assert_eq!((train_labels.len(), test_labels.len()), (300, 100));
+    let predicted = common::naive_knn(&train, &train_labels, &test, dim, 10, 200, 0.07);
+    let right = predicted
+        .iter()
+        .zip(&test_labels)
+        .filter(|(p, t)| p == t)
+        .count();
+    assert!(
+        (right as f64 / 100.0 - knn).abs() <= 0.01 + 1e-12,
+        "eval k-NN top-1 {knn}, brute force on embed's features {right}/100"
+    );
     let few = r["few_shot"].as_array().unwrap();
     assert_eq!(few.len(), 2);
     for (f, shots) in few.iter().zip([1, 2]) {

@@ -118,3 +118,86 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Parses an NPY 1.0 file: (descr, shape, data bytes).
+pub fn parse_npy(path: &Path) -> (String, Vec<usize>, Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "magic of {}", path.display());
+    assert_eq!(&bytes[6..8], &[1, 0], "version 1.0");
+    let len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    assert_eq!((10 + len) % 64, 0, "header padded to 64 bytes");
+    let header = std::str::from_utf8(&bytes[10..10 + len]).unwrap();
+    assert!(header.ends_with('\n'));
+    let dict = header.trim_end();
+    assert!(dict.starts_with('{') && dict.ends_with('}'), "{dict}");
+    assert!(dict.contains("'fortran_order': False"), "{dict}");
+    let descr = dict
+        .split("'descr': '")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    let shape = dict
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let shape: Vec<usize> = shape
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.parse().unwrap())
+        .collect();
+    (descr.to_string(), shape, bytes[10 + len..].to_vec())
+}
+
+pub fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+pub fn i64s(bytes: &[u8]) -> Vec<i64> {
+    bytes
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+/// k-NN by brute force, as the paper's protocol defines it: cosine similarity to every
+/// training feature, the `k` most similar vote with weight `exp(sim / t)`, ties to the
+/// lower class. Returns the predicted class of each test row.
+/// Reference k-NN written plainly: full sort of similarities, no blocking.
+pub fn naive_knn(
+    train: &[f32],
+    labels: &[usize],
+    test: &[f32],
+    dim: usize,
+    c: usize,
+    k: usize,
+    t: f32,
+) -> Vec<usize> {
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    test.chunks(dim)
+        .map(|x| {
+            let mut sims: Vec<(f32, usize)> = train
+                .chunks(dim)
+                .enumerate()
+                .map(|(i, y)| {
+                    let d: f32 = x.iter().zip(y).map(|(a, b)| a * b).sum();
+                    (d / norm(x) / norm(y), i)
+                })
+                .collect();
+            sims.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let mut votes = vec![0f64; c];
+            for &(s, i) in sims.iter().take(k) {
+                votes[labels[i]] += (f64::from(s) / f64::from(t)).exp();
+            }
+            (0..c).fold(0, |b, j| if votes[j] > votes[b] { j } else { b })
+        })
+        .collect()
+}
