@@ -344,4 +344,31 @@ fn data_parallel_runs_repeat_and_resume_exactly() {
     std::fs::remove_file(crashed.join("report.json")).unwrap();
     ok(&["pretrain", "--resume", crashed.to_str().unwrap(), "-q"]);
     assert_eq!(losses, step_losses(&crashed), "resumed loss curve differs");
+
+    // The same crash resumed on one device (`--device`: the devices went away): the run
+    // finishes there and its config.json says so; the first two epochs are kept.
+    let moved = dir.path().join("moved");
+    copy_dir(&a, &moved);
+    std::fs::remove_dir_all(moved.join("checkpoints/epoch-0003")).unwrap();
+    std::fs::remove_file(moved.join("report.json")).unwrap();
+    let moved_s = moved.to_str().unwrap();
+    ok(&["pretrain", "--resume", moved_s, "--device", "cpu", "-q"]);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(moved.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["device"], "cpu");
+    assert_eq!(config["devices"], serde_json::json!([]));
+    let after = step_losses(&moved);
+    assert_eq!(after.len(), 9);
+    assert_eq!(after[..6], losses[..6]);
+    assert!(
+        after[6..].iter().all(|(_, l)| l.is_finite() && *l > 0.0),
+        "{after:?}"
+    );
+    // Other flags are still refused with --resume, --device is not named.
+    let out = supcon(&[
+        "pretrain", "--resume", moved_s, "--device", "cpu", "--lr", "1",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("--lr cannot be changed"), "{err}");
 }

@@ -157,7 +157,7 @@ pub fn finetune(
 /// A missing or incompatible run, or any error of [`finetune`].
 pub fn resume_finetune(run: &Path, opts: &RunOptions) -> Result<SupervisedReport, TrainError> {
     let run = RunDir::open(run)?;
-    let config: FinetuneConfig = run.read_json("config.json")?;
+    let mut config: FinetuneConfig = run.read_json("config.json")?;
     let (Some(encoder_config), Some(data_config)) = (config.encoder.clone(), config.data.clone())
     else {
         return Err(TrainError::Config(format!(
@@ -168,6 +168,10 @@ pub fn resume_finetune(run: &Path, opts: &RunOptions) -> Result<SupervisedReport
     let source = ModelDir::open(&config.pretrained_run).map_err(train_err)?;
     let data = target_data(&data_config, &encoder_config, &source, config.seed, opts)?;
     let last = super::checkpoint::resume_point(&run)?;
+    if let Some(device) = opts.resume_device {
+        config.device = device;
+        run.write_json("config.json", &config)?;
+    }
     run_finetune(
         &config,
         encoder_config,

@@ -162,12 +162,16 @@ fn prepare(
 ///
 /// # Errors
 /// A missing or incompatible run, or any error of [`linear_probe`].
-pub fn resume_linear(run: &Path, quiet: bool) -> Result<LinearReport, TrainError> {
+pub fn resume_linear(run: &Path, opts: &super::RunOptions) -> Result<LinearReport, TrainError> {
     let run = RunDir::open(run)?;
-    let config: LinearConfig = run.read_json("config.json")?;
+    let mut config: LinearConfig = run.read_json("config.json")?;
     let last = checkpoint::resume_point(&run)?;
-    let (encoder, _, data) = prepare(&config, quiet)?;
-    run_linear(&config, &run, &encoder, &data, last, quiet)
+    if let Some(device) = opts.resume_device {
+        config.device = device;
+        run.write_json("config.json", &config)?;
+    }
+    let (encoder, _, data) = prepare(&config, opts.quiet)?;
+    run_linear(&config, &run, &encoder, &data, last, opts.quiet)
 }
 
 fn run_linear(

@@ -277,6 +277,10 @@ pub struct PretrainModel {
 pub struct RunOptions {
     /// Hide progress bars.
     pub quiet: bool,
+    /// Resume on this device instead of the one in the run's `config.json` (a run whose
+    /// GPU went away continues elsewhere); the run's `config.json` is updated to say so.
+    /// A data-parallel pre-training run continues on this one device. Ignored by new runs.
+    pub resume_device: Option<DeviceChoice>,
 }
 
 /// What a finished stage reports.
@@ -380,9 +384,14 @@ pub fn pretrain(
 /// A missing or incompatible run, or any error of [`pretrain`].
 pub fn resume_pretrain(run: &Path, opts: &RunOptions) -> Result<PretrainReport, TrainError> {
     let run = RunDir::open(run)?;
-    let config: PretrainConfig = run.read_json("config.json")?;
+    let mut config: PretrainConfig = run.read_json("config.json")?;
     config.validate()?;
     let last = checkpoint::resume_point(&run)?;
+    if let Some(device) = opts.resume_device {
+        config.device = device;
+        config.devices.clear();
+        run.write_json("config.json", &config)?;
+    }
     run_pretrain(&config, &run, last, opts)
 }
 

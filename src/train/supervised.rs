@@ -148,8 +148,12 @@ pub fn train_supervised(
 /// A missing or incompatible run, or any error of [`train_supervised`].
 pub fn resume_supervised(run: &Path, opts: &RunOptions) -> Result<SupervisedReport, TrainError> {
     let run = RunDir::open(run)?;
-    let config: SupervisedConfig = run.read_json("config.json")?;
+    let mut config: SupervisedConfig = run.read_json("config.json")?;
     let last = checkpoint::resume_point(&run)?;
+    if let Some(device) = opts.resume_device {
+        config.device = device;
+        run.write_json("config.json", &config)?;
+    }
     run_supervised(&config, &run, last, opts)
 }
 

@@ -267,11 +267,15 @@ pub fn given(flags: &[(&'static str, bool)]) -> Vec<&'static str> {
 }
 
 /// `--resume` continues a run exactly as its `config.json` says: any flag that would
-/// change the configuration is an error rather than silently ignored.
+/// change the configuration is an error rather than silently ignored. `--device` is the
+/// exception: the run continues on that device (see [`RunOptions::resume_device`]).
 ///
 /// # Errors
-/// When `resume` is set and `given` is not empty, naming the flags.
+/// When `resume` is set and `given` holds another flag, naming the flags.
+///
+/// [`RunOptions::resume_device`]: supcon::train::RunOptions::resume_device
 pub fn refuse_with_resume(resume: Option<&Path>, given: &[&str]) -> Result<()> {
+    let given: Vec<&str> = given.iter().copied().filter(|f| *f != "--device").collect();
     if let (Some(dir), false) = (resume, given.is_empty()) {
         anyhow::bail!(
             "--resume {} continues the run as its config.json says; {} cannot be changed on \

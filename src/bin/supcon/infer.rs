@@ -426,7 +426,10 @@ pub struct FinetuneArgs {
 }
 
 pub fn finetune(args: FinetuneArgs) -> Result<()> {
-    let opts = RunOptions { quiet: args.quiet };
+    let opts = RunOptions {
+        quiet: args.quiet,
+        resume_device: args.train.device,
+    };
     let mut flags = args.data.given();
     flags.extend(args.train.given());
     crate::args::refuse_with_resume(args.resume.as_deref(), &flags)?;

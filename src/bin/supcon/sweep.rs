@@ -93,7 +93,10 @@ fn config(args: &SweepArgs) -> SweepConfig {
 pub fn run(args: SweepArgs) -> Result<()> {
     let config = config(&args);
     let out = args.out.clone().unwrap_or_else(|| default_out("sweep"));
-    let opts = RunOptions { quiet: args.quiet };
+    let opts = RunOptions {
+        quiet: args.quiet,
+        ..RunOptions::default()
+    };
     let log = |m: &str| eprintln!("{m}");
     let report = run_sweep(&config, &out, &opts, &log).context("supcon sweep")?;
     print_report(&report);

@@ -164,7 +164,10 @@ impl PretrainArgs {
 }
 
 pub fn pretrain(args: PretrainArgs) -> Result<()> {
-    let opts = RunOptions { quiet: args.quiet };
+    let opts = RunOptions {
+        quiet: args.quiet,
+        resume_device: args.train.device,
+    };
     refuse_with_resume(args.resume.as_deref(), &args.given())?;
     let report = match &args.resume {
         Some(dir) => {
@@ -250,7 +253,11 @@ pub fn linear(args: LinearArgs) -> Result<()> {
     refuse_with_resume(args.resume.as_deref(), &flags)?;
     let report = match (&args.resume, &args.encoder) {
         (Some(dir), _) => {
-            resume_linear(dir, args.quiet).with_context(|| format!("resuming {}", dir.display()))?
+            let opts = RunOptions {
+                quiet: args.quiet,
+                resume_device: args.train.device,
+            };
+            resume_linear(dir, &opts).with_context(|| format!("resuming {}", dir.display()))?
         }
         (None, Some(encoder)) => {
             let config = linear_config(&args, encoder);
@@ -291,7 +298,10 @@ pub struct SupervisedArgs {
 }
 
 pub fn supervised(args: SupervisedArgs) -> Result<()> {
-    let opts = RunOptions { quiet: args.quiet };
+    let opts = RunOptions {
+        quiet: args.quiet,
+        resume_device: args.train.device,
+    };
     let mut flags = given(&[("--config", args.config.is_some())]);
     flags.extend(args.data.given());
     flags.extend(args.model.given());
@@ -368,7 +378,10 @@ pub fn run(args: RunArgs) -> Result<()> {
             out.display()
         );
     }
-    let opts = RunOptions { quiet: args.quiet };
+    let opts = RunOptions {
+        quiet: args.quiet,
+        ..RunOptions::default()
+    };
     let mut pre = PretrainConfig::default();
     args.data.apply(&mut pre.data);
     args.model.apply(&mut pre.model.encoder);
