@@ -106,7 +106,7 @@ fn main() -> ExitCode {
         Err(err) => {
             if let Some(stop) = interruption(&err) {
                 eprintln!("{stop}");
-                return ExitCode::from(interrupt::EXIT_CODE);
+                return ExitCode::from(interrupt::exit_code());
             }
             eprintln!("error: {err}");
             for cause in err.chain().skip(1) {
