@@ -680,3 +680,331 @@ fn throughput_is_positive_and_errors_are_reported() {
         BatcherError::ZeroBatches
     );
 }
+
+// ---------------------------------------------------------------- pinned `sim` parameters
+//
+// Reference: SupContrast's `main_supcon.py` (Khosla et al. 2020, github.com/HobbitLong/
+// SupContrast), `set_loader`, CIFAR training transform:
+//
+//     transforms.RandomResizedCrop(size=opt.size, scale=(0.2, 1.)),
+//     transforms.RandomHorizontalFlip(),
+//     transforms.RandomApply([transforms.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+//     transforms.RandomGrayscale(p=0.2),
+//
+// with torchvision's defaults `RandomResizedCrop(ratio=(3/4, 4/3))` and
+// `RandomHorizontalFlip(p=0.5)`. The optional blur is SimCLR's (Chen et al. 2020,
+// appendix A): p = 0.5, sigma uniform in [0.1, 2.0], kernel 10% of the image side.
+
+/// The SupContrast CIFAR stage list, written out from the reference (not from the code's
+/// named constants, so a typo in `ColorJitter::SIMCLR`, `RandomResizedCrop::DEFAULT_RATIO`,
+/// `RandomHorizontalFlip::default()` or the grayscale probability fails the test).
+fn supcontrast_cifar_stages(size: Option<usize>) -> Vec<supcon::augment::Stage> {
+    use supcon::augment::Stage;
+    vec![
+        Stage::RandomResizedCrop(RandomResizedCrop {
+            size: size.map(|s| (s, s)),
+            scale: (0.2, 1.0),
+            ratio: (3.0 / 4.0, 4.0 / 3.0),
+        }),
+        Stage::HorizontalFlip(RandomHorizontalFlip { probability: 0.5 }),
+        Stage::ColorJitter(ColorJitter {
+            brightness: 0.4,
+            contrast: 0.4,
+            saturation: 0.4,
+            hue: 0.1,
+            probability: 0.8,
+        }),
+        Stage::Grayscale(RandomGrayscale { probability: 0.2 }),
+    ]
+}
+
+#[test]
+fn default_sim_pipeline_is_supcontrast_cifar_transform() {
+    use supcon::augment::Stage;
+    let cfg = AugmentConfig::default();
+    assert_eq!(cfg.policy, Augment::Sim);
+    assert_eq!(cfg.crop_scale, (0.2, 1.0), "SupContrast scale=(0.2, 1.)");
+    assert!(!cfg.blur, "SupContrast's CIFAR transform has no blur");
+    assert_eq!(
+        cfg.build().unwrap().stages(),
+        supcontrast_cifar_stages(None)
+    );
+
+    // A configured size only sets the crop's output size.
+    let sized = AugmentConfig {
+        size: Some(32),
+        ..AugmentConfig::default()
+    };
+    assert_eq!(
+        sized.build().unwrap().stages(),
+        supcontrast_cifar_stages(Some(32))
+    );
+
+    // With blur: SimCLR's RandomApply(GaussianBlur, p=0.5), sigma in [0.1, 2.0], kernel
+    // 10% of the side, appended last.
+    let blurred = AugmentConfig {
+        blur: true,
+        ..AugmentConfig::default()
+    };
+    let mut want = supcontrast_cifar_stages(None);
+    want.push(Stage::GaussianBlur(RandomGaussianBlur {
+        probability: 0.5,
+        sigma: (0.1, 2.0),
+        kernel_size: None,
+    }));
+    assert_eq!(blurred.build().unwrap().stages(), want);
+
+    // Stacked RandAugment reuses the same jitter and grayscale after RandAugment.
+    let stacked = AugmentConfig::new(Augment::StackedRandAugment)
+        .build()
+        .unwrap();
+    let reference = supcontrast_cifar_stages(None);
+    assert_eq!(stacked.stages()[..2], reference[..2]);
+    assert_eq!(stacked.stages()[3..], reference[2..]);
+}
+
+/// The default pipeline's stages, destructured (panics if the layout changes).
+fn default_sim_stages() -> (
+    RandomResizedCrop,
+    RandomHorizontalFlip,
+    ColorJitter,
+    RandomGrayscale,
+) {
+    use supcon::augment::Stage;
+    let p = AugmentConfig::default().build().unwrap();
+    match p.stages() {
+        [
+            Stage::RandomResizedCrop(c),
+            Stage::HorizontalFlip(f),
+            Stage::ColorJitter(j),
+            Stage::Grayscale(g),
+        ] => (*c, *f, *j, *g),
+        other => panic!("unexpected default stages {other:?}"),
+    }
+}
+
+/// Mean area fraction of torchvision's `RandomResizedCrop.get_params` box on a square
+/// `side x side` image: scale `s ~ U(lo, 1)`, log-ratio `u ~ U(-L, L)` with
+/// `L = ln(4/3)`. A draw is kept when the rounded box fits; as `w = round(side sqrt(s e^u))`
+/// fits while `side sqrt(s e^u) <= side + 1/2`, that is `s e^|u| <= k` with
+/// `k = ((side + 1/2) / side)^2` (k -> 1 for large images). So a draw is always kept for
+/// `s <= b = k e^-L` and with probability `ln(k / s) / L` above. Kept draws are what the
+/// first accepted attempt returns, and all 10 attempts fail with probability below
+/// `0.17^10 ~ 1e-8` (fallback: the whole image), so, with the rounded area `w h` averaging
+/// the target `s side^2`,
+///
+///   E[area] = (int_lo^b s ds + int_b^1 s ln(k/s)/L ds) / (int_lo^b ds + int_b^1 ln(k/s)/L ds)
+///
+/// = 0.5384 for k = 1 (0.5511 at 32 px, 0.5392 at 512 px), not the 0.6 of an
+/// unconstrained `U(0.2, 1)`: the fit check rejects large, elongated boxes. Closed form
+/// with `int s ln(k/s) ds = s^2/2 ln k + s^2/4 - s^2/2 ln s` and
+/// `int ln(k/s) ds = s ln k + s - s ln s`.
+fn rrc_theoretical_mean_area(lo: f64, side: usize) -> f64 {
+    let l = (4.0f64 / 3.0).ln();
+    let k = ((side as f64 + 0.5) / side as f64).powi(2);
+    let b = (k * (-l).exp()).min(1.0);
+    let p = |s: f64| s * s / 2.0 * k.ln() + s * s / 4.0 - s * s / 2.0 * s.ln();
+    let q = |s: f64| s * k.ln() + s - s * s.ln();
+    let num = (b * b - lo * lo) / 2.0 + (p(1.0) - p(b)) / l;
+    let den = (b - lo) + (q(1.0) - q(b)) / l;
+    num / den
+}
+
+#[test]
+fn default_random_resized_crop_box_statistics() {
+    let (crop, _, _, _) = default_sim_stages();
+    // Hand-checked values of the closed form (k = 1, i.e. no rounding slack: 0.5384).
+    assert!((rrc_theoretical_mean_area(0.2, 1 << 30) - 0.5384).abs() < 1e-4);
+    assert!((rrc_theoretical_mean_area(0.2, 32) - 0.5511).abs() < 1e-4);
+
+    // (side, draws, tolerance on the mean). The standard deviation of the area fraction
+    // is about 0.2, so the standard error of the mean of 100000 draws is 0.0006 and the
+    // tolerance 0.004 over 6 standard errors (sampling boxes is cheap: ~30 ms in all).
+    // A scale lower bound of 0.08 would give a mean of 0.48, 0.25 one of 0.56, 0.3 one of
+    // 0.59. (Checked with 400000 draws: 0.5510 at 32 px, 0.5395 at 512 px.)
+    for (side, n, tol) in [(32usize, 100_000u64, 0.004), (512, 100_000, 0.004)] {
+        let theory = rrc_theoretical_mean_area(0.2, side);
+        let area = (side * side) as f64;
+        let (mut sum, mut min_a, mut max_a) = (0.0, f64::MAX, 0.0f64);
+        let (mut min_r, mut max_r) = (f64::MAX, 0.0f64);
+        for seed in 0..n {
+            let b =
+                ops::random_resized_crop_box(side, side, crop.scale, crop.ratio, &mut rng(seed));
+            let (w, h) = (b.width as f64, b.height as f64);
+            assert!(
+                b.top + b.height <= side && b.left + b.width <= side,
+                "{b:?}"
+            );
+            // torchvision rounds w = round(sqrt(t r)), h = round(sqrt(t / r)) for a target
+            // area t in [0.2, 1] * A and ratio r in [3/4, 4/3]; so sqrt(t r) lies within
+            // w +- 0.5 and sqrt(t / r) within h +- 0.5, which bounds t and r by the rounded
+            // box. The central fallback (whole square image) satisfies these too.
+            assert!(
+                (w + 0.5) * (h + 0.5) >= 0.2 * area,
+                "{side}: too small {b:?}"
+            );
+            assert!((w - 0.5) * (h - 0.5) <= area, "{side}: too large {b:?}");
+            assert!((w + 0.5) / (h - 0.5) >= 0.75, "{side}: too tall {b:?}");
+            assert!((w - 0.5) / (h + 0.5) <= 4.0 / 3.0, "{side}: too wide {b:?}");
+            let a = w * h / area;
+            sum += a;
+            min_a = min_a.min(a);
+            max_a = max_a.max(a);
+            min_r = min_r.min(w / h);
+            max_r = max_r.max(w / h);
+        }
+        let mean = sum / n as f64;
+        assert!(
+            (mean - theory).abs() < tol,
+            "{side}px: mean area {mean:.4}, theory {theory:.4}"
+        );
+        // The ranges are actually used: a lower scale bound of 0.08 (torchvision's
+        // default) or 0.3 would move the minimum, a narrower ratio range the extremes.
+        if side == 512 {
+            assert!((0.199..0.205).contains(&min_a), "min area {min_a}");
+            assert!(max_a > 0.98, "max area {max_a}");
+            assert!((0.74..0.76).contains(&min_r), "min ratio {min_r}");
+            assert!((1.32..1.345).contains(&max_r), "max ratio {max_r}");
+        }
+    }
+}
+
+#[test]
+fn default_random_resized_crop_stage_crops_the_sampled_box() {
+    // The stage resizes exactly the box the sampler draws with the reference parameters,
+    // scale (0.2, 1) and ratio (3/4, 4/3).
+    let (crop, _, _, _) = default_sim_stages();
+    let img = random_image(3, 32, 32, 8);
+    for seed in 0..50 {
+        let b = ops::random_resized_crop_box(32, 32, (0.2, 1.0), (0.75, 4.0 / 3.0), &mut rng(seed));
+        let want = ops::resized_crop(&img, b, 32, 32);
+        // (`assert!`, not `assert_eq!`: a mismatch would print two 3072-value images.)
+        assert!(crop.apply(&img, &mut rng(seed)) == want, "seed {seed}");
+    }
+}
+
+/// A colourful, left-right asymmetric RGB image: every pixel saturated and distinct, so
+/// any jitter changes it, and grayscale (all channels equal) is detectable.
+fn colourful_image(h: usize, w: usize) -> Image {
+    let mut img = Image::zeros(3, h, w);
+    for y in 0..h {
+        for x in 0..w {
+            let t = (y * w + x) as f32 / (h * w) as f32;
+            let (r, g, b) = ops::hsv_to_rgb(t, 0.8, 0.3 + 0.5 * t);
+            *img.get_mut(0, y, x) = r;
+            *img.get_mut(1, y, x) = g;
+            *img.get_mut(2, y, x) = b;
+        }
+    }
+    img
+}
+
+fn is_gray(img: &Image) -> bool {
+    let plane = img.height * img.width;
+    (0..plane).all(|i| {
+        let (r, g, b) = (img.data[i], img.data[plane + i], img.data[2 * plane + i]);
+        (r - g).abs() < 1e-6 && (g - b).abs() < 1e-6
+    })
+}
+
+/// Fraction of `n` seeds for which `pred(stage output)` holds.
+fn fraction(n: u64, mut pred: impl FnMut(u64) -> bool) -> f64 {
+    (0..n).filter(|&s| pred(s)).count() as f64 / n as f64
+}
+
+// Application rates over 10000 seeds: the standard error of a rate p is
+// sqrt(p (1 - p) / 10000) <= 0.005, so +-0.02 is 4 or more standard errors, while a typo
+// such as 0.8 -> 0.9 or 0.2 -> 0.25 moves the rate by 0.05 or more.
+const RATE_SEEDS: u64 = 10_000;
+const RATE_TOL: f64 = 0.02;
+
+#[test]
+fn default_color_jitter_is_applied_with_probability_0_8() {
+    let (_, _, jitter, _) = default_sim_stages();
+    let img = colourful_image(4, 4);
+    let rate = fraction(RATE_SEEDS, |s| jitter.apply(&img, &mut rng(s)) != img);
+    assert!((rate - 0.8).abs() < RATE_TOL, "jitter rate {rate}");
+
+    // The factor ranges: brightness alone (others 0) scales the image by a factor in
+    // [1 - 0.4, 1 + 0.4]; hue alone shifts the hue by at most 0.1.
+    let bright = ColorJitter {
+        contrast: 0.0,
+        saturation: 0.0,
+        hue: 0.0,
+        probability: 1.0,
+        ..jitter
+    };
+    let flat = Image {
+        channels: 3,
+        height: 1,
+        width: 1,
+        data: vec![0.5; 3],
+    };
+    let factors: Vec<f32> = (0..2000)
+        .map(|s| bright.apply(&flat, &mut rng(s)).data[0] / 0.5)
+        .collect();
+    let lo = factors.iter().copied().fold(f32::MAX, f32::min);
+    let hi = factors.iter().copied().fold(0.0f32, f32::max);
+    assert!((0.6 - 1e-5..0.61).contains(&lo), "brightness min factor {lo}");
+    assert!(hi <= 1.4 + 1e-5 && hi > 1.39, "brightness max factor {hi}");
+
+    let hue_only = ColorJitter {
+        brightness: 0.0,
+        contrast: 0.0,
+        saturation: 0.0,
+        probability: 1.0,
+        ..jitter
+    };
+    let (r, g, b) = ops::hsv_to_rgb(0.5, 1.0, 1.0);
+    let cyan = Image {
+        channels: 3,
+        height: 1,
+        width: 1,
+        data: vec![r, g, b],
+    };
+    let shifts: Vec<f32> = (0..2000)
+        .map(|s| {
+            let o = hue_only.apply(&cyan, &mut rng(s));
+            ops::rgb_to_hsv(o.data[0], o.data[1], o.data[2]).0 - 0.5
+        })
+        .collect();
+    let lo = shifts.iter().copied().fold(f32::MAX, f32::min);
+    let hi = shifts.iter().copied().fold(f32::MIN, f32::max);
+    assert!((-0.1 - 1e-4..-0.099).contains(&lo), "hue min shift {lo}");
+    assert!(hi <= 0.1 + 1e-4 && hi > 0.099, "hue max shift {hi}");
+}
+
+#[test]
+fn default_grayscale_is_applied_with_probability_0_2() {
+    let (_, _, _, gray) = default_sim_stages();
+    let img = colourful_image(4, 4);
+    assert!(!is_gray(&img));
+    let rate = fraction(RATE_SEEDS, |s| is_gray(&gray.apply(&img, &mut rng(s))));
+    assert!((rate - 0.2).abs() < RATE_TOL, "grayscale rate {rate}");
+
+    // Through the whole default pipeline too (jitter's saturation factor is at least 0.6,
+    // so only the grayscale stage makes an output gray). 4000 seeds: standard error
+    // 0.0063, tolerance 0.03.
+    let p = AugmentConfig::default().build().unwrap();
+    let img = colourful_image(16, 16);
+    let rate = fraction(4000, |s| is_gray(&p.apply(&img, &mut rng(s))));
+    assert!((rate - 0.2).abs() < 0.03, "pipeline grayscale rate {rate}");
+}
+
+#[test]
+fn default_horizontal_flip_is_applied_with_probability_0_5() {
+    let (_, flip, _, _) = default_sim_stages();
+    let img = colourful_image(4, 4);
+    let flipped = ops::hflip(&img);
+    let mut n_flipped = 0;
+    for s in 0..RATE_SEEDS {
+        let out = flip.apply(&img, &mut rng(s));
+        if out == flipped {
+            n_flipped += 1;
+        } else {
+            assert_eq!(out, img, "seed {s}: neither the image nor its mirror");
+        }
+    }
+    let rate = n_flipped as f64 / RATE_SEEDS as f64;
+    assert!((rate - 0.5).abs() < RATE_TOL, "flip rate {rate}");
+}

@@ -316,3 +316,353 @@ fn tiny_and_odd_images_do_not_panic() {
         }
     }
 }
+
+// ---------------------------------------------------------------- pinned severity tables
+//
+// Closed-form checks of the parameter tables against Hendrycks & Dietterich's generation
+// scripts, github.com/hendrycks/robustness, `ImageNet-C/create_c/make_cifar_c.py` (CIFAR-10-C)
+// and `make_imagenet_c.py` (ImageNet-C). The values below were checked against those
+// scripts themselves (hendrycks/robustness, make_cifar_c.py at commit ca360085,
+// make_imagenet_c.py at e0377d46), independently of src/augment/corrupt.rs, and agree with
+// what I recall of them; they are deliberately not taken from the code under test:
+//
+//   make_cifar_c.py                         make_imagenet_c.py
+//   gaussian_noise  [.04, .06, .08, .09, .10]   [.08, .12, .18, .26, .38]
+//   shot_noise      [500, 250, 100, 75, 50]     [60, 25, 12, 5, 3]
+//   impulse_noise   [.01, .02, .03, .05, .07]   [.03, .06, .09, .17, .27]
+//   brightness      [.05, .1, .15, .2, .3]      [.1, .2, .3, .4, .5]
+//   contrast        [.75, .5, .4, .3, .15]      [.4, .3, .2, .1, .05]
+//   pixelate        [.95, .9, .85, .75, .65]    [.6, .5, .4, .3, .25]
+//
+// Note: CIFAR-10-C brightness is [.05 .. .3]; [.1 .. .5] is the ImageNet-C table.
+// Images with larger side <= 64 px use the CIFAR-10-C table, larger ones ImageNet-C's.
+
+const REF_GAUSSIAN: ([f64; 5], [f64; 5]) = (
+    [0.04, 0.06, 0.08, 0.09, 0.10],
+    [0.08, 0.12, 0.18, 0.26, 0.38],
+);
+const REF_SHOT: ([f64; 5], [f64; 5]) = (
+    [500.0, 250.0, 100.0, 75.0, 50.0],
+    [60.0, 25.0, 12.0, 5.0, 3.0],
+);
+const REF_IMPULSE: ([f64; 5], [f64; 5]) = (
+    [0.01, 0.02, 0.03, 0.05, 0.07],
+    [0.03, 0.06, 0.09, 0.17, 0.27],
+);
+const REF_BRIGHTNESS: ([f64; 5], [f64; 5]) =
+    ([0.05, 0.1, 0.15, 0.2, 0.3], [0.1, 0.2, 0.3, 0.4, 0.5]);
+const REF_CONTRAST: ([f64; 5], [f64; 5]) =
+    ([0.75, 0.5, 0.4, 0.3, 0.15], [0.4, 0.3, 0.2, 0.1, 0.05]);
+const REF_PIXELATE: ([f64; 5], [f64; 5]) =
+    ([0.95, 0.9, 0.85, 0.75, 0.65], [0.6, 0.5, 0.4, 0.3, 0.25]);
+
+/// A CIFAR-size (32 x 32) and an ImageNet-table-size (65 x 65, just above 64) side.
+const CIFAR_SIDE: usize = 32;
+const IMAGENET_SIDE: usize = 65;
+
+fn constant(channels: usize, side: usize, v: f32) -> Image {
+    Image {
+        channels,
+        height: side,
+        width: side,
+        data: vec![v; channels * side * side],
+    }
+}
+
+/// `corruption` at `severity` on `image` for `seeds` seeds, all values concatenated.
+fn pooled(corruption: Corruption, image: &Image, severity: u8, seeds: u64) -> Vec<f64> {
+    (0..seeds)
+        .flat_map(|s| {
+            corruption
+                .apply(image, severity, &mut ChaCha8Rng::seed_from_u64(1000 + s))
+                .unwrap()
+                .data
+        })
+        .map(f64::from)
+        .collect()
+}
+
+fn mean_var(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let m = x.iter().sum::<f64>() / n;
+    (
+        m,
+        x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (n - 1.0),
+    )
+}
+
+/// `x + N(0, c^2)` on a constant 0.5 image: the noise is `out - 0.5`.
+///
+/// CIFAR-10-C (c <= 0.1): clipping at 0 and 1 is 5 sigma away, so the sample standard
+/// deviation estimates c; 8 seeds x 3072 values give a relative standard error of
+/// 1/sqrt(2n) = 0.45%, the tolerance is 3% (adjacent table entries differ by >= 10%).
+/// ImageNet-C (c up to 0.38): clipping matters, so c is estimated from the median absolute
+/// deviation, median|out - 0.5| / 0.67449, which clipping at |d| = 0.5 does not move while
+/// the median stays below 0.5 (0.67449 * 0.38 = 0.256); 4 seeds x 12675 values give a
+/// relative standard error of about 1.17/sqrt(n) = 0.5%, tolerance 3%.
+#[test]
+fn gaussian_noise_sigma_matches_the_reference_table() {
+    for severity in 1..=5u8 {
+        let s = usize::from(severity - 1);
+        let noise: Vec<f64> = pooled(
+            Corruption::GaussianNoise,
+            &constant(3, CIFAR_SIDE, 0.5),
+            severity,
+            8,
+        )
+        .into_iter()
+        .map(|v| v - 0.5)
+        .collect();
+        let (mean, var) = mean_var(&noise);
+        let want = REF_GAUSSIAN.0[s];
+        assert!(mean.abs() < 0.003, "cifar severity {severity}: mean {mean}");
+        let rel = var.sqrt() / want - 1.0;
+        assert!(
+            rel.abs() < 0.03,
+            "cifar severity {severity}: std {:.4}, make_cifar_c.py {want}",
+            var.sqrt()
+        );
+
+        let mut abs: Vec<f64> = pooled(
+            Corruption::GaussianNoise,
+            &constant(3, IMAGENET_SIDE, 0.5),
+            severity,
+            4,
+        )
+        .into_iter()
+        .map(|v| (v - 0.5).abs())
+        .collect();
+        abs.sort_by(f64::total_cmp);
+        let sigma = abs[abs.len() / 2] / 0.674_489_75;
+        let want = REF_GAUSSIAN.1[s];
+        assert!(
+            (sigma / want - 1.0).abs() < 0.03,
+            "imagenet severity {severity}: sigma {sigma:.4}, make_imagenet_c.py {want}"
+        );
+    }
+}
+
+/// `Poisson(x c) / c` on a constant image `x = 0.1`: every output is a multiple of 1/c,
+/// the mean is `x` and the variance `x / c`, so `c ~ x / var`. With `x = 0.1` clipping at
+/// 1 needs `k > c` counts, at most `P(k >= 4 | lambda = 0.3) ~ 3e-4` (ImageNet-C severity 5).
+/// The relative standard error of the variance is `sqrt((2 + 1/lambda) / n)`, at most
+/// 1.5% here (lambda = 0.3, n = 24576); tolerance 6%. The lattice check alone would not
+/// tell c from its divisors (e.g. 250 from 500), the variance does.
+#[test]
+fn shot_noise_rate_matches_the_reference_table() {
+    let x = 0.1;
+    for severity in 1..=5u8 {
+        let s = usize::from(severity - 1);
+        for (side, want, seeds, what) in [
+            (CIFAR_SIDE, REF_SHOT.0[s], 8, "make_cifar_c.py"),
+            (IMAGENET_SIDE, REF_SHOT.1[s], 2, "make_imagenet_c.py"),
+        ] {
+            let out = pooled(
+                Corruption::ShotNoise,
+                &constant(3, side, x as f32),
+                severity,
+                seeds,
+            );
+            for v in &out {
+                let k = v * want;
+                assert!(
+                    (k - k.round()).abs() < 1e-3,
+                    "severity {severity}, {side}px: {v} is not a multiple of 1/{want}"
+                );
+            }
+            let (mean, var) = mean_var(&out);
+            assert!(
+                (mean - x).abs() < 0.02 * x,
+                "severity {severity}, {side}px: mean {mean}"
+            );
+            let c = x / var;
+            assert!(
+                (c / want - 1.0).abs() < 0.06,
+                "severity {severity}, {side}px: estimated c {c:.1}, {what} {want}"
+            );
+        }
+    }
+}
+
+/// skimage's `random_noise(mode="s&p", amount=c)`: a fraction `c` of the values becomes 0
+/// or 1, half each. On a constant 0.5 image the changed values are counted; the count is
+/// binomial, and the tolerance is 5 standard deviations, `5 sqrt(n c (1 - c))` (at most
+/// 22% of `n c`, for c = 0.01 with n = 49152; adjacent entries differ by >= 29%).
+#[test]
+fn impulse_noise_amount_matches_the_reference_table() {
+    for severity in 1..=5u8 {
+        let s = usize::from(severity - 1);
+        for (side, want, seeds) in [
+            (CIFAR_SIDE, REF_IMPULSE.0[s], 16),
+            (IMAGENET_SIDE, REF_IMPULSE.1[s], 4),
+        ] {
+            let out = pooled(
+                Corruption::ImpulseNoise,
+                &constant(3, side, 0.5),
+                severity,
+                seeds,
+            );
+            let n = out.len() as f64;
+            let salt = out.iter().filter(|&&v| v == 1.0).count() as f64;
+            let pepper = out.iter().filter(|&&v| v == 0.0).count() as f64;
+            assert_eq!(
+                salt + pepper + out.iter().filter(|&&v| v == 0.5).count() as f64,
+                n,
+                "severity {severity}: values other than 0, 0.5, 1"
+            );
+            let expected = n * want;
+            let sd = (n * want * (1.0 - want)).sqrt();
+            assert!(
+                (salt + pepper - expected).abs() < 5.0 * sd,
+                "severity {severity}, {side}px: {} changed, expected {expected:.0} (amount {want})",
+                salt + pepper
+            );
+            // Salt vs pepper: binomial(changed, 1/2), again within 5 standard deviations.
+            let changed = salt + pepper;
+            assert!(
+                (salt - changed / 2.0).abs() < 5.0 * (changed / 4.0).sqrt(),
+                "severity {severity}, {side}px: salt {salt} of {changed}"
+            );
+        }
+    }
+}
+
+/// RGB image with pixel HSV values spread over hues and saturations, HSV value in
+/// `[0.1, 0.5]`, so adding up to 0.5 never clips.
+fn hsv_image(side: usize) -> Image {
+    let mut img = Image::zeros(3, side, side);
+    let n = (side * side) as f32;
+    for y in 0..side {
+        for x in 0..side {
+            let t = (y * side + x) as f32 / n;
+            let (r, g, b) = supcon::augment::ops::hsv_to_rgb(
+                (7.0 * t).fract(),
+                0.2 + 0.7 * (3.0 * t).fract(),
+                0.1 + 0.4 * t,
+            );
+            *img.get_mut(0, y, x) = r;
+            *img.get_mut(1, y, x) = g;
+            *img.get_mut(2, y, x) = b;
+        }
+    }
+    img
+}
+
+/// `hsv2rgb(h, s, clip(v + c, 0, 1))` of `rgb2hsv(x)`: hue and saturation kept, value
+/// raised by exactly `c`; 1-channel images get `clip(x + c)` (the RGB rule on a gray pixel).
+#[test]
+fn brightness_shift_matches_the_reference_table() {
+    use supcon::augment::ops::rgb_to_hsv;
+    for severity in 1..=5u8 {
+        let s = usize::from(severity - 1);
+        for (side, want) in [
+            (CIFAR_SIDE, REF_BRIGHTNESS.0[s]),
+            (IMAGENET_SIDE, REF_BRIGHTNESS.1[s]),
+        ] {
+            let img = hsv_image(side);
+            let out = corrupt::brightness(&img, severity, &mut ChaCha8Rng::seed_from_u64(0));
+            let plane = side * side;
+            for i in 0..plane {
+                let px =
+                    |im: &Image| rgb_to_hsv(im.data[i], im.data[plane + i], im.data[2 * plane + i]);
+                let ((h0, s0, v0), (h1, s1, v1)) = (px(&img), px(&out));
+                let what = format!("severity {severity}, {side}px, pixel {i}");
+                assert!(
+                    (f64::from(v1 - v0) - want).abs() < 1e-5,
+                    "{what}: value {v0} -> {v1}, expected +{want}"
+                );
+                assert!((s1 - s0).abs() < 1e-4, "{what}: saturation {s0} -> {s1}");
+                let dh = (h1 - h0).abs();
+                assert!(dh.min(1.0 - dh) < 1e-4, "{what}: hue {h0} -> {h1}");
+            }
+            // Clipping at 1: a bright pixel saturates at value 1.
+            let bright = constant(3, side, 0.9);
+            let out = corrupt::brightness(&bright, severity, &mut ChaCha8Rng::seed_from_u64(0));
+            let v = (0.9 + want).min(1.0) as f32;
+            assert!(
+                out.data.iter().all(|&o| (o - v).abs() < 1e-6),
+                "{severity} clip"
+            );
+            // Grayscale: plain addition.
+            let gray = constant(1, side, 0.25);
+            let out = corrupt::brightness(&gray, severity, &mut ChaCha8Rng::seed_from_u64(0));
+            let v = (0.25 + want) as f32;
+            assert!(
+                out.data.iter().all(|&o| (o - v).abs() < 1e-6),
+                "{severity} gray"
+            );
+        }
+    }
+}
+
+/// `(x - means) * c + means` with per-channel spatial means (`np.mean(x, axis=(0, 1))`).
+/// With `c < 1` the result stays inside the input's range, so no clipping: exact up to
+/// float rounding.
+#[test]
+fn contrast_factor_matches_the_reference_table() {
+    for severity in 1..=5u8 {
+        let s = usize::from(severity - 1);
+        for (side, want) in [
+            (CIFAR_SIDE, REF_CONTRAST.0[s]),
+            (IMAGENET_SIDE, REF_CONTRAST.1[s]),
+        ] {
+            for channels in [1, 3] {
+                let img = test_image(channels, side, side);
+                let out = corrupt::contrast(&img, severity, &mut ChaCha8Rng::seed_from_u64(0));
+                let plane = side * side;
+                for c in 0..channels {
+                    let p = &img.data[c * plane..(c + 1) * plane];
+                    let mean = p.iter().map(|&v| f64::from(v)).sum::<f64>() / plane as f64;
+                    for (i, &v) in p.iter().enumerate() {
+                        let expected = (f64::from(v) - mean) * want + mean;
+                        let got = f64::from(out.data[c * plane + i]);
+                        assert!(
+                            (got - expected).abs() < 1e-5,
+                            "severity {severity}, {side}px, channel {c}, value {i}: {got} != \
+                             {expected} (c = {want})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// PIL `BOX` resize to `(int(w c), int(h c))` and back: the result has exactly `int(w c)`
+/// distinct columns and `int(h c)` distinct rows on an image whose values strictly
+/// increase left to right and top to bottom (box down-sampling keeps the order, box
+/// up-sampling is nearest-neighbour and uses every small pixel). Non-square images check
+/// both axes; `int` truncates as Python's does.
+#[test]
+fn pixelate_factor_matches_the_reference_table() {
+    fn distinct(mut v: Vec<f32>) -> usize {
+        v.sort_by(f32::total_cmp);
+        1 + v.windows(2).filter(|w| w[1] - w[0] > 1e-6).count()
+    }
+    for severity in 1..=5u8 {
+        let s = usize::from(severity - 1);
+        // (height, width, c): CIFAR-10-C table up to 64 px, ImageNet-C above.
+        for (h, w, want) in [
+            (32usize, 32usize, REF_PIXELATE.0[s]),
+            (28, 40, REF_PIXELATE.0[s]),
+            (80, 96, REF_PIXELATE.1[s]),
+        ] {
+            let mut img = Image::zeros(1, h, w);
+            for y in 0..h {
+                for x in 0..w {
+                    *img.get_mut(0, y, x) =
+                        0.1 + 0.4 * x as f32 / w as f32 + 0.4 * y as f32 / h as f32;
+                }
+            }
+            let out = corrupt::pixelate(&img, severity, &mut ChaCha8Rng::seed_from_u64(0));
+            let row: Vec<f32> = (0..w).map(|x| out.get(0, h / 2, x)).collect();
+            let col: Vec<f32> = (0..h).map(|y| out.get(0, y, w / 2)).collect();
+            let (want_w, want_h) = ((w as f64 * want) as usize, (h as f64 * want) as usize);
+            assert_eq!(
+                (distinct(row), distinct(col)),
+                (want_w, want_h),
+                "severity {severity}, {h}x{w}: c = {want}"
+            );
+        }
+    }
+}
