@@ -945,7 +945,10 @@ fn default_color_jitter_is_applied_with_probability_0_8() {
         .collect();
     let lo = factors.iter().copied().fold(f32::MAX, f32::min);
     let hi = factors.iter().copied().fold(0.0f32, f32::max);
-    assert!((0.6 - 1e-5..0.61).contains(&lo), "brightness min factor {lo}");
+    assert!(
+        (0.6 - 1e-5..0.61).contains(&lo),
+        "brightness min factor {lo}"
+    );
     assert!(hi <= 1.4 + 1e-5 && hi > 1.39, "brightness max factor {hi}");
 
     let hue_only = ColorJitter {

@@ -225,7 +225,11 @@ fn interrupt_after(args: &[String], run: &Path, steps: usize, sig: &str) -> Path
     let err = String::from_utf8_lossy(&out.stderr);
     // 128 + the signal's number, as shells report a process the signal ended.
     let status = if sig == "TERM" { 143 } else { 130 };
-    assert_eq!(out.status.code(), Some(status), "exit status; stderr:\n{err}");
+    assert_eq!(
+        out.status.code(),
+        Some(status),
+        "exit status; stderr:\n{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
     assert!(
         err.contains(&format!("--resume {}", run.display())),
