@@ -90,6 +90,9 @@ fn every_stage_runs_two_epochs_and_writes_its_run_directory() {
         serde_json::from_str(&fs::read_to_string(pre.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["model"]["encoder"]["in_channels"], 1);
     assert_eq!(config["loss"]["temperature"], 0.1);
+    // --lr is the LR itself (the default, 0.125 per 256 samples, scales with the batch).
+    assert_eq!(config["schedule"]["base_lr"], 0.05);
+    assert_eq!(config["schedule"]["scale_by_batch"], false);
 
     let lin = f.root.join("lin");
     let out: Value = serde_json::from_str(

@@ -390,7 +390,11 @@ impl SweepConfig {
         }
         for (k, v) in &point.0 {
             match k {
-                GridKey::Lr => c.schedule.base_lr = num(v),
+                // The learning rate itself, as `--lr` sets it (not scaled by the batch).
+                GridKey::Lr => {
+                    c.schedule.base_lr = num(v);
+                    c.schedule.scale_by_batch = false;
+                }
                 GridKey::Temperature => c.loss.temperature = num(v),
                 GridKey::Optimizer => c.optimizer.kind = v.parse().unwrap_or_default(),
                 GridKey::Augment => c.augment.policy = v.parse().unwrap_or(c.augment.policy),
@@ -770,6 +774,7 @@ mod tests {
         ]);
         let pre = config.pretrain_at(SweepMethod::Supcon, &p);
         assert_eq!(pre.schedule.base_lr, 0.05);
+        assert_eq!(pre.schedule.peak_lr(pre.batch_size), 0.05, "a grid LR is not scaled");
         assert_eq!(pre.loss.temperature, 0.2);
         assert_eq!(
             config.pretrain_at(SweepMethod::Simclr, &p).loss.temperature,

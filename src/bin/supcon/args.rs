@@ -111,7 +111,8 @@ pub struct TrainArgs {
     /// Images per batch
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub batch_size: Option<usize>,
-    /// Base learning rate (per 256 samples with --scale-lr)
+    /// Learning rate (per 256 samples with --scale-lr) [default: pretrain 0.5 x batch / 1024,
+    /// the paper's; train-ce and linear 0.1; finetune 0.01]
     #[arg(long, allow_negative_numbers = true, value_name = "LR")]
     pub lr: Option<f64>,
     /// Scale the LR linearly with the batch size (lr * batch / 256)
@@ -197,7 +198,9 @@ impl TrainArgs {
             *t.batch_size = v;
         }
         if let Some(v) = self.lr {
+            // The given value is the LR itself unless --scale-lr says it is per 256.
             t.schedule.base_lr = v;
+            t.schedule.scale_by_batch = false;
         }
         if self.scale_lr {
             t.schedule.scale_by_batch = true;
