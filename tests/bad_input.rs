@@ -142,6 +142,21 @@ fn pretrain<'a>(spec: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> 
     v
 }
 
+/// The tiny 4-class IDX dataset (16 train, 8 test) in `dir/idx`: its spec.
+fn small_idx(dir: &Path) -> String {
+    let d = dir.join("idx");
+    idx_dir(&d, &cyclic(16, 4), &cyclic(8, 4));
+    format!("idx:{}", s(&d))
+}
+
+/// [`small_idx`] and a finished one-epoch pre-training run on it in `dir/pre`.
+fn small_pretrained(dir: &Path) -> (String, std::path::PathBuf) {
+    let spec = small_idx(dir);
+    let pre = dir.join("pre");
+    succeeds(&pretrain(&spec, s(&pre), &[]));
+    (spec, pre)
+}
+
 // ---------------------------------------------------------------- the cases
 
 #[test]
@@ -172,9 +187,8 @@ fn missing_or_empty_data_directories_are_named() {
 #[test]
 fn truncated_or_corrupt_dataset_files_are_named() {
     let t = tempfile::tempdir().unwrap();
+    let spec = small_idx(t.path());
     let d = t.path().join("idx");
-    idx_dir(&d, &cyclic(16, 4), &cyclic(8, 4));
-    let spec = format!("idx:{}", s(&d));
     let img = d.join("train-images-idx3-ubyte");
     let good = fs::read(&img).unwrap();
     let cases: Vec<(Vec<u8>, &[&str])> = vec![
@@ -343,9 +357,7 @@ fn a_class_with_one_sample() {
 #[test]
 fn a_batch_larger_than_the_dataset_is_named() {
     let t = tempfile::tempdir().unwrap();
-    let d = t.path().join("idx");
-    idx_dir(&d, &cyclic(16, 4), &cyclic(8, 4));
-    let spec = format!("idx:{}", s(&d));
+    let spec = small_idx(t.path());
     let out = t.path().join("run");
     fails_naming(
         &pretrain(&spec, s(&out), &["--batch-size", "32"]),
@@ -432,9 +444,7 @@ fn unknown_names_are_named_with_the_choices() {
 #[test]
 fn zero_and_negative_numbers_are_named() {
     let t = tempfile::tempdir().unwrap();
-    let d = t.path().join("idx");
-    idx_dir(&d, &cyclic(16, 4), &cyclic(8, 4));
-    let spec = format!("idx:{}", s(&d));
+    let spec = small_idx(t.path());
     for (i, (extra, needles)) in [
         (&["--epochs", "0"][..], &["epochs = 0"][..]),
         (&["--batch-size", "0"], &["batch_size = 0"]),
@@ -510,9 +520,7 @@ fn negative_numbers_after_a_space_are_named() {
 #[test]
 fn zero_subset_sizes_are_named() {
     let t = tempfile::tempdir().unwrap();
-    let d = t.path().join("idx");
-    idx_dir(&d, &cyclic(16, 4), &cyclic(8, 4));
-    let spec = format!("idx:{}", s(&d));
+    let spec = small_idx(t.path());
     fails_naming(&["data", "--data", &spec, "--limit", "0"], &["limit", "0"]);
     fails_naming(
         &["data", "--data", &spec, "--test-limit", "0"],
@@ -605,11 +613,7 @@ fn config_files_with_unknown_missing_or_bad_fields_are_named() {
 #[test]
 fn resume_from_an_incompatible_run_is_named() {
     let t = tempfile::tempdir().unwrap();
-    let d = t.path().join("idx");
-    idx_dir(&d, &cyclic(16, 4), &cyclic(8, 4));
-    let spec = format!("idx:{}", s(&d));
-    let pre = t.path().join("pre");
-    succeeds(&pretrain(&spec, s(&pre), &[]));
+    let (spec, pre) = small_pretrained(t.path());
     let ce = t.path().join("ce");
     succeeds(&[
         "train-ce",
@@ -666,8 +670,8 @@ fn resume_from_an_incompatible_run_is_named() {
     fs::write(&cfg, "{\"epochs\": ").unwrap();
     fails_naming(&["pretrain", "--resume", s(&pre), "-q"], &[s(&cfg), "EOF"]);
     fails_naming(
-        &["pretrain", "--resume", s(&d), "-q"],
-        &[s(&d.join("config.json")), "not a run directory"],
+        &["pretrain", "--resume", s(&t.path().join("idx")), "-q"],
+        &[s(&t.path().join("idx/config.json")), "not a run directory"],
     );
 }
 
@@ -701,11 +705,7 @@ fn absurd_sizes_are_refused_before_allocating() {
 #[test]
 fn resuming_a_probe_on_a_changed_encoder_is_named() {
     let t = tempfile::tempdir().unwrap();
-    let d = t.path().join("idx");
-    idx_dir(&d, &cyclic(16, 4), &cyclic(8, 4));
-    let spec = format!("idx:{}", s(&d));
-    let pre = t.path().join("pre");
-    succeeds(&pretrain(&spec, s(&pre), &[]));
+    let (spec, pre) = small_pretrained(t.path());
     let other = t.path().join("other");
     succeeds(&pretrain(&spec, s(&other), &["--seed", "5"]));
     let lin = t.path().join("lin");
@@ -743,11 +743,7 @@ fn resuming_a_probe_on_a_changed_encoder_is_named() {
 #[test]
 fn ignored_flags_and_unreachable_schedules_are_named() {
     let t = tempfile::tempdir().unwrap();
-    let d = t.path().join("idx");
-    idx_dir(&d, &cyclic(16, 4), &cyclic(8, 4));
-    let spec = format!("idx:{}", s(&d));
-    let pre = t.path().join("pre");
-    succeeds(&pretrain(&spec, s(&pre), &[]));
+    let (spec, pre) = small_pretrained(t.path());
     for (cmd, flags) in [
         ("pretrain", &["--epochs", "3"][..]),
         ("pretrain", &["--temperature", "0.5", "--chunk", "4"][..]),

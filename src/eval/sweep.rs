@@ -774,7 +774,11 @@ mod tests {
         ]);
         let pre = config.pretrain_at(SweepMethod::Supcon, &p);
         assert_eq!(pre.schedule.base_lr, 0.05);
-        assert_eq!(pre.schedule.peak_lr(pre.batch_size), 0.05, "a grid LR is not scaled");
+        assert_eq!(
+            pre.schedule.peak_lr(pre.batch_size),
+            0.05,
+            "a grid LR is not scaled"
+        );
         assert_eq!(pre.loss.temperature, 0.2);
         assert_eq!(
             config.pretrain_at(SweepMethod::Simclr, &p).loss.temperature,
