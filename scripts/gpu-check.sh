@@ -11,6 +11,8 @@
 # Steps, in order of importance (each under `timeout`; one failing does not stop the rest):
 #   loss_ref            the loss reference cases on the GPU vs the fixture and the CPU
 #   loss_small_{cpu,gpu} bench loss --impl plain at N=256: the loss values must agree
+#   mlp_one/_dp/_chunk  BN-free MLP: per-step losses of one device, --devices gpu:0,gpu:0
+#                       and --chunk 32 must agree (the global batch on the GPU)
 #   pretrain, linear, eval_gpu  short CIFAR-10 SupCon pre-training (ResNet-18), linear
 #                       probe and evaluation, all on the GPU
 #   dp_gpu              data-parallel global batch over two replicas on the GPU
@@ -129,6 +131,25 @@ if ! step loss_ref 150 "$BIN" bench loss-ref --device gpu \
 fi
 step loss_small_cpu 60 "$BIN" bench loss --impl plain --batch 256 --reps 3 --device cpu
 step loss_small_gpu 60 "$BIN" bench loss --impl plain --batch 256 --reps 3 --device gpu
+
+# --- the global batch on the GPU: a BN-free MLP's per-step losses on one device, over two
+# replicas (--devices gpu:0,gpu:0) and chunked (--chunk 32) must agree (as on lavapipe) ---
+cat > "$W/mlp.toml" <<'TOML'
+epochs = 1
+batch_size = 64
+[data]
+limit = 256
+test_limit = 64
+[model.encoder]
+name = "mlp"
+mlp_batch_norm = false
+[model.head]
+batch_norm = false
+TOML
+step mlp_one 60 "$BIN" pretrain --config "$W/mlp.toml" -q --device gpu --out "$W/mlp-one"
+step mlp_dp 60 "$BIN" pretrain --config "$W/mlp.toml" -q --devices gpu:0,gpu:0 --out "$W/mlp-dp"
+step mlp_chunk 60 "$BIN" pretrain --config "$W/mlp.toml" -q --device gpu --chunk 32 \
+  --out "$W/mlp-chunk"
 
 # --- (e) short CIFAR-10 pre-training + linear probe + eval on the GPU (ResNet-18; the
 # first use of its kernels pays their compilation, which the later steps reuse) --------
@@ -282,6 +303,24 @@ if lin:
     cifar["linear"] = lin[-1]
     checks["cifar10_probe_above_chance"] = {"ok": lin[-1].get("top1", 0) > 0.15,
                                             "top1": lin[-1].get("top1")}
+
+def step_losses(run):
+    try:
+        recs = jsonl(read(f"{W}/{run}/metrics.jsonl"))
+    except Exception:
+        return []
+    return [r["loss"] for r in recs if "step" in r and "loss" in r]
+
+
+one = step_losses("mlp-one")
+for check, run in (("data_parallel_equals_one_device", "mlp-dp"),
+                   ("chunked_equals_one_device", "mlp-chunk")):
+    other = step_losses(run)
+    if one or other:
+        worst = max((abs(a - b) / max(abs(a), abs(b), 1e-12) for a, b in zip(one, other)),
+                    default=None)
+        checks[check] = {"ok": len(one) == len(other) > 0 and worst < 1e-4,
+                         "steps": len(other), "max_relative_step_loss_diff": worst}
 
 setup = read(f"{W}/setup.txt")
 summary = {
