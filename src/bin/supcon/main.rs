@@ -3,8 +3,8 @@
 //! A thin layer over the library: parse flags into validated configurations, call the
 //! library, print results. Errors print their whole cause chain and exit with status 1
 //! (2 for bad flags, from clap). The training commands stop at a checkpoint on Ctrl-C
-//! (SIGINT/SIGTERM) and exit with status 130, naming the checkpoint and the `--resume`
-//! command; a second Ctrl-C exits at once.
+//! (SIGINT), SIGTERM or SIGHUP and exit with status 128 + the signal's number (130, 143,
+//! 129), naming the checkpoint and the `--resume` command; a second signal exits at once.
 
 mod args;
 mod bench;
