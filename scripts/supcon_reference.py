@@ -35,6 +35,11 @@ left is in the stored values themselves.
 
 Usage:
     python3 scripts/supcon_reference.py [tests/fixtures/supcon_vectors.json]
+    python3 scripts/supcon_reference.py --write-extra tests/fixtures/supcon_extra_vectors.json
+
+The second form writes extra cases (see EXTRA_ABOUT) in the fixture's JSON schema,
+computed by this script's own loss_and_grad, then checks the written file as the
+first form does; `python3 scripts/supcon_reference.py OUT.json` re-checks it later.
 
 Prints one line per case: name, stored loss, recomputed loss, relative loss difference,
 max abs gradient difference, and that difference relative to the largest stored
@@ -44,6 +49,7 @@ max abs gradient difference, and that difference relative to the largest stored
 import argparse
 import json
 import math
+import random
 import sys
 
 TOLERANCE = 1e-9
@@ -154,6 +160,104 @@ def loss_and_grad(case):
     return loss, grad
 
 
+EXTRA_SEED = 20240917
+
+EXTRA_ABOUT = """Extra SupCon reference cases, written by
+  python3 scripts/supcon_reference.py --write-extra tests/fixtures/supcon_extra_vectors.json
+in pure-Python float64 (math.fsum; analytic gradient, no torch/numpy), same schema and
+formulation as tests/fixtures/supcon_vectors.json (L_out, L_in; anchors without positives
+contribute 0 and still count in the mean; an explicit mask[i*bsz+j] > 0 is the positive
+weight of sample j for anchors of sample i, the diagonal deciding whether the anchor's
+other views are positives; L_out(a) = -(tau/base_tau) * sum_p w_p log p_p / sum_p w_p;
+L_in(a) = -(tau/base_tau) * log(sum_p w_p p_p / sum_p w_p)). Features are pseudo-random
+from random.Random(%d + case index), rounded to 12 significant digits before the loss is
+computed; gradients are stored to 12 significant digits. Cases:
+%s"""
+
+
+def _extra_features(rng, bsz, views, dim, normalise, scale=1.0):
+    """Flat [bsz, views, dim] Gaussian features, optionally L2-normalised per view."""
+    out = []
+    for _ in range(bsz * views):
+        v = [scale * rng.gauss(0.0, 1.0) for _ in range(dim)]
+        if normalise:
+            n = math.sqrt(math.fsum(x * x for x in v))
+            v = [x / n for x in v]
+        out.extend(float(f"{x:.12g}") for x in v)
+    return out
+
+
+# name, what it covers, bsz, views, dim, tau, base_tau, mode, variant, normalised,
+# labels, mask (row-major [bsz, bsz] weights)
+_WEIGHTED_MASK = [
+    0.0, 2.0, 0.0, 0.5, 0.0,
+    0.5, 1.0, 0.0, 0.0, 0.25,
+    0.0, 0.0, 0.0, 0.0, 0.0,
+    1.5, 0.0, 0.75, 2.0, 0.0,
+    0.0, 0.0, 3.0, 0.0, 0.0,
+]
+EXTRA_CASES = [
+    ("extra_mixed_no_positive_out",
+     "(1) labels [0,1,0,2,1,3] with one view: samples 3 and 5 have no positive, contribute 0"
+     " and still count in the mean over 6 anchors; L_out, mode all",
+     6, 1, 5, 0.1, 0.07, "all", "out", True, [0, 1, 0, 2, 1, 3], None),
+    ("extra_l_in_no_positive",
+     "(2) L_in with labels [0,0,1,2,1] and one view: sample 3 has no positive (contributes 0,"
+     " counts in the mean); tau 0.2, base 0.07",
+     5, 1, 4, 0.2, 0.07, "all", "in", True, [0, 0, 1, 2, 1], None),
+    ("extra_weighted_mask_out",
+     "(3) explicit asymmetric mask with weights 0.25..3 and a mixed diagonal (0, 1, 0, 2, 3):"
+     " anchors of sample 0 skip their other view, sample 2's row is all zero (no positive),"
+     " sample 4's only positive is its other view (weight 3); L_out, 2 views",
+     5, 2, 6, 0.1, 0.1, "all", "out", True, None, _WEIGHTED_MASK),
+    ("extra_weighted_mask_in_unnormalized",
+     "(2)+(3) the same weighted mask with L_in (weighted mean of softmax probabilities),"
+     " features NOT L2-normalised (Gaussian, sd 0.8), tau 0.5, base 0.07",
+     5, 2, 3, 0.5, 0.07, "all", "in", False, None, _WEIGHTED_MASK),
+    ("extra_mode_one_l_in",
+     "(4) contrast mode one (view-0 anchors only, all 3 views as contrast) with L_in;"
+     " labels [1,0,1,2,0,1], tau 0.1, base 0.07",
+     6, 3, 8, 0.1, 0.07, "one", "in", True, [1, 0, 1, 2, 0, 1], None),
+    ("extra_simclr_three_views",
+     "(5) SimCLR (no labels, no mask) with three views: each anchor's positives are the"
+     " other two views of its sample; L_out, tau 0.5",
+     4, 3, 7, 0.5, 0.5, "all", "out", True, None, None),
+]
+
+
+def extra_cases():
+    """Build the EXTRA_CASES as fixture-schema dicts with loss and gradient filled in."""
+    cases = []
+    for index, (name, _, bsz, views, dim, tau, base, mode, variant, normalise, labels,
+                mask) in enumerate(EXTRA_CASES):
+        rng = random.Random(EXTRA_SEED + index)
+        scale = 1.0 if normalise else 0.8
+        case = {
+            "name": name, "bsz": bsz, "n_views": views, "dim": dim,
+            "temperature": tau, "base_temperature": base,
+            "contrast_mode": mode, "variant": variant,
+            "features": _extra_features(rng, bsz, views, dim, normalise, scale),
+            "labels": labels, "mask": mask,
+        }
+        if mask is not None:
+            assert len(mask) == bsz * bsz, name
+        loss, grad = loss_and_grad(case)
+        case["loss"] = loss
+        case["grad"] = [float(f"{g:.12g}") for g in grad]
+        cases.append(case)
+    return cases
+
+
+def write_extra(path):
+    """Write the extra cases to `path` in the fixture's schema."""
+    listing = "\n".join(f"  {c[0]}: {c[1]}" for c in EXTRA_CASES)
+    doc = {"about": EXTRA_ABOUT % (EXTRA_SEED, listing), "cases": extra_cases()}
+    with open(path, "w") as fh:
+        json.dump(doc, fh)
+        fh.write("\n")
+    print(f"wrote {len(doc['cases'])} cases to {path}")
+
+
 def relative(diff, scale):
     """diff / scale, or the absolute diff when the reference scale is exactly zero."""
     return diff / scale if scale > 0.0 else diff
@@ -163,7 +267,12 @@ def main():
     """Check every case of the fixture; exit 1 on any mismatch beyond TOLERANCE."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("fixture", nargs="?", default="tests/fixtures/supcon_vectors.json")
+    parser.add_argument("--write-extra", metavar="OUT.json",
+                        help="write the extra cases (EXTRA_CASES) to OUT.json, then check it")
     args = parser.parse_args()
+    if args.write_extra:
+        write_extra(args.write_extra)
+        args.fixture = args.write_extra
     with open(args.fixture) as fh:
         cases = json.load(fh)["cases"]
     print(f"{'case':28} {'stored loss':>22} {'recomputed loss':>22} "
