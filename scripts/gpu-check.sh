@@ -134,22 +134,10 @@ step loss_small_gpu 60 "$BIN" bench loss --impl plain --batch 256 --reps 3 --dev
 
 # --- the global batch on the GPU: a BN-free MLP's per-step losses on one device, over two
 # replicas (--devices gpu:0,gpu:0) and chunked (--chunk 32) must agree (as on lavapipe) ---
-cat > "$W/mlp.toml" <<'TOML'
-epochs = 1
-batch_size = 64
-[data]
-limit = 256
-test_limit = 64
-[model.encoder]
-name = "mlp"
-mlp_batch_norm = false
-[model.head]
-batch_norm = false
-TOML
-step mlp_one 60 "$BIN" pretrain --config "$W/mlp.toml" -q --device gpu --out "$W/mlp-one"
-step mlp_dp 60 "$BIN" pretrain --config "$W/mlp.toml" -q --devices gpu:0,gpu:0 --out "$W/mlp-dp"
-step mlp_chunk 60 "$BIN" pretrain --config "$W/mlp.toml" -q --device gpu --chunk 32 \
-  --out "$W/mlp-chunk"
+MLP=(pretrain --config scripts/global-batch-mlp.toml -q)
+step mlp_one 60 "$BIN" "${MLP[@]}" --device gpu --out "$W/mlp-one"
+step mlp_dp 60 "$BIN" "${MLP[@]}" --devices gpu:0,gpu:0 --out "$W/mlp-dp"
+step mlp_chunk 60 "$BIN" "${MLP[@]}" --device gpu --chunk 32 --out "$W/mlp-chunk"
 
 # --- (e) short CIFAR-10 pre-training + linear probe + eval on the GPU (ResNet-18; the
 # first use of its kernels pays their compilation, which the later steps reuse) --------

@@ -63,19 +63,7 @@ step loss_gpu "$BIN" bench loss --impl plain --batch 256 --reps 1 --device gpu
 
 # (2) one global batch: data-parallel and chunked steps against the one-device step. The
 # MLP has no BatchNorm, so every sample's embedding is independent of how the batch is split.
-cat > "$OUT/mlp.toml" <<'TOML'
-epochs = 1
-batch_size = 64
-[data]
-limit = 256
-test_limit = 64
-[model.encoder]
-name = "mlp"
-mlp_batch_norm = false
-[model.head]
-batch_norm = false
-TOML
-MLP=(pretrain --config "$OUT/mlp.toml" -q)
+MLP=(pretrain --config "$HERE/global-batch-mlp.toml" -q)
 step mlp_one "$BIN" "${MLP[@]}" --device gpu --out "$OUT/mlp-one"
 step mlp_dp "$BIN" "${MLP[@]}" --devices gpu:0,gpu:0 --out "$OUT/mlp-dp"
 step mlp_chunk "$BIN" "${MLP[@]}" --device gpu --chunk 32 --out "$OUT/mlp-chunk"
