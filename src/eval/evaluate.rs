@@ -542,14 +542,20 @@ pub fn load_eval_data(info: &RunInfo, over: &DataOverride) -> Result<LoadedDatas
     Ok(data)
 }
 
-/// The image shape recorded in a run's `data.json`, when it has one.
+/// The image shape recorded in a run's `data.json`, when it has one (only that field is
+/// read, so summaries written by earlier versions still load).
 fn recorded_shape(dir: &Path) -> Result<Option<[usize; 3]>, RunEvalError> {
     let path = dir.join("data.json");
     if !path.exists() {
         return Ok(None);
     }
-    let summary: crate::data::DataSummary = read_json(&path)?;
-    Ok(Some(summary.shape))
+    let summary: serde_json::Value = read_json(&path)?;
+    match summary.get("shape") {
+        None => Ok(None),
+        Some(shape) => serde_json::from_value(shape.clone())
+            .map(Some)
+            .map_err(|e| run_err(dir, format!("{}: shape: {e}", path.display()))),
+    }
 }
 
 /// The k-NN protocol.
