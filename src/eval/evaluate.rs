@@ -52,7 +52,7 @@ use crate::model::{
 use crate::train::features::{Matrix, map_split};
 use crate::train::linear::{classifier_logits, fit_classifier_on_features, load_encoder};
 use crate::train::metrics::{ClassificationMetrics, classification_metrics};
-use crate::train::run_dir::{RunDir, RunDirError, read_json};
+use crate::train::run_dir::{RunDir, RunDirError, read_json, recorded_shape};
 use crate::train::supervised::SupervisedModel;
 use crate::train::{
     DataConfig, LinearConfig, PretrainConfig, ScheduleConfig, SupervisedConfig, TrainError,
@@ -540,22 +540,6 @@ pub fn load_eval_data(info: &RunInfo, over: &DataOverride) -> Result<LoadedDatas
         convert(&mut data, &config.spec)?;
     }
     Ok(data)
-}
-
-/// The image shape recorded in a run's `data.json`, when it has one (only that field is
-/// read, so summaries written by earlier versions still load).
-fn recorded_shape(dir: &Path) -> Result<Option<[usize; 3]>, RunEvalError> {
-    let path = dir.join("data.json");
-    if !path.exists() {
-        return Ok(None);
-    }
-    let summary: serde_json::Value = read_json(&path)?;
-    match summary.get("shape") {
-        None => Ok(None),
-        Some(shape) => serde_json::from_value(shape.clone())
-            .map(Some)
-            .map_err(|e| run_err(dir, format!("{}: shape: {e}", path.display()))),
-    }
 }
 
 /// The k-NN protocol.

@@ -165,13 +165,10 @@ pub fn resume_finetune(run: &Path, opts: &RunOptions) -> Result<SupervisedReport
             run.path().display()
         )));
     };
+    let last = super::checkpoint::resume_point(&run)?;
+    opts.apply_resume_device(&run, &mut config, |c, device| c.device = device)?;
     let source = ModelDir::open(&config.pretrained_run).map_err(train_err)?;
     let data = target_data(&data_config, &encoder_config, &source, config.seed, opts)?;
-    let last = super::checkpoint::resume_point(&run)?;
-    if let Some(device) = opts.resume_device {
-        config.device = device;
-        run.write_json("config.json", &config)?;
-    }
     run_finetune(
         &config,
         encoder_config,

@@ -22,7 +22,7 @@ use super::features::{Matrix, map_split};
 use super::interrupt;
 use super::metrics::{ClassificationMetrics, classification_metrics};
 use super::pretrain::PretrainConfig;
-use super::run_dir::{RunDir, truncate_metrics};
+use super::run_dir::{RunDir, recorded_shape, truncate_metrics};
 use super::setup::DataConfig;
 use super::{OptimizerConfig, Progress, ScheduleConfig, TrainError};
 use crate::data::LoadedDataset;
@@ -138,13 +138,17 @@ fn prepare(
     let data_config = config.data.clone().unwrap_or_else(|| pre.data.clone());
     let mut data = data_config.load(config.seed)?;
     // Other data (transfer) is converted to the encoder's input, as fine-tuning does.
-    let target = crate::infer::encoder_input_shape(&pre.model.encoder, data.shape(), || {
-        RunDir::open(&config.encoder_run)
-            .and_then(|r| r.read_json::<crate::data::DataSummary>("data.json"))
-            .map(|d| d.shape)
-            .map_err(|e| e.to_string())
-    })
-    .map_err(|e| TrainError::Config(format!("{}: {e}", config.encoder_run.display())))?;
+    let target =
+        crate::infer::encoder_input_shape(
+            &pre.model.encoder,
+            data.shape(),
+            || match recorded_shape(&config.encoder_run) {
+                Ok(Some(shape)) => Ok(shape),
+                Ok(None) => Err("no data.json".into()),
+                Err(e) => Err(e.to_string()),
+            },
+        )
+        .map_err(|e| TrainError::Config(format!("{}: {e}", config.encoder_run.display())))?;
     let converted = crate::infer::convert_dataset(&mut data, target)
         .map_err(|e| TrainError::Config(format!("data {}: {e}", data_config.spec)))?;
     if converted && !quiet {
@@ -166,10 +170,7 @@ pub fn resume_linear(run: &Path, opts: &super::RunOptions) -> Result<LinearRepor
     let run = RunDir::open(run)?;
     let mut config: LinearConfig = run.read_json("config.json")?;
     let last = checkpoint::resume_point(&run)?;
-    if let Some(device) = opts.resume_device {
-        config.device = device;
-        run.write_json("config.json", &config)?;
-    }
+    opts.apply_resume_device(&run, &mut config, |c, device| c.device = device)?;
     let (encoder, _, data) = prepare(&config, opts.quiet)?;
     run_linear(&config, &run, &encoder, &data, last, opts.quiet)
 }

@@ -289,6 +289,26 @@ pub struct RunOptions {
     pub resume_device: Option<DeviceChoice>,
 }
 
+impl RunOptions {
+    /// Moves a resumed run to [`Self::resume_device`] when one is set: `set` writes the
+    /// device into `config`, which is saved again as the run's `config.json`.
+    ///
+    /// # Errors
+    /// Writing `config.json`.
+    pub(crate) fn apply_resume_device<C: Serialize>(
+        &self,
+        run: &RunDir,
+        config: &mut C,
+        set: impl FnOnce(&mut C, DeviceChoice),
+    ) -> Result<(), TrainError> {
+        if let Some(device) = self.resume_device {
+            set(config, device);
+            run.write_json("config.json", config)?;
+        }
+        Ok(())
+    }
+}
+
 /// What a finished stage reports.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PretrainReport {
@@ -393,11 +413,10 @@ pub fn resume_pretrain(run: &Path, opts: &RunOptions) -> Result<PretrainReport, 
     let mut config: PretrainConfig = run.read_json("config.json")?;
     config.validate()?;
     let last = checkpoint::resume_point(&run)?;
-    if let Some(device) = opts.resume_device {
-        config.device = device;
-        config.devices.clear();
-        run.write_json("config.json", &config)?;
-    }
+    opts.apply_resume_device(&run, &mut config, |c, device| {
+        c.device = device;
+        c.devices.clear();
+    })?;
     run_pretrain(&config, &run, last, opts)
 }
 

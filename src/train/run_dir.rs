@@ -263,6 +263,29 @@ pub fn truncate_metrics(path: &Path, epoch: usize, step: usize) -> Result<(), Ru
     write_atomic(path, text.as_bytes()).map_err(io_err(path))
 }
 
+/// The image shape `[channels, height, width]` recorded in the `data.json` of the run in
+/// `dir`, when it has one (only that field is read, so summaries written by earlier
+/// versions still load).
+///
+/// # Errors
+/// I/O or JSON errors naming the file, or a `shape` that is not three numbers.
+pub fn recorded_shape(dir: &Path) -> Result<Option<[usize; 3]>, RunDirError> {
+    let path = dir.join("data.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let summary: serde_json::Value = read_json(&path)?;
+    summary
+        .get("shape")
+        .map(|shape| {
+            serde_json::from_value(shape.clone()).map_err(|e| RunDirError::Json {
+                path: path.clone(),
+                reason: format!("shape: {e}"),
+            })
+        })
+        .transpose()
+}
+
 /// Reads every record of a `metrics.jsonl`, skipping a torn last line (a crash mid-write).
 ///
 /// # Errors

@@ -150,10 +150,7 @@ pub fn resume_supervised(run: &Path, opts: &RunOptions) -> Result<SupervisedRepo
     let run = RunDir::open(run)?;
     let mut config: SupervisedConfig = run.read_json("config.json")?;
     let last = checkpoint::resume_point(&run)?;
-    if let Some(device) = opts.resume_device {
-        config.device = device;
-        run.write_json("config.json", &config)?;
-    }
+    opts.apply_resume_device(&run, &mut config, |c, device| c.device = device)?;
     run_supervised(&config, &run, last, opts)
 }
 

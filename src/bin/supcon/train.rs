@@ -139,9 +139,7 @@ impl PretrainArgs {
         }
         Ok(c)
     }
-}
 
-impl PretrainArgs {
     /// Every configuration flag that was given.
     fn given(&self) -> Vec<&'static str> {
         let mut g = given(&[
