@@ -13,6 +13,8 @@
 #   loss_small_{cpu,gpu} bench loss --impl plain at N=256: the loss values must agree
 #   mlp_one/_dp/_chunk  BN-free MLP: per-step losses of one device, --devices gpu:0,gpu:0
 #                       and --chunk 32 must agree (the global batch on the GPU)
+#   init_{gpu,cpu}      the same short ResNet pre-training on both devices: same seed, same
+#                       initial weights, so the first step losses must agree
 #   pretrain, linear, eval_gpu  short CIFAR-10 SupCon pre-training (ResNet-18), linear
 #                       probe and evaluation, all on the GPU
 #   dp_gpu              data-parallel global batch over two replicas on the GPU
@@ -138,6 +140,9 @@ MLP=(pretrain --config scripts/global-batch-mlp.toml -q)
 step mlp_one 60 "$BIN" "${MLP[@]}" --device gpu --out "$W/mlp-one"
 step mlp_dp 60 "$BIN" "${MLP[@]}" --devices gpu:0,gpu:0 --out "$W/mlp-dp"
 step mlp_chunk 60 "$BIN" "${MLP[@]}" --device gpu --chunk 32 --out "$W/mlp-chunk"
+INIT=(pretrain --epochs 1 --limit 256 --test-limit 64 --batch-size 64 -q)
+step init_gpu 90 "$BIN" "${INIT[@]}" --device gpu --out "$W/init-gpu"
+step init_cpu 60 "$BIN" "${INIT[@]}" --device cpu --out "$W/init-cpu"
 
 # --- (e) short CIFAR-10 pre-training + linear probe + eval on the GPU (ResNet-18; the
 # first use of its kernels pays their compilation, which the later steps reuse) --------
@@ -309,6 +314,13 @@ for check, run in (("data_parallel_equals_one_device", "mlp-dp"),
                     default=None)
         checks[check] = {"ok": len(one) == len(other) > 0 and worst < 1e-4,
                          "steps": len(other), "max_relative_step_loss_diff": worst}
+init_gpu, init_cpu = step_losses("init-gpu"), step_losses("init-cpu")
+if init_gpu or init_cpu:
+    first = (abs(init_gpu[0] - init_cpu[0]) / max(abs(init_cpu[0]), 1e-12)
+             if init_gpu and init_cpu else None)
+    checks["same_init_cpu_vs_gpu"] = {"ok": first is not None and first < 1e-4,
+                                      "first_step_rel_diff": first,
+                                      "gpu": init_gpu, "cpu": init_cpu}
 
 setup = read(f"{W}/setup.txt")
 summary = {

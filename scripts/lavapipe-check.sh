@@ -21,6 +21,8 @@
 #   chunked           the same for --chunk 32 (gradient caching + tiled loss)
 #   probe_and_eval    ResNet pre-training -> linear probe -> eval, all on the Vulkan device;
 #                     eval of the probe on the CPU agrees (top-1 within one test image)
+#   same_init         the same ResNet pre-training on the CPU: with the same seed both start
+#                     from the same weights, so their first step losses agree (relative 1e-4)
 # The first run compiles and autotunes every kernel (minutes on two cores); later runs reuse
 # the cache in ./target/environment and take about a minute.
 set -euo pipefail
@@ -69,8 +71,9 @@ step mlp_dp "$BIN" "${MLP[@]}" --devices gpu:0,gpu:0 --out "$OUT/mlp-dp"
 step mlp_chunk "$BIN" "${MLP[@]}" --device gpu --chunk 32 --out "$OUT/mlp-chunk"
 
 # (3) ResNet pre-training, linear probe and evaluation on the Vulkan device
-step resnet "$BIN" pretrain --device gpu --epochs 1 --limit 256 --test-limit 64 \
-  --batch-size 64 -q --out "$OUT/resnet"
+RESNET=(pretrain --epochs 1 --limit 256 --test-limit 64 --batch-size 64 -q)
+step resnet "$BIN" "${RESNET[@]}" --device gpu --out "$OUT/resnet"
+step resnet_cpu "$BIN" "${RESNET[@]}" --device cpu --out "$OUT/resnet-cpu"
 step probe "$BIN" linear --encoder "$OUT/resnet" --device gpu --epochs 5 -q --out "$OUT/probe"
 step eval_gpu "$BIN" eval --model "$OUT/probe" --device gpu -q --out "$OUT/eval-gpu.json"
 step eval_cpu "$BIN" eval --model "$OUT/probe" --device cpu -q --out "$OUT/eval-cpu.json"
@@ -145,9 +148,17 @@ if ok:
     probe = {"ok": abs(g["top1"] - c["top1"]) <= 1.0 / g["samples"] + 1e-9,
              "top1_gpu": g["top1"], "top1_cpu": c["top1"], "samples": g["samples"]}
 checks["probe_and_eval"] = probe
+gpu_steps, cpu_steps = steps_of("resnet"), steps_of("resnet-cpu")
+if ran("resnet", "resnet_cpu") and gpu_steps and cpu_steps:
+    checks["same_init"] = {"ok": rel(gpu_steps[0], cpu_steps[0]) < 1e-4,
+                           "first_step_gpu": gpu_steps[0], "first_step_cpu": cpu_steps[0],
+                           "relative": rel(gpu_steps[0], cpu_steps[0]),
+                           "steps_gpu": gpu_steps, "steps_cpu": cpu_steps}
+else:
+    checks["same_init"] = {"ok": False}
 
 names = ["loss_ref", "loss_cpu", "loss_gpu", "mlp_one", "mlp_dp", "mlp_chunk", "resnet",
-         "probe", "eval_gpu", "eval_cpu"]
+         "resnet_cpu", "probe", "eval_gpu", "eval_cpu"]
 summary = {
     "passed": all(c["ok"] for c in checks.values()),
     "elapsed_s": int(os.environ["ELAPSED"]),

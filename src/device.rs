@@ -200,6 +200,52 @@ impl DeviceChoice {
         self.device().autodiff()
     }
 
+    /// Builds a freshly initialised module for training on this choice's autodiff device,
+    /// with the same initial weights whatever the device: the CPU's generator is seeded
+    /// with `seed`, `init` builds the module on the CPU, every parameter is initialised
+    /// there (in the module's visiting order), and a module built by `init` on the device
+    /// is loaded with those values (so `init` runs twice for a GPU). burn
+    /// draws initial weights from each device's own generator, lazily, on the device a
+    /// parameter is first used on, so building on a GPU (or moving a module not yet
+    /// initialised) would give other weights than the CPU for the same seed. The device's
+    /// own generator is seeded with `seed` too.
+    ///
+    /// # Errors
+    /// Whatever `init` returns.
+    pub fn init_seeded<M, E>(
+        self,
+        seed: u64,
+        init: impl Fn(&Device) -> Result<M, E>,
+    ) -> Result<M, E>
+    where
+        M: burn::module::Module,
+    {
+        struct Materialise;
+        impl burn::module::ModuleVisitor for Materialise {
+            fn visit_float<const D: usize>(
+                &mut self,
+                param: &burn::module::Param<burn::tensor::Tensor<D>>,
+            ) {
+                // The first access runs a lazy parameter's initialiser.
+                let _ = param.val();
+            }
+        }
+        let host = Self::Cpu.autodiff_device();
+        host.seed(seed);
+        let module = init(&host)?;
+        module.visit(&mut Materialise);
+        if !self.is_gpu() {
+            return Ok(module);
+        }
+        // Built again on the device, its parameters still lazy, then loaded with the host's
+        // values: loading never runs an initialiser, and each parameter becomes a fresh
+        // leaf of the device's autodiff graph (moving the host's tracked parameters would
+        // tie them to the host's graph).
+        let device = self.autodiff_device();
+        device.seed(seed);
+        Ok(init(&device)?.load_record(module.into_record()))
+    }
+
     /// Starts the device and runs one tiny operation on it, turning a backend that cannot
     /// start (no Vulkan driver, no such GPU) into an error instead of a panic deep inside
     /// the first tensor operation. Cheap on the CPU. Call it once, early: while it runs,

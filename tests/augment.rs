@@ -763,6 +763,25 @@ fn default_sim_pipeline_is_supcontrast_cifar_transform() {
     assert_eq!(stacked.stages()[3..], reference[2..]);
 }
 
+/// `crop` is the SupContrast reference's linear-stage `train_transform` (`main_linear.py`:
+/// `RandomResizedCrop(size, scale=(0.2, 1.))`, `RandomHorizontalFlip()`, no colour
+/// stages): the first two stages of the CIFAR list above.
+#[test]
+fn crop_policy_is_supcontrast_linear_transform() {
+    let stages = AugmentConfig::new(Augment::Crop).build().unwrap();
+    assert_eq!(stages.stages(), &supcontrast_cifar_stages(None)[..2]);
+    let sized = AugmentConfig {
+        size: Some(32),
+        blur: true, // blur belongs to `sim` and `stacked-randaugment` only
+        ..AugmentConfig::new(Augment::Crop)
+    };
+    assert_eq!(
+        sized.build().unwrap().stages(),
+        &supcontrast_cifar_stages(Some(32))[..2]
+    );
+    assert_eq!("crop".parse::<Augment>().unwrap(), Augment::Crop);
+}
+
 /// The default pipeline's stages, destructured (panics if the layout changes).
 fn default_sim_stages() -> (
     RandomResizedCrop,

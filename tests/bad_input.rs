@@ -783,19 +783,20 @@ fn ignored_flags_and_unreachable_schedules_are_named() {
         &[s(&done.join("report.json")), "already finished"],
     );
     let lin = t.path().join("lin");
-    for flag in [["--augment", "sim"], ["--checkpoint-every", "1"]] {
-        fails_naming(
-            &[
-                "linear",
-                "--encoder",
-                s(&pre),
-                "--out",
-                s(&lin),
-                flag[0],
-                flag[1],
-            ],
-            &[flag[0], "not supported"],
-        );
+    for (flags, named) in [
+        (
+            &["--checkpoint-every", "0"][..],
+            &["checkpoint_every = 0"][..],
+        ),
+        (
+            &["--augment", "crop", "--batch-size", "100000"],
+            &["batch size 100000", "larger than the training set"],
+        ),
+        (&["--augment", "crop2"], &["crop2", "crop, autoaugment"]),
+    ] {
+        let mut args = vec!["linear", "--encoder", s(&pre), "--out", s(&lin)];
+        args.extend(flags);
+        fails_naming(&args, named);
     }
     assert!(!lin.exists(), "a refused probe wrote {}", lin.display());
     let o = t.path().join("run");

@@ -372,6 +372,56 @@ fn ctrl_c_saves_a_mid_epoch_checkpoint_and_resume_matches_an_uninterrupted_run()
     );
 }
 
+/// The augmented linear probe (`--augment crop`: each batch encoded afresh) stopped by
+/// Ctrl-C resumes to the uninterrupted run bit for bit: the same augmented batches, the
+/// same classifier.
+#[test]
+fn ctrl_c_then_resume_of_an_augmented_linear_probe_matches_an_uninterrupted_one() {
+    let f = fixture();
+    let pre = f.root.join("pre");
+    ok(&pretrain_args(&f.spec, &pre, 1, &[]));
+    let lin = |out: &Path| {
+        strings(&[
+            "linear",
+            "--encoder",
+            pre.to_str().unwrap(),
+            "--augment",
+            "crop",
+            "--checkpoint-every",
+            "3",
+            "--epochs",
+            "300",
+            "--batch-size",
+            "8",
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+    };
+    let full = f.root.join("lin-full");
+    ok(&lin(&full));
+    let cut = f.root.join("lin-cut");
+    let mut child = spawn(&lin(&cut));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while epoch_count(&cut) < 4 {
+        assert!(child.try_wait().unwrap().is_none(), "probe ended too soon");
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("supcon linear --resume"), "{err}");
+    ok(&resume_args("linear", &cut));
+    assert_eq!(epoch_losses(&full).len(), 300);
+    assert_eq!(epoch_losses(&full), epoch_losses(&cut));
+    assert_eq!(
+        tensors(&full.join("classifier.safetensors")),
+        tensors(&cut.join("classifier.safetensors"))
+    );
+}
+
 fn epoch_count(run: &Path) -> usize {
     fs::read_to_string(run.join("metrics.jsonl"))
         .map(|t| t.lines().filter(|l| l.contains("epoch_loss")).count())

@@ -28,6 +28,9 @@ pub enum Augment {
     /// blur (p 0.5) when enabled.
     #[default]
     Sim,
+    /// `crop`: random resized crop and horizontal flip only, the transform of the
+    /// SupContrast reference's linear-classification stage (`main_linear.py`).
+    Crop,
     /// `autoaugment-cifar10`: crop + flip, then AutoAugment's CIFAR-10 policy.
     AutoAugmentCifar10,
     /// `autoaugment-imagenet`: crop + flip, then AutoAugment's ImageNet policy.
@@ -41,9 +44,10 @@ pub enum Augment {
 
 impl Augment {
     /// Every policy, in declaration order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::None,
         Self::Sim,
+        Self::Crop,
         Self::AutoAugmentCifar10,
         Self::AutoAugmentImagenet,
         Self::RandAugment,
@@ -55,6 +59,7 @@ impl Augment {
         match self {
             Self::None => "none",
             Self::Sim => "sim",
+            Self::Crop => "crop",
             Self::AutoAugmentCifar10 => "autoaugment-cifar10",
             Self::AutoAugmentImagenet => "autoaugment-imagenet",
             Self::RandAugment => "randaugment",
@@ -86,7 +91,7 @@ impl FromStr for Augment {
             .ok_or_else(|| AugmentError::UnknownName {
                 kind: "augmentation policy",
                 name: s.to_string(),
-                expected: "none, sim, autoaugment-cifar10, autoaugment-imagenet, randaugment, \
+                expected: "none, sim, crop, autoaugment-cifar10, autoaugment-imagenet, randaugment, \
                            stacked-randaugment",
             })
     }
@@ -215,6 +220,7 @@ impl AugmentConfig {
                 stages.extend(colour);
                 stages.extend(blur);
             }
+            Augment::Crop => stages.extend(crop_flip),
             Augment::AutoAugmentCifar10 | Augment::AutoAugmentImagenet => {
                 let policy = if self.policy == Augment::AutoAugmentCifar10 {
                     AutoAugmentPolicy::Cifar10

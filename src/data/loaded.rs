@@ -73,7 +73,8 @@ pub struct DataSummary {
     pub mean: Vec<f32>,
     /// Per-channel standard deviation, `[0, 1]` units.
     pub std: Vec<f32>,
-    /// Undecodable images skipped while loading.
+    /// Undecodable images skipped while loading (0 when a recorded summary lacks it).
+    #[serde(default)]
     pub skipped: usize,
 }
 

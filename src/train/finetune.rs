@@ -215,11 +215,16 @@ fn run_finetune(
     config.device.check()?;
     // Written if missing (a run killed before writing it); a resumed run must see the same data.
     run.check_data(&data.summary())?;
-    let device = config.device.autodiff_device();
-    device.seed(config.seed);
-    let encoder = source.load_encoder(&device).map_err(train_err)?;
-    let classifier =
-        LinearClassifierConfig::new(encoder.output_dim(), data.num_classes()).init(&device);
+    // Loaded and initialised on the CPU, then moved: the same classifier whatever the device.
+    let model = config.device.init_seeded(config.seed, |device| {
+        let encoder = source.load_encoder(device).map_err(train_err)?;
+        let classifier =
+            LinearClassifierConfig::new(encoder.output_dim(), data.num_classes()).init(device);
+        Ok::<_, TrainError>(SupervisedModel {
+            encoder,
+            classifier,
+        })
+    })?;
     let supervised = SupervisedConfig {
         data: data_config,
         encoder: encoder_config,
@@ -231,10 +236,6 @@ fn run_finetune(
         seed: config.seed,
         device: config.device,
         checkpoint_every: config.checkpoint_every,
-    };
-    let model = SupervisedModel {
-        encoder,
-        classifier,
     };
     train_supervised_model(&supervised, data, model, run, resume_from, "finetune", opts)
 }

@@ -2,10 +2,13 @@
 //! drop the projection head, train a linear classifier with cross-entropy on the encoder's
 //! features, report the final test top-1/top-5 (not the best over epochs) and calibration.
 //!
-//! The encoder runs once per split in evaluation mode (no autodiff, BatchNorm on its
-//! running statistics) and its features are cached: each probe epoch then costs only the
-//! classifier. The encoder's weights and BatchNorm statistics are fingerprinted before and
-//! after, and a change is an error (the classic linear-probe pitfall).
+//! The encoder runs in evaluation mode (no autodiff, BatchNorm on its running statistics).
+//! By default it runs once per split and its features are cached: each probe epoch then
+//! costs only the classifier. With [`LinearConfig::augment`] the probe trains instead on
+//! augmented images, each batch encoded afresh, as the SupContrast reference's linear
+//! stage does (random resized crop and flip: [`Augment::Crop`](crate::augment::Augment)).
+//! The encoder's weights and BatchNorm statistics are fingerprinted before and after, and
+//! a change is an error (the classic linear-probe pitfall).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -23,8 +26,9 @@ use super::interrupt;
 use super::metrics::{ClassificationMetrics, classification_metrics};
 use super::pretrain::PretrainConfig;
 use super::run_dir::{RunDir, recorded_shape, truncate_metrics};
-use super::setup::DataConfig;
+use super::setup::{DataConfig, images, labels_per_view, train_loader};
 use super::{OptimizerConfig, Progress, ScheduleConfig, TrainError};
+use crate::augment::AugmentConfig;
 use crate::data::LoadedDataset;
 use crate::data::batcher::shuffled_order;
 use crate::device::DeviceChoice;
@@ -38,7 +42,7 @@ pub struct LinearConfig {
     pub encoder_run: PathBuf,
     /// The data. Default: the pre-training run's.
     pub data: Option<DataConfig>,
-    /// Epochs over the cached features. Default 30.
+    /// Epochs over the training set. Default 30.
     pub epochs: usize,
     /// Batch size. Default 256.
     pub batch_size: usize,
@@ -50,6 +54,14 @@ pub struct LinearConfig {
     pub seed: u64,
     /// Where to run. Default CPU.
     pub device: DeviceChoice,
+    /// Train on augmented images (one view per sample, each batch encoded by the frozen
+    /// encoder, the last partial batch dropped) instead of cached features of un-augmented
+    /// images. An epoch then costs an encoder pass over the training set. Default `None`
+    /// (cached features).
+    pub augment: Option<AugmentConfig>,
+    /// Checkpoint every this many epochs (and after the last). Default `None`: only an
+    /// interruption writes one (an epoch on cached features costs little).
+    pub checkpoint_every: Option<usize>,
 }
 
 impl Default for LinearConfig {
@@ -69,6 +81,8 @@ impl Default for LinearConfig {
             },
             seed: 0,
             device: DeviceChoice::Cpu,
+            augment: None,
+            checkpoint_every: None,
         }
     }
 }
@@ -80,7 +94,7 @@ pub struct LinearReport {
     pub run: PathBuf,
     /// Final test metrics.
     pub test: ClassificationMetrics,
-    /// Final training-set top-1 (on the cached, un-augmented features).
+    /// Final training-set top-1 (on un-augmented training images).
     pub train_top1: f64,
     /// Wall time, seconds (feature extraction included).
     pub seconds: f64,
@@ -113,13 +127,20 @@ pub fn linear_probe(
     super::setup::require_positive(&[
         ("epochs", config.epochs),
         ("batch_size", config.batch_size),
+        ("checkpoint_every", config.checkpoint_every.unwrap_or(1)),
     ])?;
     config.optimizer.validate().map_err(TrainError::Config)?;
     config
         .schedule
         .validate(config.epochs)
         .map_err(TrainError::Config)?;
+    if let Some(augment) = &config.augment {
+        augment.validate()?;
+    }
     let (encoder, data_config, data) = prepare(config, quiet)?;
+    if config.augment.is_some() {
+        super::pretrain::check_batch(config.batch_size, &data)?;
+    }
     let run = RunDir::create(out)?;
     let mut saved = config.clone();
     saved.data = Some(data_config);
@@ -191,18 +212,27 @@ fn run_linear(
     let before = fingerprint(encoder);
     check_encoder(run, before, &config.encoder_run)?;
     let feats = |split| map_split(data, split, 256, &plain, |x| encoder.forward(x));
-    let train_x = feats(&data.train)?;
     let test_x = feats(&data.test)?;
-    if fingerprint(encoder) != before {
-        return Err(TrainError::Config(
-            "the frozen encoder changed during the linear probe".into(),
-        ));
-    }
+    // Cached features, or a loader of augmented images encoded batch by batch.
+    let source = match &config.augment {
+        None => Source::Cached(feats(&data.train)?),
+        Some(augment) => {
+            let threads = config.data.as_ref().map_or(0, |d| d.threads);
+            Source::Augmented(train_loader(
+                data,
+                augment,
+                1,
+                config.batch_size,
+                config.seed,
+                threads,
+            )?)
+        }
+    };
 
     let device = config.device.autodiff_device();
-    device.seed(config.seed);
-    let mut classifier =
-        LinearClassifierConfig::new(train_x.cols, data.num_classes()).init(&device);
+    let mut classifier = config.device.init_seeded(config.seed, |d| {
+        Ok::<_, TrainError>(LinearClassifierConfig::new(test_x.cols, data.num_classes()).init(d))
+    })?;
     let mut optim = config.optimizer.init();
     let (mut first_epoch, mut step, mut resumed_within_epoch) = (0usize, 0usize, (0usize, 0.0));
     if let Some(dir) = resume_from {
@@ -213,22 +243,50 @@ fn run_linear(
         truncate_metrics(&run.file("metrics.jsonl"), first_epoch, step)?;
     }
     let ce = CrossEntropyLossConfig::new().init(&device);
-    let n = train_x.rows;
-    let steps_per_epoch = n.div_ceil(config.batch_size);
+    let steps_per_epoch = match &source {
+        Source::Cached(x) => x.rows.div_ceil(config.batch_size),
+        Source::Augmented(loader) => loader.num_batches(),
+    };
     let mut metrics = run.metrics()?;
     for epoch in first_epoch..config.epochs {
-        let order = shuffled_order(n, config.seed, epoch as u64);
         let mut progress = Progress::new(
             &format!("linear {}/{}", epoch + 1, config.epochs),
             steps_per_epoch,
             quiet,
         );
         let (done, mut sum) = std::mem::take(&mut resumed_within_epoch);
-        for (index, chunk) in order.chunks(config.batch_size).enumerate().skip(done) {
+        // ([B, D] features on the training device, [B] labels) for each batch left.
+        let batches: Box<dyn Iterator<Item = Result<(Tensor<2>, Tensor<1, Int>), TrainError>>> =
+            match &source {
+                Source::Cached(train_x) => {
+                    let order = shuffled_order(train_x.rows, config.seed, epoch as u64);
+                    let chunks: Vec<Vec<usize>> = order
+                        .chunks(config.batch_size)
+                        .map(<[usize]>::to_vec)
+                        .collect();
+                    let (labels, device) = (&data.train.labels, &device);
+                    Box::new(
+                        chunks
+                            .into_iter()
+                            .skip(done)
+                            .map(move |chunk| Ok(gather(train_x, labels, &chunk, device))),
+                    )
+                }
+                Source::Augmented(loader) => {
+                    let (plain, device) = (&plain, &device);
+                    Box::new(loader.iter_from(epoch as u64, done).map(move |batch| {
+                        let batch = batch?;
+                        let x = encoder.forward(images(&batch, plain)); // [B, D]
+                        Ok((x.to_device(device), labels_per_view(&batch, device)))
+                    }))
+                }
+            };
+        for (index, batch) in batches.enumerate() {
+            let (x, y) = batch?;
+            let rows = x.dims()[0];
             let lr = config
                 .schedule
                 .lr_at(step, steps_per_epoch, config.epochs, config.batch_size);
-            let (x, y) = gather(&train_x, &data.train.labels, chunk, &device);
             let loss = ce.forward(classifier.forward(x), y);
             let value = f64::from(loss.clone().into_scalar::<f32>());
             if !value.is_finite() {
@@ -243,23 +301,36 @@ fn run_linear(
             classifier = optim.step(lr, classifier, grads);
             sum += value;
             step += 1;
-            progress.step(chunk.len(), value, lr);
+            progress.step(rows, value, lr);
             if interrupt::requested() {
-                // The probe keeps no per-epoch checkpoints (an epoch costs little); only
-                // an interruption writes one.
-                let state = LoopState::within_epoch(epoch, step, f64::NAN, index + 1, sum);
+                let state = LoopState::within_epoch(epoch, step, f64::NAN, done + index + 1, sum);
                 let dir = checkpoint::save(run, &classifier, &optim, &state, &|_| Ok(()))?;
                 progress.finish();
                 return Err(interrupt::stopped(&state, dir, "linear", run.path()));
             }
         }
         progress.finish();
-        metrics.log(&json!({"stage": "linear", "epoch": epoch + 1,
-            "epoch_loss": sum / steps_per_epoch as f64}))?;
+        let epoch_loss = sum / steps_per_epoch as f64;
+        metrics.log(&json!({"stage": "linear", "epoch": epoch + 1, "epoch_loss": epoch_loss}))?;
+        if let Some(every) = config.checkpoint_every
+            && ((epoch + 1) % every == 0 || epoch + 1 == config.epochs)
+        {
+            let state = LoopState::epoch_end(epoch + 1, step, epoch_loss);
+            checkpoint::save(run, &classifier, &optim, &state, &|_| Ok(()))?;
+        }
     }
     let classifier = classifier.valid();
     let test_logits = logits(&classifier, &test_x, &plain)?;
     let test = classification_metrics(&test_logits, &data.test.labels)?;
+    let train_x = match source {
+        Source::Cached(x) => x,
+        Source::Augmented(_) => feats(&data.train)?,
+    };
+    if fingerprint(encoder) != before {
+        return Err(TrainError::Config(
+            "the frozen encoder changed during the linear probe".into(),
+        ));
+    }
     let train_logits = logits(&classifier, &train_x, &plain)?;
     let train_top1 = classification_metrics(&train_logits, &data.train.labels)?.top1;
     metrics.log(
@@ -315,8 +386,9 @@ pub fn fit_classifier_on_features(
         )));
     }
     let device = settings.device.autodiff_device();
-    device.seed(settings.seed);
-    let mut classifier = LinearClassifierConfig::new(features.cols, num_classes).init(&device);
+    let mut classifier = settings.device.init_seeded(settings.seed, |d| {
+        Ok::<_, TrainError>(LinearClassifierConfig::new(features.cols, num_classes).init(d))
+    })?;
     let mut optim = settings.optimizer.init();
     let ce = CrossEntropyLossConfig::new().init(&device);
     let n = features.rows;
@@ -363,6 +435,14 @@ pub fn classifier_logits(
     device: &burn::tensor::Device,
 ) -> Result<Matrix, TrainError> {
     logits(classifier, features, device)
+}
+
+/// Where the probe's training batches come from.
+enum Source {
+    /// Features `[n, D]` of the un-augmented training images, computed once.
+    Cached(Matrix),
+    /// Augmented training images (one view), encoded batch by batch.
+    Augmented(crate::data::batcher::EpochLoader),
 }
 
 /// A mini-batch of cached features and their labels.

@@ -429,14 +429,15 @@ fn run_pretrain(
     let started = Instant::now();
     config.device.check()?;
     let device = config.device.autodiff_device();
-    device.seed(config.seed);
     let data = config.data.load(config.seed)?;
     if config.joint && config.method == Method::Simclr {
         return Err(TrainError::Config(
             "--joint needs labels; it cannot be combined with --method simclr".into(),
         ));
     }
-    let mut model = build_model(config, data.num_classes(), &device)?;
+    let mut model = config
+        .device
+        .init_seeded(config.seed, |d| build_model(config, data.num_classes(), d))?;
     let mut optim = config.optimizer.init();
     let (mut epoch, mut step) = (0usize, 0usize);
     // Batches already done of the epoch a mid-epoch checkpoint stopped in, and their loss sum.

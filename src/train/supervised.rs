@@ -161,18 +161,18 @@ fn run_supervised(
     opts: &RunOptions,
 ) -> Result<SupervisedReport, TrainError> {
     config.device.check()?;
-    let device = config.device.autodiff_device();
-    device.seed(config.seed);
     let data = config.data.load(config.seed)?;
     // Written if missing (a run killed before writing it); a resumed run must see the same data.
     run.check_data(&data.summary())?;
-    let encoder = config.encoder.try_init(&device)?;
-    let classifier =
-        LinearClassifierConfig::new(encoder.output_dim(), data.num_classes()).init(&device);
-    let model = SupervisedModel {
-        encoder,
-        classifier,
-    };
+    let model = config.device.init_seeded(config.seed, |device| {
+        let encoder = config.encoder.try_init(device)?;
+        let classifier =
+            LinearClassifierConfig::new(encoder.output_dim(), data.num_classes()).init(device);
+        Ok::<_, TrainError>(SupervisedModel {
+            encoder,
+            classifier,
+        })
+    })?;
     train_supervised_model(config, &data, model, run, resume_from, "ce", opts)
 }
 

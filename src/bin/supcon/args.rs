@@ -141,7 +141,7 @@ pub struct TrainArgs {
     /// Nesterov momentum (SGD, LARS)
     #[arg(long)]
     pub nesterov: bool,
-    /// Augmentation: none | sim | autoaugment-cifar10 | autoaugment-imagenet | randaugment | stacked-randaugment
+    /// Augmentation: none | sim | crop | autoaugment-cifar10 | autoaugment-imagenet | randaugment | stacked-randaugment
     #[arg(long, value_name = "POLICY")]
     pub augment: Option<Augment>,
     /// Seed of initialisation, shuffling and augmentation

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use supcon::augment::AugmentConfig;
 use supcon::train::{
     LinearConfig, Method, PretrainConfig, RunOptions, SupervisedConfig, linear_probe,
     pretrain as pretrain_stage, resume_linear, resume_pretrain, resume_supervised,
@@ -230,22 +231,17 @@ fn linear_config(args: &LinearArgs, encoder: &Path) -> LinearConfig {
         device: &mut c.device,
         checkpoint_every: None,
     });
+    // `--augment none` is the default: cached features of un-augmented images.
+    c.augment = args
+        .train
+        .augment
+        .filter(|a| a.is_random())
+        .map(AugmentConfig::new);
+    c.checkpoint_every = args.train.checkpoint_every;
     c
 }
 
 pub fn linear(args: LinearArgs) -> Result<()> {
-    // The probe trains on cached features of un-augmented images, in one go.
-    let unused = given(&[
-        ("--augment", args.train.augment.is_some()),
-        ("--checkpoint-every", args.train.checkpoint_every.is_some()),
-    ]);
-    if !unused.is_empty() {
-        bail!(
-            "linear: {} not supported: the probe trains on cached features of un-augmented \
-             images (use finetune for augmented training of the whole network)",
-            unused.join(", ")
-        );
-    }
     let mut flags = args.data.given();
     flags.extend(args.train.given());
     refuse_with_resume(args.resume.as_deref(), &flags)?;
