@@ -837,3 +837,257 @@ fn ignored_flags_and_unreachable_schedules_are_named() {
         serde_json::json!([7, 8, 9])
     );
 }
+
+/// Sizes and counts that would exhaust memory or threads, in config files and flags:
+/// refused before anything is allocated or written.
+#[test]
+fn absurd_sizes_in_config_files_and_thread_counts_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = small_idx(t.path());
+    let o = t.path().join("run");
+    let write = |name: &str, text: &str| {
+        let p = t.path().join(name);
+        fs::write(&p, text).unwrap();
+        p
+    };
+    let aug = write("aug.toml", "[augment]\npolicy = \"sim\"\nsize = 100000\n");
+    fails_naming(
+        &pretrain(&spec, s(&o), &["--config", s(&aug)]),
+        &["size", "100000", "at most 4096"],
+    );
+    let mlp = write(
+        "mlp.toml",
+        "[model.encoder]\nname = \"mlp\"\nmlp_hidden_dims = [1000000000]\n",
+    );
+    fails_naming(
+        &pretrain(&spec, s(&o), &["--config", s(&mlp)]),
+        &["hidden width 1000000000", "at most 65536"],
+    );
+    // Within each width's bound, but 60000 x 60000 x 4 bytes x 2 layers = 26.8 GiB.
+    let wide = write(
+        "wide.toml",
+        "[model.encoder]\nname = \"mlp\"\nmlp_hidden_dims = [60000, 60000, 60000]\n",
+    );
+    fails_naming(
+        &pretrain(&spec, s(&o), &["--config", s(&wide)]),
+        &["GiB", "at most 16 GiB"],
+    );
+    fails_naming(
+        &pretrain(&spec, s(&o), &["--threads", "100000"]),
+        &["threads = 100000", "1024"],
+    );
+    assert!(!o.exists(), "a refused run wrote {}", o.display());
+}
+
+/// Settings that would be silently ignored or train nothing are errors.
+#[test]
+fn settings_that_would_do_nothing_are_named() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = small_idx(t.path());
+    let o = t.path().join("run");
+    // ResNet-only flags on the MLP encoder (the helper's runs use --model mlp).
+    fails_naming(
+        &pretrain(&spec, s(&o), &["--stem", "imagenet"]),
+        &["stem = imagenet", "not mlp"],
+    );
+    fails_naming(
+        &pretrain(&spec, s(&o), &["--width", "4"]),
+        &["width = 4", "not mlp"],
+    );
+    fails_naming(
+        &[
+            "train-ce",
+            "--data",
+            &spec,
+            "--model",
+            "mlp",
+            "--width",
+            "2",
+            "--out",
+            s(&o),
+        ],
+        &["width = 2", "not mlp"],
+    );
+    // SimCLR with one view has no positive at all: its loss is 0 and nothing trains.
+    fails_naming(
+        &pretrain(&spec, s(&o), &["--method", "simclr", "--views", "1"]),
+        &["views = 1", "SimCLR needs at least 2 views"],
+    );
+    // A warm-up starting from a negative LR would ascend the gradient.
+    let cfg = t.path().join("warm.toml");
+    fs::write(
+        &cfg,
+        "[schedule]\nwarmup_epochs = 0.5\nwarmup_start = -5.0\n",
+    )
+    .unwrap();
+    fails_naming(
+        &pretrain(&spec, s(&o), &["--config", s(&cfg), "--epochs", "2"]),
+        &["warmup_start = -5", "[0, 1]"],
+    );
+    // A config file must be a table; a new run's device must exist in this binary.
+    let array = t.path().join("array.json");
+    fs::write(&array, r#"["simclr"]"#).unwrap();
+    fails_naming(
+        &pretrain(&spec, s(&o), &["--config", s(&array)]),
+        &[s(&array), "not an array"],
+    );
+    if !cfg!(feature = "gpu") {
+        let gpu = t.path().join("gpu.toml");
+        fs::write(&gpu, "device = \"gpu:0\"\n").unwrap();
+        let err = fails_naming(
+            &pretrain(&spec, s(&o), &["--config", s(&gpu)]),
+            &[s(&gpu), "gpu:0", "without GPU support"],
+        );
+        assert!(!err.contains("warning"), "{err}");
+    }
+    assert!(!o.exists(), "a refused run wrote {}", o.display());
+    // `supcon run` checks the probe's epochs before the pre-training.
+    let r = t.path().join("r");
+    fails_naming(
+        &[
+            "run",
+            "--data",
+            &spec,
+            "--model",
+            "mlp",
+            "--linear-epochs",
+            "0",
+            "--out",
+            s(&r),
+            "-q",
+        ],
+        &["--linear-epochs 0", "at least 1"],
+    );
+    assert!(!r.join("supcon").exists(), "stage 1 ran before the check");
+    // A `run` stopped part-way is not restarted over its stages; the message says how to
+    // finish them (`run` has no --resume of its own).
+    fs::create_dir_all(r.join("supcon")).unwrap();
+    fs::write(r.join("supcon/config.json"), "{}").unwrap();
+    let err = fails_naming(
+        &[
+            "run",
+            "--data",
+            &spec,
+            "--model",
+            "mlp",
+            "--out",
+            s(&r),
+            "-q",
+        ],
+        &["unfinished stages (supcon)", "supcon pretrain --resume"],
+    );
+    assert!(!err.contains("or --resume it"), "{err}");
+}
+
+/// A saved `config.json` reused on other data: the MLP's input size and the channels come
+/// from the new data, whatever the file recorded.
+#[test]
+fn a_saved_config_reused_on_other_data_fits_the_new_images() {
+    let t = tempfile::tempdir().unwrap();
+    let (spec, pre) = small_pretrained(t.path()); // MLP on 1 x 8 x 8 IDX images
+    let config: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(pre.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["model"]["encoder"]["input_dim"], 64);
+    let ce = t.path().join("ce");
+    succeeds(&[
+        "train-ce",
+        "--data",
+        &spec,
+        "--model",
+        "mlp",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--out",
+        s(&ce),
+        "-q",
+    ]);
+    let colour = t.path().join("cifar");
+    fs::create_dir_all(&colour).unwrap();
+    for (name, n) in [("data_batch_1.bin", 16), ("test_batch.bin", 8)] {
+        fs::write(colour.join(name), cifar10(n)).unwrap();
+    }
+    let spec = format!("cifar10:{}", s(&colour));
+    for (command, from, out) in [("pretrain", &pre, "p2"), ("train-ce", &ce, "c2")] {
+        let out = t.path().join(out);
+        succeeds(&[
+            command,
+            "--config",
+            s(&from.join("config.json")),
+            "--data",
+            &spec,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--out",
+            s(&out),
+            "-q",
+        ]);
+        let saved: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+        let encoder = if command == "pretrain" {
+            &saved["model"]["encoder"]
+        } else {
+            &saved["encoder"]
+        };
+        assert_eq!(encoder["input_dim"], 3 * 32 * 32, "{command}");
+        assert_eq!(encoder["in_channels"], 3, "{command}");
+    }
+}
+
+/// `linear --encoder` takes a `supcon run` output (its `supcon/` stage) and names a
+/// cross-entropy run for what it is.
+#[test]
+fn linear_takes_a_run_output_and_names_a_cross_entropy_run() {
+    let t = tempfile::tempdir().unwrap();
+    let (spec, pre) = small_pretrained(t.path());
+    let run = t.path().join("suite");
+    fs::create_dir_all(&run).unwrap();
+    fs::rename(&pre, run.join("supcon")).unwrap();
+    let lin = t.path().join("lin");
+    succeeds(&[
+        "linear",
+        "--encoder",
+        s(&run),
+        "--epochs",
+        "1",
+        "--out",
+        s(&lin),
+        "-q",
+    ]);
+    let config: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(lin.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["encoder_run"], s(&run.join("supcon")));
+    let ce = t.path().join("ce");
+    succeeds(&[
+        "train-ce",
+        "--data",
+        &spec,
+        "--model",
+        "mlp",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--out",
+        s(&ce),
+        "-q",
+    ]);
+    fails_naming(
+        &[
+            "linear",
+            "--encoder",
+            s(&ce),
+            "--out",
+            s(&t.path().join("l2")),
+            "-q",
+        ],
+        &[
+            s(&ce),
+            "cross-entropy or fine-tuning run",
+            "supcon eval --model",
+        ],
+    );
+}

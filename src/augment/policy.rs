@@ -110,6 +110,10 @@ impl From<Augment> for String {
     }
 }
 
+/// The largest output side [`AugmentConfig::size`] may ask for (the image-folder loader's
+/// limit too).
+pub const MAX_SIZE: usize = 4096;
+
 /// Configuration of a training/evaluation augmentation; serde with every field
 /// optional (missing fields take the defaults below).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -162,6 +166,9 @@ impl AugmentConfig {
     pub fn validate(&self) -> Result<(), AugmentError> {
         if self.size == Some(0) {
             return Err(AugmentError::invalid("size", 0, "must be at least 1"));
+        }
+        if let Some(size) = self.size.filter(|&s| s > MAX_SIZE) {
+            return Err(AugmentError::invalid("size", size, "must be at most 4096"));
         }
         let (lo, hi) = self.crop_scale;
         if !(lo > 0.0 && lo <= hi && hi <= 1.0) {

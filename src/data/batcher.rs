@@ -18,6 +18,9 @@ use rayon::prelude::*;
 use crate::augment::{AugmentError, Transform};
 use crate::data::ImageDataset;
 
+/// The most data-loading threads a batcher starts (results never depend on the count).
+pub const MAX_THREADS: usize = 1024;
+
 /// Invalid batcher/loader configuration or input.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BatcherError {
@@ -27,6 +30,9 @@ pub enum BatcherError {
     /// `batch_size` was 0.
     #[error("the batch size must be at least 1")]
     ZeroBatchSize,
+    /// More data-loading threads than [`MAX_THREADS`].
+    #[error("threads = {0}: expected 0 (one per core) to {max}", max = MAX_THREADS)]
+    TooManyThreads(usize),
     /// A throughput measurement was asked for 0 batches.
     #[error("the number of batches to time must be at least 1")]
     ZeroBatches,
@@ -206,7 +212,8 @@ impl MultiViewBatcher {
     /// # Errors
     /// [`BatcherError::ZeroViews`], [`BatcherError::NormalisationLength`] (lengths
     /// differ or are 0), [`BatcherError::InvalidNormalisation`] (std not finite and
-    /// positive, or mean not finite), [`BatcherError::Threads`] if the pool cannot start.
+    /// positive, or mean not finite), [`BatcherError::TooManyThreads`] above
+    /// [`MAX_THREADS`], [`BatcherError::Threads`] if the pool cannot start.
     pub fn new(
         transform: impl Transform + 'static,
         views: usize,
@@ -232,6 +239,9 @@ impl MultiViewBatcher {
                     std: s,
                 });
             }
+        }
+        if threads > MAX_THREADS {
+            return Err(BatcherError::TooManyThreads(threads));
         }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)

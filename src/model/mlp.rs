@@ -7,6 +7,10 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::ModelError;
+use super::heads::MAX_HEAD_DIM;
+
+/// The most an MLP encoder's weights may take, in bytes (16 GiB).
+const MAX_MLP_BYTES: f64 = (16u64 << 30) as f64;
 
 /// Configuration of an [`MlpEncoder`]: `Linear -> [BatchNorm] -> ReLU` per hidden layer.
 #[derive(Config, Debug)]
@@ -40,6 +44,28 @@ impl MlpEncoderConfig {
             return Err(ModelError::Config(format!(
                 "MLP encoder hidden_dims must be a non-empty list of positive widths, got {:?}",
                 self.hidden_dims
+            )));
+        }
+        if let Some(&w) = self.hidden_dims.iter().find(|&&w| w > MAX_HEAD_DIM) {
+            return Err(ModelError::Config(format!(
+                "MLP encoder hidden width {w}: expected at most {MAX_HEAD_DIM}"
+            )));
+        }
+        // The weights alone, in f32: refuse what cannot fit rather than abort on allocation.
+        let mut fan_in = self.input_dim as f64;
+        let mut bytes = 0.0;
+        for &w in &self.hidden_dims {
+            bytes += fan_in * w as f64 * 4.0;
+            fan_in = w as f64;
+        }
+        if bytes > MAX_MLP_BYTES {
+            return Err(ModelError::Config(format!(
+                "MLP encoder of input_dim {} and hidden_dims {:?}: its weights need {:.1} GiB; \
+                 expected at most {} GiB",
+                self.input_dim,
+                self.hidden_dims,
+                bytes / (1u64 << 30) as f64,
+                MAX_MLP_BYTES / (1u64 << 30) as f64
             )));
         }
         Ok(())

@@ -321,8 +321,32 @@ impl EncoderConfig {
             .with_batch_norm(self.mlp_batch_norm))
     }
 
+    /// Fits the configuration to images of `shape` `[C, H, W]`: the channel count, and the
+    /// `mlp` encoder's number of input features (`C * H * W`; `None` for a ResNet, which
+    /// takes any size). A configuration reused from a run on other data (a saved
+    /// `config.json`) thus never keeps that data's sizes.
+    pub fn fit_to_images(&mut self, shape: [usize; 3]) {
+        self.in_channels = shape[0];
+        self.input_dim = (self.name == EncoderKind::Mlp).then(|| shape.iter().product());
+    }
+
     /// Checks the configuration, naming the offending field.
     pub fn validate(&self) -> Result<(), ModelError> {
+        if self.name == EncoderKind::Mlp {
+            // ResNet-only settings are an error rather than silently ignored.
+            if let Some(stem) = self.stem {
+                return Err(ModelError::Config(format!(
+                    "stem = {stem}: the stem belongs to ResNet encoders, not mlp"
+                )));
+            }
+            if self.width != 1 {
+                return Err(ModelError::Config(format!(
+                    "width = {}: the width multiplier belongs to ResNet encoders, not mlp \
+                     (set mlp_hidden_dims instead)",
+                    self.width
+                )));
+            }
+        }
         match self.resnet_config() {
             Some(resnet) => {
                 if !matches!(self.in_channels, 1 | 3) {

@@ -109,10 +109,37 @@ pub fn load_encoder(
     device: &burn::tensor::Device,
 ) -> Result<(Encoder, PretrainConfig), TrainError> {
     let run = RunDir::open(encoder_run)?;
-    let config: PretrainConfig = run.read_json("config.json")?;
+    let config: PretrainConfig = match run.read_json("config.json") {
+        Ok(config) => config,
+        Err(e) => {
+            // A cross-entropy or fine-tuning run has an `encoder` where a pre-training
+            // run has a `model`: say what it is rather than which field serde missed.
+            let fields: Option<serde_json::Value> = run.read_json("config.json").ok();
+            if fields.is_some_and(|f| f.get("encoder").is_some() && f.get("model").is_none()) {
+                return Err(TrainError::Config(format!(
+                    "{}: a cross-entropy or fine-tuning run; the linear probe takes a \
+                     pre-training run's encoder (`supcon eval --model {}` evaluates this one)",
+                    encoder_run.display(),
+                    encoder_run.display()
+                )));
+            }
+            return Err(e.into());
+        }
+    };
     let net = config.model.try_init(device)?;
     let net = load_weights(net, run.file("model.safetensors"))?;
     Ok((net.encoder.valid(), config))
+}
+
+/// The pre-training run a probe's `--encoder DIR` names: `DIR` itself, or `DIR/supcon`
+/// when `DIR` is the output of `supcon run` (no `config.json` of its own).
+pub fn pretraining_run(dir: &Path) -> PathBuf {
+    let stage = dir.join("supcon");
+    if !dir.join("config.json").exists() && stage.join("config.json").is_file() {
+        stage
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 /// Runs the linear probe into a new run directory `out`.

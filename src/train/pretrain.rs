@@ -226,6 +226,13 @@ impl PretrainConfig {
                 MAX_BANK_BYTES / (1u64 << 30) as f64
             )));
         }
+        if self.method == Method::Simclr && self.views < 2 {
+            return Err(TrainError::Config(format!(
+                "views = {}: SimCLR needs at least 2 views (an image's other views are its only \
+                 positives)",
+                self.views
+            )));
+        }
         if let Some(m) = self.momentum_encoder {
             if !(0.0..1.0).contains(&m) {
                 return Err(TrainError::Config(format!(
@@ -340,12 +347,10 @@ pub fn build_model(
     Ok(PretrainModel { net, classifier })
 }
 
-/// The model configuration adapted to a dataset's image shape (channels, MLP input size).
+/// The model configuration adapted to a dataset's image shape (channels, MLP input size;
+/// see [`EncoderConfig::fit_to_images`](crate::model::EncoderConfig::fit_to_images)).
 pub fn adapt_model_config(mut model: SupConModelConfig, shape: [usize; 3]) -> SupConModelConfig {
-    model.encoder.in_channels = shape[0];
-    if model.encoder.input_dim.is_none() {
-        model.encoder.input_dim = Some(shape.iter().product());
-    }
+    model.encoder.fit_to_images(shape);
     model
 }
 

@@ -147,6 +147,12 @@ impl ScheduleConfig {
                 self.warmup_epochs
             ));
         }
+        if !(0.0..=1.0).contains(&self.warmup_start) {
+            return Err(format!(
+                "warmup_start = {}: expected a fraction of the peak LR in [0, 1]",
+                self.warmup_start
+            ));
+        }
         if epochs > 0 && self.warmup_epochs >= epochs as f64 {
             return Err(format!(
                 "warmup_epochs = {}: the warm-up must be shorter than the run ({epochs} epochs), \

@@ -51,6 +51,9 @@ impl DataConfig {
             ("shots", self.shots.unwrap_or(1)),
             ("test_limit", self.test_limit.unwrap_or(1)),
         ])?;
+        if self.threads > crate::data::batcher::MAX_THREADS {
+            return Err(crate::data::batcher::BatcherError::TooManyThreads(self.threads).into());
+        }
         let spec: DatasetSpec = self.spec.parse()?;
         let mut data = spec.load()?;
         if let Some(k) = self.shots {

@@ -128,12 +128,8 @@ pub fn train_supervised(
     config.augment.validate()?;
     let data = config.data.load(config.seed)?;
     let mut config = config.clone();
-    let shape = data.shape();
-    config.encoder.in_channels = shape[0];
-    config
-        .encoder
-        .input_dim
-        .get_or_insert(shape.iter().product());
+    // Input channels (and the MLP's input size) come from the data.
+    config.encoder.fit_to_images(data.shape());
     config.encoder.validate()?;
     super::pretrain::check_batch(config.batch_size, &data)?;
     let run = RunDir::create(out)?;

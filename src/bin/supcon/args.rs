@@ -321,13 +321,52 @@ pub struct LossArgs {
 pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
-    let parsed = match path.extension().and_then(|e| e.to_str()) {
-        Some("toml") => toml::from_str(&text).map_err(anyhow::Error::from),
-        Some("json") => serde_json::from_str(&text).map_err(anyhow::Error::from),
+    let toml = match path.extension().and_then(|e| e.to_str()) {
+        Some("toml") => true,
+        Some("json") => false,
         _ => anyhow::bail!(
             "config file {}: expected a .toml or .json file",
             path.display()
         ),
+    };
+    // What a typed parse would let through: a JSON array read positionally into the
+    // fields, and a device this binary does not have (a saved run's config falls back to
+    // the CPU with a warning; a new run's must not).
+    let value: serde_json::Value = if toml {
+        toml::from_str::<toml::Value>(&text)
+            .map_err(anyhow::Error::from)
+            .and_then(|v| Ok(serde_json::to_value(v)?))
+    } else {
+        serde_json::from_str(&text).map_err(anyhow::Error::from)
+    }
+    .with_context(|| format!("config file {}", path.display()))?;
+    let Some(fields) = value.as_object() else {
+        anyhow::bail!(
+            "config file {}: expected a table of settings (a JSON object), not {}",
+            path.display(),
+            if value.is_array() {
+                "an array"
+            } else {
+                "a single value"
+            }
+        );
+    };
+    let devices = fields.get("device").into_iter().chain(
+        fields
+            .get("devices")
+            .and_then(|d| d.as_array())
+            .into_iter()
+            .flatten(),
+    );
+    for device in devices.filter_map(|d| d.as_str()) {
+        if let Err(e) = device.parse::<DeviceChoice>() {
+            anyhow::bail!("config file {}: {e}", path.display());
+        }
+    }
+    let parsed = if toml {
+        toml::from_str(&text).map_err(anyhow::Error::from)
+    } else {
+        serde_json::from_str(&text).map_err(anyhow::Error::from)
     };
     parsed.with_context(|| format!("config file {}", path.display()))
 }

@@ -203,6 +203,7 @@ pub struct LinearArgs {
 }
 
 fn linear_config(args: &LinearArgs, encoder: &Path) -> LinearConfig {
+    let encoder = &supcon::train::linear::pretraining_run(encoder);
     let mut c = LinearConfig {
         encoder_run: encoder.to_path_buf(),
         ..LinearConfig::default()
@@ -371,6 +372,26 @@ pub fn run(args: RunArgs) -> Result<()> {
             "{}: already holds a finished run; pick another --out",
             out.display()
         );
+    }
+    // An earlier `run` into the same directory that stopped part-way: its stages continue
+    // with their own commands.
+    let started: Vec<&str> = ["supcon", "linear", "ce"]
+        .into_iter()
+        .filter(|stage| out.join(stage).join("config.json").exists())
+        .collect();
+    if !started.is_empty() {
+        let d = out.display();
+        bail!(
+            "{d}: holds the unfinished stages ({}) of an earlier `supcon run`; pick another \
+             --out, or finish them stage by stage: `supcon pretrain --resume {d}/supcon`, \
+             then `supcon linear --encoder {d}/supcon --out {d}/linear` and `supcon train-ce \
+             --out {d}/ce` with the same flags (or `--resume` on the stage that stopped)",
+            started.join(", ")
+        );
+    }
+    // Checked before the hours of stage 1, not after.
+    if args.linear_epochs == 0 {
+        bail!("--linear-epochs 0: expected at least 1");
     }
     let opts = RunOptions {
         quiet: args.quiet,
