@@ -959,11 +959,11 @@ fn settings_that_would_do_nothing_are_named() {
         &["--linear-epochs 0", "at least 1"],
     );
     assert!(!r.join("supcon").exists(), "stage 1 ran before the check");
-    // A `run` stopped part-way is not restarted over its stages; the message says how to
-    // finish them (`run` has no --resume of its own).
+    // A directory holding other runs is not trained over; one holding a `run` that
+    // stopped part-way names `supcon run --resume`.
     fs::create_dir_all(r.join("supcon")).unwrap();
     fs::write(r.join("supcon/config.json"), "{}").unwrap();
-    let err = fails_naming(
+    fails_naming(
         &[
             "run",
             "--data",
@@ -974,9 +974,33 @@ fn settings_that_would_do_nothing_are_named() {
             s(&r),
             "-q",
         ],
-        &["unfinished stages (supcon)", "supcon pretrain --resume"],
+        &["already holds runs (supcon)", "pick another --out"],
     );
-    assert!(!err.contains("or --resume it"), "{err}");
+    fs::write(r.join("run.json"), "{}").unwrap();
+    fails_naming(
+        &[
+            "run",
+            "--data",
+            &spec,
+            "--model",
+            "mlp",
+            "--out",
+            s(&r),
+            "-q",
+        ],
+        &[
+            "unfinished `supcon run`",
+            &format!("supcon run --resume {}", s(&r)),
+        ],
+    );
+    fails_naming(
+        &["run", "--resume", s(&r), "-q"],
+        &[s(&r.join("run.json")), "not a valid run.json"],
+    );
+    fails_naming(
+        &["run", "--resume", s(&t.path().join("nothing")), "-q"],
+        &["not a `supcon run` directory (no run.json)"],
+    );
 }
 
 /// A saved `config.json` reused on other data: the MLP's input size and the channels come

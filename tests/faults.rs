@@ -422,6 +422,80 @@ fn ctrl_c_then_resume_of_an_augmented_linear_probe_matches_an_uninterrupted_one(
     );
 }
 
+/// `supcon run` stopped in its pre-training stage continues with `supcon run --resume`:
+/// the three stages end where an uninterrupted run's do, bit for bit.
+#[test]
+fn ctrl_c_then_run_resume_matches_an_uninterrupted_run() {
+    let f = fixture();
+    let run = |out: &Path| {
+        strings(&[
+            "run",
+            "--data",
+            &f.spec,
+            "--epochs",
+            "3",
+            "--batch-size",
+            "8",
+            "--linear-epochs",
+            "3",
+            "--seed",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+    };
+    let full = f.root.join("run-full");
+    ok(&run(&full));
+    let cut = f.root.join("run-cut");
+    let mut child = spawn(&run(&cut));
+    wait_for_steps(&mut child, &cut.join("supcon"), 15);
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    let resume = format!("supcon run --resume {}", cut.display());
+    assert!(err.contains(&resume), "{err}");
+    assert!(!cut.join("linear").exists(), "stopped in stage 1");
+    // Flags cannot change a resumed run.
+    let refused = output(&strings(&[
+        "run",
+        "--resume",
+        cut.to_str().unwrap(),
+        "--epochs",
+        "9",
+    ]));
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--epochs cannot be changed"));
+    ok(&resume_args("run", &cut));
+    for stage in ["supcon", "ce"] {
+        assert_eq!(
+            tensors(&full.join(stage).join("model.safetensors")),
+            tensors(&cut.join(stage).join("model.safetensors")),
+            "{stage}"
+        );
+    }
+    assert_eq!(
+        tensors(&full.join("linear/classifier.safetensors")),
+        tensors(&cut.join("linear/classifier.safetensors"))
+    );
+    let top1 = |dir: &Path| -> Vec<f64> {
+        let v: Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["top1"].as_f64().unwrap())
+            .collect()
+    };
+    assert_eq!(top1(&full), top1(&cut));
+    // A finished run is not resumed again.
+    let again = output(&resume_args("run", &cut));
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already finished"));
+}
+
 fn epoch_count(run: &Path) -> usize {
     fs::read_to_string(run.join("metrics.jsonl"))
         .map(|t| t.lines().filter(|l| l.contains("epoch_loss")).count())

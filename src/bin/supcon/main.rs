@@ -61,13 +61,17 @@ enum Command {
 }
 
 impl Command {
-    /// Commands whose training loops stop cleanly at a checkpoint on Ctrl-C. Others keep
-    /// the default, Ctrl-C ends them: a sweep records a failed point and goes on, and
-    /// `run` (three stages) cannot be resumed as a whole.
+    /// Commands whose training loops stop cleanly at a checkpoint on Ctrl-C (`run` through
+    /// the stage it is in). Others keep the default, Ctrl-C ends them: a sweep records a
+    /// failed point and goes on.
     fn stops_at_checkpoints(&self) -> bool {
         matches!(
             self,
-            Self::Pretrain(_) | Self::Linear(_) | Self::TrainCe(_) | Self::Finetune(_)
+            Self::Run(_)
+                | Self::Pretrain(_)
+                | Self::Linear(_)
+                | Self::TrainCe(_)
+                | Self::Finetune(_)
         )
     }
 }

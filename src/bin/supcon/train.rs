@@ -1,15 +1,14 @@
 //! The training commands: `pretrain`, `linear`, `train-ce`, and `run`, the main job.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use supcon::augment::AugmentConfig;
 use supcon::train::{
-    LinearConfig, Method, PretrainConfig, RunOptions, SupervisedConfig, linear_probe,
-    pretrain as pretrain_stage, resume_linear, resume_pretrain, resume_supervised,
-    train_supervised,
+    LinearConfig, LinearReport, Method, PretrainConfig, PretrainReport, RunOptions,
+    SupervisedConfig, SupervisedReport, TrainError, linear_probe, pretrain as pretrain_stage,
+    resume_linear, resume_pretrain, resume_supervised, train_supervised,
 };
 
 use crate::args::{
@@ -343,102 +342,244 @@ pub struct RunArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// Epochs of SupCon pre-training and of the cross-entropy baseline (same budget)
-    #[arg(long, allow_negative_numbers = true, default_value_t = 20)]
-    epochs: usize,
-    /// Images per batch (both methods)
-    #[arg(long, allow_negative_numbers = true, default_value_t = 128)]
-    batch_size: usize,
-    /// Linear-probe epochs (on cached features)
-    #[arg(long, allow_negative_numbers = true, default_value_t = 40)]
-    linear_epochs: usize,
-    /// Seed
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
-    seed: u64,
-    /// Device of all three stages: cpu | gpu[:N]
-    #[arg(long, default_value = "cpu")]
-    device: supcon::device::DeviceChoice,
+    /// [default: 20]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    epochs: Option<usize>,
+    /// Images per batch (both methods) [default: 128]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    batch_size: Option<usize>,
+    /// Linear-probe epochs (on cached features) [default: 40]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    linear_epochs: Option<usize>,
+    /// Seed [default: 0]
+    #[arg(long, allow_negative_numbers = true)]
+    seed: Option<u64>,
+    /// Device of all three stages: cpu | gpu[:N] [default: cpu]
+    #[arg(long)]
+    device: Option<supcon::device::DeviceChoice>,
     /// Output directory [default: runs/run-<time>]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
     out: Option<PathBuf>,
+    /// Continue the run in DIR where it stopped (its run.json decides: stages already
+    /// finished are kept, the interrupted one resumes from its checkpoint)
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
     /// No progress bars
     #[arg(long, short)]
     quiet: bool,
 }
 
+impl RunArgs {
+    /// The settings flags that were given, by name.
+    fn given(&self) -> Vec<&'static str> {
+        let mut flags = self.data.given();
+        flags.extend(self.model.given());
+        flags.extend(given(&[
+            ("--epochs", self.epochs.is_some()),
+            ("--batch-size", self.batch_size.is_some()),
+            ("--linear-epochs", self.linear_epochs.is_some()),
+            ("--seed", self.seed.is_some()),
+            ("--device", self.device.is_some()),
+        ]));
+        flags
+    }
+
+    /// The three stages' configurations for output directory `out`.
+    fn plan(&self, out: &Path) -> RunPlan {
+        let epochs = self.epochs.unwrap_or(20);
+        let batch_size = self.batch_size.unwrap_or(128);
+        let seed = self.seed.unwrap_or(0);
+        let device = self.device.unwrap_or_default();
+        let mut pre = PretrainConfig::default();
+        self.data.apply(&mut pre.data);
+        self.model.apply(&mut pre.model.encoder);
+        pre.epochs = epochs;
+        pre.batch_size = batch_size;
+        pre.seed = seed;
+        pre.checkpoint_every = epochs;
+        pre.device = device;
+        let ce = SupervisedConfig {
+            data: pre.data.clone(),
+            encoder: pre.model.encoder.clone(),
+            augment: pre.augment.clone(),
+            epochs,
+            batch_size,
+            seed,
+            checkpoint_every: epochs,
+            device,
+            optimizer: pre.optimizer.clone(),
+            ..SupervisedConfig::default()
+        };
+        let linear = LinearConfig {
+            encoder_run: out.join("supcon"),
+            epochs: self.linear_epochs.unwrap_or(40),
+            seed,
+            device,
+            ..LinearConfig::default()
+        };
+        RunPlan {
+            pretrain: pre,
+            linear,
+            ce,
+        }
+    }
+}
+
+/// What `supcon run` trains, saved as its `run.json` so that `--resume` continues the same
+/// three stages (in `supcon/`, `linear/` and `ce/`).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunPlan {
+    pretrain: PretrainConfig,
+    linear: LinearConfig,
+    ce: SupervisedConfig,
+}
+
+/// A stage of `run` in `dir`: its report when it finished, a resume when it started,
+/// otherwise a fresh start. An interruption names `supcon run --resume out`.
+fn run_stage<R: serde::de::DeserializeOwned>(
+    dir: &Path,
+    out: &Path,
+    start: impl FnOnce() -> Result<R, TrainError>,
+    resume: impl FnOnce() -> Result<R, TrainError>,
+) -> Result<R> {
+    let report = dir.join("report.json");
+    let result = if report.is_file() {
+        return supcon::train::RunDir::open(dir)
+            .and_then(|run| run.read_json("report.json"))
+            .with_context(|| format!("reading {}", report.display()));
+    } else if dir.join("config.json").is_file() {
+        resume()
+    } else {
+        start()
+    };
+    result.map_err(|e| match e {
+        TrainError::Interrupted {
+            epoch,
+            step,
+            checkpoint,
+            ..
+        } => TrainError::Interrupted {
+            epoch,
+            step,
+            checkpoint,
+            resume: format!("supcon run --resume {}", out.display()),
+        }
+        .into(),
+        other => other.into(),
+    })
+}
+
 pub fn run(args: RunArgs) -> Result<()> {
-    let out = args.out.clone().unwrap_or_else(|| default_out("run"));
-    if out.join("summary.json").exists() {
-        bail!(
-            "{}: already holds a finished run; pick another --out",
-            out.display()
-        );
-    }
-    // An earlier `run` into the same directory that stopped part-way: its stages continue
-    // with their own commands.
-    let started: Vec<&str> = ["supcon", "linear", "ce"]
-        .into_iter()
-        .filter(|stage| out.join(stage).join("config.json").exists())
-        .collect();
-    if !started.is_empty() {
-        let d = out.display();
-        bail!(
-            "{d}: holds the unfinished stages ({}) of an earlier `supcon run`; pick another \
-             --out, or finish them stage by stage: `supcon pretrain --resume {d}/supcon`, \
-             then `supcon linear --encoder {d}/supcon --out {d}/linear` and `supcon train-ce \
-             --out {d}/ce` with the same flags (or `--resume` on the stage that stopped)",
-            started.join(", ")
-        );
-    }
-    // Checked before the hours of stage 1, not after.
-    if args.linear_epochs == 0 {
-        bail!("--linear-epochs 0: expected at least 1");
-    }
     let opts = RunOptions {
         quiet: args.quiet,
         ..RunOptions::default()
     };
-    let mut pre = PretrainConfig::default();
-    args.data.apply(&mut pre.data);
-    args.model.apply(&mut pre.model.encoder);
-    pre.epochs = args.epochs;
-    pre.batch_size = args.batch_size;
-    pre.seed = args.seed;
-    pre.checkpoint_every = args.epochs;
-    pre.device = args.device;
-    let mut ce = SupervisedConfig {
-        data: pre.data.clone(),
-        encoder: pre.model.encoder.clone(),
-        augment: pre.augment.clone(),
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        seed: args.seed,
-        checkpoint_every: args.epochs,
-        device: args.device,
-        ..SupervisedConfig::default()
+    let (out, plan) = match &args.resume {
+        Some(dir) => {
+            let flags = args.given();
+            if !flags.is_empty() {
+                bail!(
+                    "--resume {} continues the run as its run.json says; {} cannot be changed \
+                     on resume",
+                    dir.display(),
+                    flags.join(", ")
+                );
+            }
+            if dir.join("summary.json").exists() {
+                bail!(
+                    "{}: the run already finished; nothing to resume",
+                    dir.join("summary.json").display()
+                );
+            }
+            let plan_file = dir.join("run.json");
+            if !plan_file.is_file() {
+                bail!(
+                    "{}: not a `supcon run` directory (no run.json)",
+                    plan_file.display()
+                );
+            }
+            let text = std::fs::read_to_string(&plan_file)
+                .with_context(|| format!("reading {}", plan_file.display()))?;
+            let plan: RunPlan = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a valid run.json", plan_file.display()))?;
+            (dir.clone(), plan)
+        }
+        None => {
+            let out = args.out.clone().unwrap_or_else(|| default_out("run"));
+            if out.join("summary.json").exists() {
+                bail!(
+                    "{}: already holds a finished run; pick another --out",
+                    out.display()
+                );
+            }
+            if out.join("run.json").exists() {
+                bail!(
+                    "{}: holds an unfinished `supcon run`; continue it with `supcon run --resume \
+                     {}`, or pick another --out",
+                    out.display(),
+                    out.display()
+                );
+            }
+            let started: Vec<&str> = ["supcon", "linear", "ce"]
+                .into_iter()
+                .filter(|stage| out.join(stage).join("config.json").exists())
+                .collect();
+            if !started.is_empty() {
+                bail!(
+                    "{}: already holds runs ({}); pick another --out",
+                    out.display(),
+                    started.join(", ")
+                );
+            }
+            let plan = args.plan(&out);
+            // Checked before the hours of stage 1, not after.
+            if plan.linear.epochs == 0 {
+                bail!("--linear-epochs 0: expected at least 1");
+            }
+            plan.pretrain.validate()?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let text = serde_json::to_string_pretty(&plan)?;
+            supcon::fsutil::write_atomic(&out.join("run.json"), text.as_bytes())
+                .with_context(|| format!("writing {}", out.join("run.json").display()))?;
+            (out, plan)
+        }
     };
-    ce.optimizer = pre.optimizer.clone();
 
+    let stage_dir = |name: &str| out.join(name);
     eprintln!(
         "[1/3] SupCon pre-training -> {}",
-        out.join("supcon").display()
+        stage_dir("supcon").display()
     );
-    let t0 = Instant::now();
-    let p = pretrain_stage(&pre, &out.join("supcon"), &opts)?;
-    eprintln!("[2/3] linear probe -> {}", out.join("linear").display());
-    let lin = LinearConfig {
-        encoder_run: p.run.clone(),
-        epochs: args.linear_epochs,
-        seed: args.seed,
-        device: args.device,
-        ..LinearConfig::default()
-    };
-    let l = linear_probe(&lin, &out.join("linear"), args.quiet)?;
-    let supcon_secs = t0.elapsed().as_secs_f64();
+    let p: PretrainReport = run_stage(
+        &stage_dir("supcon"),
+        &out,
+        || pretrain_stage(&plan.pretrain, &stage_dir("supcon"), &opts),
+        || resume_pretrain(&stage_dir("supcon"), &opts),
+    )?;
+    eprintln!("[2/3] linear probe -> {}", stage_dir("linear").display());
+    let l: LinearReport = run_stage(
+        &stage_dir("linear"),
+        &out,
+        || linear_probe(&plan.linear, &stage_dir("linear"), args.quiet),
+        || resume_linear(&stage_dir("linear"), &opts),
+    )?;
+    let supcon_secs = p.seconds + l.seconds;
     eprintln!(
         "[3/3] cross-entropy baseline -> {}",
-        out.join("ce").display()
+        stage_dir("ce").display()
     );
-    let c = train_supervised(&ce, &out.join("ce"), &opts)?;
+    let c: SupervisedReport = run_stage(
+        &stage_dir("ce"),
+        &out,
+        || train_supervised(&plan.ce, &stage_dir("ce"), &opts),
+        || resume_supervised(&stage_dir("ce"), &opts),
+    )?;
+    let (pre, epochs, batch_size) = (
+        &plan.pretrain,
+        plan.pretrain.epochs,
+        plan.pretrain.batch_size,
+    );
 
     let rows = [
         ("SupCon + linear", &l.test, supcon_secs),
@@ -446,7 +587,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     ];
     println!(
         "data {} | encoder {} | {} epochs, batch {}",
-        pre.data.spec, pre.model.encoder.name, args.epochs, args.batch_size
+        pre.data.spec, pre.model.encoder.name, epochs, batch_size
     );
     println!(
         "{:<18} {:>7} {:>7} {:>7} {:>9}",
@@ -469,7 +610,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     let text = serde_json::to_string_pretty(&serde_json::json!({
         "data": pre.data.spec, "encoder": pre.model.encoder.name.to_string(),
-        "epochs": args.epochs, "batch_size": args.batch_size, "results": summary}))?;
+        "epochs": epochs, "batch_size": batch_size, "results": summary}))?;
     supcon::fsutil::write_atomic(&out.join("summary.json"), text.as_bytes())
         .with_context(|| format!("writing {}", out.join("summary.json").display()))?;
     println!("results in {}", out.display());
