@@ -27,7 +27,7 @@ use super::{OptimizerConfig, ScheduleConfig, TrainError};
 use crate::augment::AugmentConfig;
 use crate::device::DeviceChoice;
 use crate::infer::{InferError, ModelDir};
-use crate::model::{EncoderConfig, LinearClassifierConfig};
+use crate::model::EncoderConfig;
 
 /// Fine-tuning settings; saved as the run's `config.json` (with `encoder` and `data`
 /// filled in).
@@ -218,12 +218,11 @@ fn run_finetune(
     // Loaded and initialised on the CPU, then moved: the same classifier whatever the device.
     let model = config.device.init_seeded(config.seed, |device| {
         let encoder = source.load_encoder(device).map_err(train_err)?;
-        let classifier =
-            LinearClassifierConfig::new(encoder.output_dim(), data.num_classes()).init(device);
-        Ok::<_, TrainError>(SupervisedModel {
+        Ok::<_, TrainError>(SupervisedModel::with_new_classifier(
             encoder,
-            classifier,
-        })
+            data.num_classes(),
+            device,
+        ))
     })?;
     let supervised = SupervisedConfig {
         data: data_config,

@@ -7,7 +7,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -82,6 +82,16 @@ pub struct SupervisedModel {
 }
 
 impl SupervisedModel {
+    /// `encoder` with a new linear classifier for `num_classes` classes on `device`.
+    pub fn with_new_classifier(encoder: Encoder, num_classes: usize, device: &Device) -> Self {
+        let classifier =
+            LinearClassifierConfig::new(encoder.output_dim(), num_classes).init(device);
+        Self {
+            encoder,
+            classifier,
+        }
+    }
+
     /// Class logits.
     ///
     /// # Shapes
@@ -162,12 +172,11 @@ fn run_supervised(
     run.check_data(&data.summary())?;
     let model = config.device.init_seeded(config.seed, |device| {
         let encoder = config.encoder.try_init(device)?;
-        let classifier =
-            LinearClassifierConfig::new(encoder.output_dim(), data.num_classes()).init(device);
-        Ok::<_, TrainError>(SupervisedModel {
+        Ok::<_, TrainError>(SupervisedModel::with_new_classifier(
             encoder,
-            classifier,
-        })
+            data.num_classes(),
+            device,
+        ))
     })?;
     train_supervised_model(config, &data, model, run, resume_from, "ce", opts)
 }
