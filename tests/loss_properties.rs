@@ -265,7 +265,7 @@ fn bad_input_is_an_error_naming_the_problem() {
         l.forward(inf, Positives::Instance).unwrap_err(),
         LossError::NonFiniteFeatures
     );
-    for bad in [0.0, -0.1, f64::NAN, f64::INFINITY] {
+    for bad in [0.0, -0.1, f64::NAN, f64::INFINITY, 1e-39] {
         let err = cfg.clone().with_temperature(bad).init().unwrap_err();
         assert!(err.to_string().starts_with("temperature = "), "{err}");
     }
@@ -276,7 +276,8 @@ fn bad_input_is_an_error_naming_the_problem() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "base_temperature = 0: expected a finite number > 0"
+        "base_temperature = 0: expected a finite number > 0 whose reciprocal fits in f32 \
+         (at least 3e-39)"
     );
 }
 

@@ -161,3 +161,88 @@ fn tiled_rejects_bad_input() {
     let err = tiled_supcon(&cfg, &[f32::NAN; 8], [2, 2, 2], Positives::Instance, 0, 4).unwrap_err();
     assert_eq!(err.to_string(), "features contain NaN or infinite values");
 }
+
+/// Edge cases where the tiled loss used to disagree with the plain one: logits that leave
+/// the f32 range, tiny mask weights, a temperature whose reciprocal overflows, a shape
+/// whose product overflows, a NaN memory-bank entry.
+#[test]
+fn tiled_and_plain_agree_on_edge_cases() {
+    let cfg = SupConLossConfig::default();
+    let plain = |cfg: &SupConLossConfig, x: &[f32], shape: [usize; 3], pos: Positives<'_>| {
+        let t = Tensor::<3>::from_data(TensorData::new(x.to_vec(), shape), &Device::flex());
+        cfg.init()
+            .unwrap()
+            .forward(t, pos)
+            .map(|l| f64::from(l.into_scalar::<f32>()))
+    };
+
+    // z0 . z1 = 1e40 - 1e40 = inf - inf in f32: both report the overflow (the tiled loss
+    // used to return 0 with a zero gradient).
+    let huge = [1e20f32, 1e20, 1e20, -1e20];
+    let p = plain(&cfg, &huge, [2, 1, 2], Positives::Labels(&[0, 0]));
+    assert!(p.unwrap_err().to_string().contains("not finite"));
+    let t = tiled_supcon(&cfg, &huge, [2, 1, 2], Positives::Labels(&[0, 0]), 0, 256);
+    assert!(t.unwrap_err().to_string().contains("not finite"));
+
+    // Positives weighted 1e-7 (the other view): the loss is invariant to the weights'
+    // scale, so it equals the instance loss (it used to be 0 below a 1e-6 threshold).
+    let v = [
+        1.0f32, 0.0, 0.6, 0.8, 0.0, 1.0, 0.8, 0.6, -1.0, 0.0, -0.6, -0.8,
+    ]; // [3, 2, 2]
+    let want = plain(&cfg, &v, [3, 2, 2], Positives::Instance).unwrap();
+    assert!(want > 1.0, "{want}");
+    for w in [1.0f32, 1e-3, 1e-7, 1e-30] {
+        let mask = [w, 0., 0., 0., w, 0., 0., 0., w];
+        let p = plain(&cfg, &v, [3, 2, 2], Positives::Mask(&mask)).unwrap();
+        let t = tiled_supcon(&cfg, &v, [3, 2, 2], Positives::Mask(&mask), 0, 256).unwrap();
+        assert!(close(p, want, 1e-5, 1e-6), "w {w}: plain {p} vs {want}");
+        assert!(
+            close(t.loss, want, 1e-5, 1e-6),
+            "w {w}: tiled {} vs {want}",
+            t.loss
+        );
+    }
+
+    // 1 / 1e-39 overflows f32: refused by the configuration (both implementations).
+    let tiny = SupConLossConfig::default().with_temperature(1e-39);
+    assert!(
+        tiny.init()
+            .unwrap_err()
+            .to_string()
+            .contains("temperature = ")
+    );
+    let err = tiled_supcon(&tiny, &v, [3, 2, 2], Positives::Instance, 0, 256).unwrap_err();
+    assert!(err.to_string().contains("reciprocal fits in f32"), "{err}");
+
+    // A shape whose element count overflows usize: a shape error, not a panic.
+    let cfg_one = SupConLossConfig::default().with_contrast_mode(ContrastMode::One);
+    let err = tiled_supcon(
+        &cfg_one,
+        &[],
+        [usize::MAX / 2 + 1, 2, 1],
+        Positives::Instance,
+        0,
+        8,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("expected batch x views x dim"),
+        "{err}"
+    );
+
+    // A NaN memory-bank entry: the same diagnosis from both.
+    let q = Tensor::<2>::from_data(
+        TensorData::new(vec![f32::NAN, 0.0], [1, 2]),
+        &Device::flex(),
+    );
+    let x = Tensor::<3>::from_data(
+        TensorData::new(vec![1.0f32, 0., 0., 1.], [2, 1, 2]),
+        &Device::flex(),
+    );
+    let err = cfg
+        .init()
+        .unwrap()
+        .forward_with_queue(x, Positives::Labels(&[0, 0]), Some((q, Some(&[0]))), 0)
+        .unwrap_err();
+    assert!(err.to_string().contains("memory bank: NaN"), "{err}");
+}

@@ -38,8 +38,11 @@ pub enum LossError {
         /// The value found.
         value: f32,
     },
-    /// A temperature is not a finite positive number.
-    #[error("{name} = {value}: expected a finite number > 0")]
+    /// A temperature is not a finite positive number, or so small that its reciprocal
+    /// overflows f32 (below about 3e-39).
+    #[error(
+        "{name} = {value}: expected a finite number > 0 whose reciprocal fits in f32 (at least 3e-39)"
+    )]
     Temperature {
         /// `temperature` or `base_temperature`.
         name: &'static str,

@@ -154,7 +154,8 @@ impl SupConLossConfig {
 }
 
 fn check_temperature(name: &'static str, value: f64) -> Result<(), LossError> {
-    if value.is_finite() && value > 0.0 {
+    // The tiled loss scales by 1 / temperature in f32.
+    if value.is_finite() && value > 0.0 && ((1.0 / value) as f32).is_finite() {
         Ok(())
     } else {
         Err(LossError::Temperature { name, value })
@@ -284,6 +285,14 @@ impl SupConLoss {
         if !features.clone().is_finite().all().into_scalar::<bool>() {
             return Err(LossError::NonFiniteFeatures);
         }
+        if let Some((q, _)) = &queue
+            && !q.clone().is_finite().all().into_scalar::<bool>()
+        {
+            // As the tiled loss says it.
+            return Err(LossError::Shape(
+                "memory bank: NaN or infinite entries".into(),
+            ));
+        }
         let device = features.device();
         let tau = self.config.temperature;
 
@@ -298,7 +307,7 @@ impl SupConLoss {
 
         let (weight, drop) = pair_masks(&spec, &device); // [A, M] each
         let pos_count = weight.clone().sum_dim(1); // [A, 1]
-        let has_pos = pos_count.clone().greater_elem(1e-6); // [A, 1]
+        let has_pos = pos_count.clone().greater_elem(0.0); // [A, 1]
         let pos_count = pos_count.mask_fill(has_pos.clone().bool_not(), 1.0); // [A, 1]
 
         // Stabilised log-softmax over the kept entries. The shift is a constant (detached):

@@ -88,7 +88,7 @@ pub fn tiled_supcon_with_queue(
     if dim == 0 {
         return Err(LossError::ZeroDim);
     }
-    if features.len() != batch * views * dim {
+    if batch.checked_mul(views).and_then(|n| n.checked_mul(dim)) != Some(features.len()) {
         return Err(LossError::Shape(format!(
             "features: {} values, expected batch x views x dim = {batch} x {views} x {dim}",
             features.len()
@@ -226,9 +226,13 @@ fn row_grad(
     // One pass for the statistics: kept maximum, positive weight, weighted positive logit.
     let (mut max, mut pos_max) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
     let (mut wsum, mut dot) = (0.0f64, 0.0f64);
+    let mut finite = true;
     for ((&l, &k), &wk) in row.iter().zip(keep).zip(w) {
-        if k && l > max {
-            max = l;
+        if k {
+            finite &= l.is_finite();
+            if l > max {
+                max = l;
+            }
         }
         if wk > 0.0 {
             wsum += f64::from(wk);
@@ -236,7 +240,13 @@ fn row_grad(
             pos_max = pos_max.max(l);
         }
     }
-    if wsum <= 1e-6 || max == f32::NEG_INFINITY {
+    if !finite {
+        // Logits that left the f32 range (features far from unit norm): the loss is not
+        // finite, which the caller reports, rather than a row silently contributing 0.
+        row.fill(0.0);
+        return f64::NAN;
+    }
+    if wsum <= 0.0 || max == f32::NEG_INFINITY {
         row.fill(0.0);
         return 0.0;
     }
