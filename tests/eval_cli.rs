@@ -582,3 +582,69 @@ fn sweep_reports_mean_spread_worst_and_best_per_method() {
     ]);
     assert!(e.contains("--grid") && e.contains("more than once"), "{e}");
 }
+
+/// `sweep`: a momentum outside [0, 1) and `--linear-epochs 0` are refused before any
+/// training; a sweep in which every point failed exits non-zero, saying so.
+#[test]
+fn sweep_refuses_bad_settings_up_front_and_fails_when_no_point_succeeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = |out: &Path, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "sweep",
+            "--data",
+            "builtin",
+            "--limit",
+            "64",
+            "--test-limit",
+            "32",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--out",
+            s(out),
+            "-q",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        a.extend(extra.iter().map(|a| a.to_string()));
+        a
+    };
+    let run = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        supcon(&args)
+    };
+    for value in ["2", "1"] {
+        let out = tmp.path().join(format!("mom{value}"));
+        let grid = format!("momentum={value}");
+        let o = run(&base(&out, &["--grid", &grid]));
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{e}");
+        assert!(
+            e.contains("--grid") && e.contains(&format!("momentum value '{value}'")),
+            "{e}"
+        );
+        assert!(!out.exists(), "a refused sweep wrote {}", out.display());
+    }
+    let out = tmp.path().join("lin0");
+    let o = run(&base(&out, &["--grid", "lr=0.1", "--linear-epochs", "0"]));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{e}");
+    assert!(e.contains("--linear-epochs 0: expected at least 1"), "{e}");
+    assert!(!out.exists(), "a refused sweep wrote {}", out.display());
+
+    // A batch larger than the 64 training images: every point fails at its data check.
+    let out = tmp.path().join("allfail");
+    let o = run(&base(
+        &out,
+        &["--grid", "batch_size=1000", "--methods", "ce"],
+    ));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a sweep with no result exited 0: {e}");
+    assert!(e.contains("every grid point failed (1 of 1)"), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+    let r = read(&out.join("sweep.json"));
+    assert_eq!(r["summary"][0]["failed"], 1);
+    assert!(r["points"][0]["error"].as_str().unwrap().contains("1000"));
+}
