@@ -583,6 +583,62 @@ fn sweep_reports_mean_spread_worst_and_best_per_method() {
     assert!(e.contains("--grid") && e.contains("more than once"), "{e}");
 }
 
+/// Settings of an evaluation that was not asked for are refused, naming the flag and the
+/// flag it needs (as `--baseline` without `--corruptions` is), before anything loads.
+#[test]
+fn eval_settings_without_their_evaluation_are_named() {
+    let lin = suite().join("linear");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("e.json");
+    for (extra, flag, needs) in [
+        (
+            &["--severities", "1,3"][..],
+            "--severities",
+            "--corruptions",
+        ),
+        (&["--seed", "3"], "--seed", "--corruptions"),
+        (
+            &["--corruptions", "none", "--severities", "1"],
+            "--severities",
+            "--corruptions",
+        ),
+        (&["--knn-k", "5"], "--knn-k", "--knn"),
+        (&["--knn-temperature", "0.1"], "--knn-temperature", "--knn"),
+        (&["--few-shot-seeds", "3"], "--few-shot-seeds", "--few-shot"),
+        (
+            &["--few-shot-epochs", "5"],
+            "--few-shot-epochs",
+            "--few-shot",
+        ),
+    ] {
+        let mut args = vec!["eval", "--model", s(&lin), "--out", s(&out), "-q"];
+        args.extend_from_slice(extra);
+        let e = fail(&args);
+        assert!(
+            e.contains(&format!("{flag} is a")) && e.contains(&format!("it needs {needs}")),
+            "{extra:?}: {e}"
+        );
+        assert!(!out.exists(), "{extra:?} wrote {}", out.display());
+    }
+    // With their evaluation they are used.
+    ok(&[
+        "eval",
+        "--model",
+        s(&lin),
+        "--knn",
+        "--knn-k",
+        "3",
+        "--knn-temperature",
+        "0.2",
+        "--out",
+        s(&out),
+        "-q",
+    ]);
+    let r = read(&out);
+    assert_eq!(r["knn"]["k"], 3);
+    assert!((r["knn"]["temperature"].as_f64().unwrap() - 0.2).abs() < 1e-6);
+}
+
 /// `sweep`: a momentum outside [0, 1) and `--linear-epochs 0` are refused before any
 /// training; a sweep in which every point failed exits non-zero, saying so.
 #[test]
