@@ -332,11 +332,11 @@ fn eval_of_a_run_directory_evaluates_both_classifiers_and_writes_eval_json() {
         assert!(run["corruptions"].is_null() && run["knn"].is_null());
         in_unit(&run["clean"]["top1"], "top1");
     }
-    // Another dataset of the same image shape (normalised with the training data's
-    // statistics).
+    // Another dataset of the same image shape and classes (normalised with the training
+    // data's statistics).
     let idx = tmp.path().join("idx28");
     write_idx(&idx, 28);
-    let spec = format!("idx:{}", idx.display());
+    let spec = format!("idx:{}?names=fashion", idx.display());
     let other = tmp.path().join("other.json");
     ok(&[
         "eval",
@@ -637,6 +637,66 @@ fn eval_settings_without_their_evaluation_are_named() {
     let r = read(&out);
     assert_eq!(r["knn"]["k"], 3);
     assert!((r["knn"]["temperature"].as_f64().unwrap() - 0.2).abs() < 1e-6);
+}
+
+/// `eval --data` must have the run's classes (count, names and order): other classes are
+/// refused naming `--data`, not scored as if the labels matched nor blamed on the weight
+/// file; data with the same classes (here an IDX copy with the Fashion-MNIST names of
+/// the built-in set) is evaluated.
+#[test]
+fn eval_on_data_with_other_classes_is_refused_naming_data() {
+    let lin = suite().join("linear");
+    let tmp = tempfile::tempdir().unwrap();
+    let idx = tmp.path().join("idx");
+    write_idx(&idx, 28);
+
+    let numbers = format!("idx:{}?names=numbers", idx.display());
+    let e = fail(&["eval", "--model", s(&lin), "--data", &numbers, "-q"]);
+    assert!(
+        e.contains(&format!("--data {numbers}: class 0 is '0'"))
+            && e.contains("trained on builtin whose class 0 is 'T-shirt/top'"),
+        "{e}"
+    );
+    assert!(!e.contains("weights do not fit"), "{e}");
+
+    let twenty = format!("idx:{}?names=numbers&classes=20", idx.display());
+    let e = fail(&["eval", "--model", s(&lin), "--data", &twenty, "-q"]);
+    assert!(
+        e.contains(&format!("--data {twenty}: 20 classes"))
+            && e.contains("trained on builtin with 10"),
+        "{e}"
+    );
+    assert!(!e.contains("weights do not fit"), "{e}");
+
+    let fashion = format!("idx:{}?names=fashion", idx.display());
+    let out = tmp.path().join("fashion.json");
+    ok(&[
+        "eval",
+        "--model",
+        s(&lin),
+        "--data",
+        &fashion,
+        "--out",
+        s(&out),
+        "-q",
+    ]);
+    let r = read(&out);
+    assert_eq!(r["num_classes"], 10);
+    assert_eq!(r["class_names"][0], "T-shirt/top");
+    assert_eq!(r["clean"]["samples"], 10);
+    // The CE run of the suite (a data.json of its own) is checked the same way.
+    let e = fail(&[
+        "eval",
+        "--model",
+        s(&suite().join("ce")),
+        "--data",
+        &numbers,
+        "-q",
+    ]);
+    assert!(
+        e.contains(&format!("--data {numbers}: class 0 is '0'")),
+        "{e}"
+    );
 }
 
 /// `sweep`: a momentum outside [0, 1) and `--linear-epochs 0` are refused before any

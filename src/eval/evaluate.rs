@@ -52,7 +52,7 @@ use crate::model::{
 use crate::train::features::{Matrix, map_split};
 use crate::train::linear::{classifier_logits, fit_classifier_on_features, load_encoder};
 use crate::train::metrics::{ClassificationMetrics, classification_metrics};
-use crate::train::run_dir::{RunDir, RunDirError, read_json, recorded_shape};
+use crate::train::run_dir::{RunDir, RunDirError, read_json, recorded_class_names, recorded_shape};
 use crate::train::supervised::SupervisedModel;
 use crate::train::{
     DataConfig, LinearConfig, PretrainConfig, ScheduleConfig, SupervisedConfig, TrainError,
@@ -497,7 +497,9 @@ impl DataOverride {
 /// the run's seed, normalised with the statistics of the spec the run was trained on.
 ///
 /// # Errors
-/// Unloadable data, or data whose image shape differs from the training data's.
+/// Unloadable data, or data whose image shape or classes (number, names, order) differ
+/// from the training data's (the classes recorded in the run's `data.json`, else those of
+/// its data spec).
 pub fn load_eval_data(info: &RunInfo, over: &DataOverride) -> Result<LoadedDataset, RunEvalError> {
     let trained = info.data.as_ref().ok_or_else(|| {
         run_err(
@@ -521,6 +523,7 @@ pub fn load_eval_data(info: &RunInfo, over: &DataOverride) -> Result<LoadedDatas
         }
         Ok(())
     };
+    let recorded_names = recorded_class_names(&info.dir)?;
     if config.spec != trained.spec {
         let mut train_data = trained.load(info.data_seed)?;
         if train_data.shape() != data.shape() {
@@ -532,14 +535,69 @@ pub fn load_eval_data(info: &RunInfo, over: &DataOverride) -> Result<LoadedDatas
                 train_data.shape()
             )));
         }
+        // The classifier's outputs are the run's classes: other data must have the same
+        // classes in the same order (a corrupted copy or another split of them).
+        let names = recorded_names.unwrap_or_else(|| train_data.train.class_names.clone());
+        check_classes(
+            &format!("--data {}", config.spec),
+            &data.train.class_names,
+            &format!("the run was trained on {}", trained.spec),
+            &names,
+        )?;
         convert(&mut train_data, &trained.spec)?;
         convert(&mut data, &config.spec)?;
         data.mean = train_data.mean;
         data.std = train_data.std;
     } else {
+        if let Some(names) = &recorded_names {
+            // The same spec, but its files may have changed since the run was trained.
+            check_classes(
+                &format!("data {}", config.spec),
+                &data.train.class_names,
+                &format!("the run's data.json records {}", trained.spec),
+                names,
+            )?;
+        }
         convert(&mut data, &config.spec)?;
     }
     Ok(data)
+}
+
+/// Checks that evaluation data has the classes a run was trained on, in the same order.
+///
+/// # Errors
+/// [`RunEvalError::Invalid`] starting with `what` (e.g. `--data SPEC`): another number of
+/// classes, or the first class whose name differs.
+fn check_classes(
+    what: &str,
+    got: &[String],
+    run: &str,
+    expected: &[String],
+) -> Result<(), RunEvalError> {
+    let list = |names: &[String]| {
+        let shown: Vec<&str> = names.iter().take(10).map(String::as_str).collect();
+        let more = if names.len() > 10 { ", ..." } else { "" };
+        format!("{}{more}", shown.join(", "))
+    };
+    if got.len() != expected.len() {
+        return Err(RunEvalError::Invalid(format!(
+            "{what}: {} classes, but {run} with {} ({}); evaluate on data with the run's \
+             classes",
+            got.len(),
+            expected.len(),
+            list(expected)
+        )));
+    }
+    if let Some(i) = (0..got.len()).find(|&i| got[i] != expected[i]) {
+        return Err(RunEvalError::Invalid(format!(
+            "{what}: class {i} is '{}', but {run} whose class {i} is '{}' (its classes: {}); \
+             evaluate on data with the run's classes, in the same order",
+            got[i],
+            expected[i],
+            list(expected)
+        )));
+    }
+    Ok(())
 }
 
 /// The k-NN protocol.
