@@ -1455,6 +1455,38 @@ pub fn parse_corruptions(s: &str) -> Result<Vec<Corruption>, RunEvalError> {
 mod tests {
     use super::*;
 
+    /// A baseline whose corrupted error is below its clean error makes relative CE
+    /// meaningless: left out with a note, as a zero denominator is; CE is kept.
+    #[test]
+    fn a_negative_baseline_degradation_is_noted_not_scored() {
+        let mut errors = ErrorTable::with_clean(0.2);
+        errors.insert("fog", 1, 0.4);
+        errors.insert("gaussian_noise", 1, 0.5);
+        let mut base = ErrorTable::with_clean(0.8);
+        base.insert("fog", 1, 0.7); // degradation -0.1
+        base.insert("gaussian_noise", 1, 0.9); // degradation +0.1
+        let baseline = BaselineErrors {
+            source: PathBuf::from("base"),
+            errors: base,
+        };
+        let r = assemble_robustness(Vec::new(), errors, Some(baseline), &EvalOptions::default())
+            .unwrap();
+        assert_eq!(r.notes.len(), 1, "{:?}", r.notes);
+        assert!(
+            r.notes[0].starts_with("relative CE of fog: undefined:")
+                && r.notes[0].contains("below its clean error"),
+            "{}",
+            r.notes[0]
+        );
+        let rb = &r.robustness;
+        assert_eq!(rb.relative_mce, None);
+        assert_eq!(rb.corruptions["fog"].relative_ce, None);
+        let noise = rb.corruptions["gaussian_noise"].relative_ce.unwrap();
+        assert!((noise - 0.3 / 0.1).abs() < 1e-9, "{noise}");
+        let mce = rb.mce.unwrap();
+        assert!((mce - (0.4 / 0.7 + 0.5 / 0.9) / 2.0).abs() < 1e-12, "{mce}");
+    }
+
     #[test]
     fn severities_parse_ranges_lists_and_reject_bad_values() {
         assert_eq!(parse_severities("1-5").unwrap(), vec![1, 2, 3, 4, 5]);
