@@ -1115,3 +1115,121 @@ fn linear_takes_a_run_output_and_names_a_cross_entropy_run() {
         ],
     );
 }
+
+/// `supcon bench KIND` with `defaults` as flag/value pairs, each replaced by the value
+/// `overrides` gives for the same flag (or added).
+fn bench_args(kind: &str, defaults: &[(&str, &str)], overrides: &[(&str, &str)]) -> Vec<String> {
+    let mut args = vec!["bench".to_string(), kind.to_string()];
+    let mut pairs: Vec<(&str, &str)> = defaults.to_vec();
+    for &(flag, value) in overrides {
+        match pairs.iter_mut().find(|(f, _)| *f == flag) {
+            Some(pair) => pair.1 = value,
+            None => pairs.push((flag, value)),
+        }
+    }
+    for (flag, value) in pairs {
+        args.push(flag.to_string());
+        args.push(value.to_string());
+    }
+    args
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// `bench` and `report` sizes: zero is refused by flag name (no panic, no silent clamp),
+/// and sizes that would exhaust memory are refused before anything is allocated.
+#[test]
+fn bench_and_report_sizes_are_named() {
+    let step = |overrides: &[(&str, &str)]| {
+        let defaults = [
+            ("--model", "resnet-tiny"),
+            ("--batch", "4"),
+            ("--size", "8"),
+            ("--channels", "1"),
+            ("--steps", "1"),
+        ];
+        bench_args("step", &defaults, overrides)
+    };
+    let loss = |overrides: &[(&str, &str)]| {
+        let defaults = [("--batch", "8"), ("--dim", "4"), ("--reps", "1")];
+        bench_args("loss", &defaults, overrides)
+    };
+    for (overrides, needles) in [
+        (
+            &[("--size", "0")][..],
+            &["--size 0: expected at least 1"][..],
+        ),
+        (
+            &[("--channels", "0")],
+            &["--channels 0: expected at least 1"],
+        ),
+        (
+            &[("--size", "100000")],
+            &["--size 100000: expected at most 4096"],
+        ),
+        (
+            &[("--views", "100000")],
+            &["--views 100000: expected at most 64"],
+        ),
+        (
+            &[("--batch", "100000000000")],
+            &["--batch 100000000000", "GiB; expected at most 16 GiB"],
+        ),
+    ] {
+        fails_naming(&refs(&step(overrides)), needles);
+    }
+    for (overrides, needles) in [
+        (
+            &[("--classes", "0")][..],
+            &["--classes 0: expected at least 1"][..],
+        ),
+        (&[("--block", "0")], &["--block 0: expected at least 1"]),
+        (
+            &[("--dim", "100000000000")],
+            &[
+                "--dim 100000000000",
+                "tiled loss",
+                "expected at most 16 GiB",
+            ],
+        ),
+        (
+            &[("--batch", "100000000000")],
+            &["--batch 100000000000", "expected at most 16 GiB"],
+        ),
+        // The plain loss holds m x m matrices: 200,000 rows need hundreds of GiB.
+        (
+            &[("--impl", "plain"), ("--batch", "100000")],
+            &["--batch 100000", "plain loss", "expected at most 16 GiB"],
+        ),
+    ] {
+        fails_naming(&refs(&loss(overrides)), needles);
+    }
+    // In-range values run and are reported as given.
+    let (out, _) = succeeds(&refs(&loss(&[("--classes", "1"), ("--block", "3")])));
+    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(line["block"], 3);
+    assert_eq!(line["batch"], 8);
+    let (out, _) = succeeds(&refs(&step(&[("--views", "1")])));
+    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (line["size"].as_u64(), line["views"].as_u64()),
+        (Some(8), Some(1))
+    );
+
+    let t = tempfile::tempdir().unwrap();
+    let html = t.path().join("r.html");
+    fails_naming(
+        &[
+            "report",
+            s(t.path()),
+            "--pca-points",
+            "0",
+            "--out",
+            s(&html),
+        ],
+        &["--pca-points 0: expected at least 1"],
+    );
+    assert!(!html.exists());
+}

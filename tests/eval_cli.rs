@@ -299,7 +299,8 @@ fn eval_reports_every_metric_and_normalises_mce_by_the_baseline() {
         let got = c["robustness"]["corruptions"][name]["ce"].as_f64().unwrap();
         assert!((got - ce_c).abs() < 1e-9, "{name}: CE {got} vs {ce_c}");
         ces.push(ce_c);
-        rels.push((rden.abs() > 1e-12).then(|| rnum / rden));
+        // Relative CE is undefined unless the baseline degrades under the corruption.
+        rels.push((rden > 1e-12).then(|| rnum / rden));
     }
     let mce = c["robustness"]["mce"].as_f64().unwrap();
     assert!((mce - ces.iter().sum::<f64>() / ces.len() as f64).abs() < 1e-9);
@@ -332,11 +333,11 @@ fn eval_of_a_run_directory_evaluates_both_classifiers_and_writes_eval_json() {
         assert!(run["corruptions"].is_null() && run["knn"].is_null());
         in_unit(&run["clean"]["top1"], "top1");
     }
-    // Another dataset of the same image shape (normalised with the training data's
-    // statistics).
+    // Another dataset of the same image shape and classes (normalised with the training
+    // data's statistics).
     let idx = tmp.path().join("idx28");
     write_idx(&idx, 28);
-    let spec = format!("idx:{}", idx.display());
+    let spec = format!("idx:{}?names=fashion", idx.display());
     let other = tmp.path().join("other.json");
     ok(&[
         "eval",
@@ -581,4 +582,186 @@ fn sweep_reports_mean_spread_worst_and_best_per_method() {
         s(&tmp.path().join("x")),
     ]);
     assert!(e.contains("--grid") && e.contains("more than once"), "{e}");
+}
+
+/// Settings of an evaluation that was not asked for are refused, naming the flag and the
+/// flag it needs (as `--baseline` without `--corruptions` is), before anything loads.
+#[test]
+fn eval_settings_without_their_evaluation_are_named() {
+    let lin = suite().join("linear");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("e.json");
+    for (extra, flag, needs) in [
+        (
+            &["--severities", "1,3"][..],
+            "--severities",
+            "--corruptions",
+        ),
+        (&["--seed", "3"], "--seed", "--corruptions"),
+        (
+            &["--corruptions", "none", "--severities", "1"],
+            "--severities",
+            "--corruptions",
+        ),
+        (&["--knn-k", "5"], "--knn-k", "--knn"),
+        (&["--knn-temperature", "0.1"], "--knn-temperature", "--knn"),
+        (&["--few-shot-seeds", "3"], "--few-shot-seeds", "--few-shot"),
+        (
+            &["--few-shot-epochs", "5"],
+            "--few-shot-epochs",
+            "--few-shot",
+        ),
+    ] {
+        let mut args = vec!["eval", "--model", s(&lin), "--out", s(&out), "-q"];
+        args.extend_from_slice(extra);
+        let e = fail(&args);
+        assert!(
+            e.contains(&format!("{flag} is a")) && e.contains(&format!("it needs {needs}")),
+            "{extra:?}: {e}"
+        );
+        assert!(!out.exists(), "{extra:?} wrote {}", out.display());
+    }
+    // With their evaluation they are used.
+    ok(&[
+        "eval",
+        "--model",
+        s(&lin),
+        "--knn",
+        "--knn-k",
+        "3",
+        "--knn-temperature",
+        "0.2",
+        "--out",
+        s(&out),
+        "-q",
+    ]);
+    let r = read(&out);
+    assert_eq!(r["knn"]["k"], 3);
+    assert!((r["knn"]["temperature"].as_f64().unwrap() - 0.2).abs() < 1e-6);
+}
+
+/// `eval --data` must have the run's classes (count, names and order): other classes are
+/// refused naming `--data`, not scored as if the labels matched nor blamed on the weight
+/// file; data with the same classes (here an IDX copy with the Fashion-MNIST names of
+/// the built-in set) is evaluated.
+#[test]
+fn eval_on_data_with_other_classes_is_refused_naming_data() {
+    let lin = suite().join("linear");
+    let tmp = tempfile::tempdir().unwrap();
+    let idx = tmp.path().join("idx");
+    write_idx(&idx, 28);
+
+    let numbers = format!("idx:{}?names=numbers", idx.display());
+    let e = fail(&["eval", "--model", s(&lin), "--data", &numbers, "-q"]);
+    assert!(
+        e.contains(&format!("--data {numbers}: class 0 is '0'"))
+            && e.contains("trained on builtin whose class 0 is 'T-shirt/top'"),
+        "{e}"
+    );
+    assert!(!e.contains("weights do not fit"), "{e}");
+
+    let twenty = format!("idx:{}?names=numbers&classes=20", idx.display());
+    let e = fail(&["eval", "--model", s(&lin), "--data", &twenty, "-q"]);
+    assert!(
+        e.contains(&format!("--data {twenty}: 20 classes"))
+            && e.contains("trained on builtin with 10"),
+        "{e}"
+    );
+    assert!(!e.contains("weights do not fit"), "{e}");
+
+    let fashion = format!("idx:{}?names=fashion", idx.display());
+    let out = tmp.path().join("fashion.json");
+    ok(&[
+        "eval",
+        "--model",
+        s(&lin),
+        "--data",
+        &fashion,
+        "--out",
+        s(&out),
+        "-q",
+    ]);
+    let r = read(&out);
+    assert_eq!(r["num_classes"], 10);
+    assert_eq!(r["class_names"][0], "T-shirt/top");
+    assert_eq!(r["clean"]["samples"], 10);
+    // The CE run of the suite (a data.json of its own) is checked the same way.
+    let e = fail(&[
+        "eval",
+        "--model",
+        s(&suite().join("ce")),
+        "--data",
+        &numbers,
+        "-q",
+    ]);
+    assert!(
+        e.contains(&format!("--data {numbers}: class 0 is '0'")),
+        "{e}"
+    );
+}
+
+/// `sweep`: a momentum outside [0, 1) and `--linear-epochs 0` are refused before any
+/// training; a sweep in which every point failed exits non-zero, saying so.
+#[test]
+fn sweep_refuses_bad_settings_up_front_and_fails_when_no_point_succeeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = |out: &Path, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "sweep",
+            "--data",
+            "builtin",
+            "--limit",
+            "64",
+            "--test-limit",
+            "32",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--out",
+            s(out),
+            "-q",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        a.extend(extra.iter().map(|a| a.to_string()));
+        a
+    };
+    let run = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        supcon(&args)
+    };
+    for value in ["2", "1"] {
+        let out = tmp.path().join(format!("mom{value}"));
+        let grid = format!("momentum={value}");
+        let o = run(&base(&out, &["--grid", &grid]));
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{e}");
+        assert!(
+            e.contains("--grid") && e.contains(&format!("momentum value '{value}'")),
+            "{e}"
+        );
+        assert!(!out.exists(), "a refused sweep wrote {}", out.display());
+    }
+    let out = tmp.path().join("lin0");
+    let o = run(&base(&out, &["--grid", "lr=0.1", "--linear-epochs", "0"]));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{e}");
+    assert!(e.contains("--linear-epochs 0: expected at least 1"), "{e}");
+    assert!(!out.exists(), "a refused sweep wrote {}", out.display());
+
+    // A batch larger than the 64 training images: every point fails at its data check.
+    let out = tmp.path().join("allfail");
+    let o = run(&base(
+        &out,
+        &["--grid", "batch_size=1000", "--methods", "ce"],
+    ));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a sweep with no result exited 0: {e}");
+    assert!(e.contains("every grid point failed (1 of 1)"), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+    let r = read(&out.join("sweep.json"));
+    assert_eq!(r["summary"][0]["failed"], 1);
+    assert!(r["points"][0]["error"].as_str().unwrap().contains("1000"));
 }

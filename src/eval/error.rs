@@ -16,4 +16,8 @@ pub enum EvalError {
     /// A normalising denominator is zero, so the metric is undefined.
     #[error("division by zero: {0}")]
     DivisionByZero(String),
+    /// A normalising denominator has a sign that makes the metric meaningless (e.g. a
+    /// baseline whose corrupted errors are below its clean error).
+    #[error("undefined: {0}")]
+    Undefined(String),
 }

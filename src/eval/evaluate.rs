@@ -52,7 +52,7 @@ use crate::model::{
 use crate::train::features::{Matrix, map_split};
 use crate::train::linear::{classifier_logits, fit_classifier_on_features, load_encoder};
 use crate::train::metrics::{ClassificationMetrics, classification_metrics};
-use crate::train::run_dir::{RunDir, RunDirError, read_json, recorded_shape};
+use crate::train::run_dir::{RunDir, RunDirError, read_json, recorded_class_names, recorded_shape};
 use crate::train::supervised::SupervisedModel;
 use crate::train::{
     DataConfig, LinearConfig, PretrainConfig, ScheduleConfig, SupervisedConfig, TrainError,
@@ -497,7 +497,9 @@ impl DataOverride {
 /// the run's seed, normalised with the statistics of the spec the run was trained on.
 ///
 /// # Errors
-/// Unloadable data, or data whose image shape differs from the training data's.
+/// Unloadable data, or data whose image shape or classes (number, names, order) differ
+/// from the training data's (the classes recorded in the run's `data.json`, else those of
+/// its data spec).
 pub fn load_eval_data(info: &RunInfo, over: &DataOverride) -> Result<LoadedDataset, RunEvalError> {
     let trained = info.data.as_ref().ok_or_else(|| {
         run_err(
@@ -521,6 +523,7 @@ pub fn load_eval_data(info: &RunInfo, over: &DataOverride) -> Result<LoadedDatas
         }
         Ok(())
     };
+    let recorded_names = recorded_class_names(&info.dir)?;
     if config.spec != trained.spec {
         let mut train_data = trained.load(info.data_seed)?;
         if train_data.shape() != data.shape() {
@@ -532,14 +535,69 @@ pub fn load_eval_data(info: &RunInfo, over: &DataOverride) -> Result<LoadedDatas
                 train_data.shape()
             )));
         }
+        // The classifier's outputs are the run's classes: other data must have the same
+        // classes in the same order (a corrupted copy or another split of them).
+        let names = recorded_names.unwrap_or_else(|| train_data.train.class_names.clone());
+        check_classes(
+            &format!("--data {}", config.spec),
+            &data.train.class_names,
+            &format!("the run was trained on {}", trained.spec),
+            &names,
+        )?;
         convert(&mut train_data, &trained.spec)?;
         convert(&mut data, &config.spec)?;
         data.mean = train_data.mean;
         data.std = train_data.std;
     } else {
+        if let Some(names) = &recorded_names {
+            // The same spec, but its files may have changed since the run was trained.
+            check_classes(
+                &format!("data {}", config.spec),
+                &data.train.class_names,
+                &format!("the run's data.json records {}", trained.spec),
+                names,
+            )?;
+        }
         convert(&mut data, &config.spec)?;
     }
     Ok(data)
+}
+
+/// Checks that evaluation data has the classes a run was trained on, in the same order.
+///
+/// # Errors
+/// [`RunEvalError::Invalid`] starting with `what` (e.g. `--data SPEC`): another number of
+/// classes, or the first class whose name differs.
+fn check_classes(
+    what: &str,
+    got: &[String],
+    run: &str,
+    expected: &[String],
+) -> Result<(), RunEvalError> {
+    let list = |names: &[String]| {
+        let shown: Vec<&str> = names.iter().take(10).map(String::as_str).collect();
+        let more = if names.len() > 10 { ", ..." } else { "" };
+        format!("{}{more}", shown.join(", "))
+    };
+    if got.len() != expected.len() {
+        return Err(RunEvalError::Invalid(format!(
+            "{what}: {} classes, but {run} with {} ({}); evaluate on data with the run's \
+             classes",
+            got.len(),
+            expected.len(),
+            list(expected)
+        )));
+    }
+    if let Some(i) = (0..got.len()).find(|&i| got[i] != expected[i]) {
+        return Err(RunEvalError::Invalid(format!(
+            "{what}: class {i} is '{}', but {run} whose class {i} is '{}' (its classes: {}); \
+             evaluate on data with the run's classes, in the same order",
+            got[i],
+            expected[i],
+            list(expected)
+        )));
+    }
+    Ok(())
 }
 
 /// The k-NN protocol.
@@ -1396,6 +1454,38 @@ pub fn parse_corruptions(s: &str) -> Result<Vec<Corruption>, RunEvalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A baseline whose corrupted error is below its clean error makes relative CE
+    /// meaningless: left out with a note, as a zero denominator is; CE is kept.
+    #[test]
+    fn a_negative_baseline_degradation_is_noted_not_scored() {
+        let mut errors = ErrorTable::with_clean(0.2);
+        errors.insert("fog", 1, 0.4);
+        errors.insert("gaussian_noise", 1, 0.5);
+        let mut base = ErrorTable::with_clean(0.8);
+        base.insert("fog", 1, 0.7); // degradation -0.1
+        base.insert("gaussian_noise", 1, 0.9); // degradation +0.1
+        let baseline = BaselineErrors {
+            source: PathBuf::from("base"),
+            errors: base,
+        };
+        let r = assemble_robustness(Vec::new(), errors, Some(baseline), &EvalOptions::default())
+            .unwrap();
+        assert_eq!(r.notes.len(), 1, "{:?}", r.notes);
+        assert!(
+            r.notes[0].starts_with("relative CE of fog: undefined:")
+                && r.notes[0].contains("below its clean error"),
+            "{}",
+            r.notes[0]
+        );
+        let rb = &r.robustness;
+        assert_eq!(rb.relative_mce, None);
+        assert_eq!(rb.corruptions["fog"].relative_ce, None);
+        let noise = rb.corruptions["gaussian_noise"].relative_ce.unwrap();
+        assert!((noise - 0.3 / 0.1).abs() < 1e-9, "{noise}");
+        let mce = rb.mce.unwrap();
+        assert!((mce - (0.4 / 0.7 + 0.5 / 0.9) / 2.0).abs() < 1e-12, "{mce}");
+    }
 
     #[test]
     fn severities_parse_ranges_lists_and_reject_bad_values() {

@@ -200,8 +200,10 @@ pub fn corruption_error(
 ///
 /// # Errors
 /// As [`corruption_error`]; also [`EvalError::Missing`] when either table lacks a clean
-/// error, and [`EvalError::DivisionByZero`] when the baseline's degradation sums to zero
-/// (its corrupted errors average its clean error).
+/// error, [`EvalError::DivisionByZero`] when the baseline's degradation sums to zero
+/// (its corrupted errors average its clean error), and [`EvalError::Undefined`] when it
+/// is negative (its corrupted errors average below its clean error, as a near-chance
+/// baseline's can): the ratio's sign would then be flipped and the score meaningless.
 pub fn relative_corruption_error(
     model: &ErrorTable,
     baseline: &ErrorTable,
@@ -216,6 +218,13 @@ pub fn relative_corruption_error(
         return Err(EvalError::DivisionByZero(format!(
             "the baseline's errors on '{corruption}' minus its clean error sum to {den}, so \
              relative CE is undefined"
+        )));
+    }
+    if den < 0.0 {
+        return Err(EvalError::Undefined(format!(
+            "the baseline's errors on '{corruption}' are below its clean error (its \
+             degradation sums to {den}), so relative CE, which divides by that degradation, \
+             is meaningless (a near-chance baseline?)"
         )));
     }
     Ok(num / den)
@@ -347,5 +356,32 @@ mod tests {
             r#"{"clean":0.05,"corruptions":{"fog":{"1":0.1,"5":0.4}}}"#
         );
         assert_eq!(serde_json::from_str::<ErrorTable>(&json).unwrap(), t);
+    }
+
+    /// A baseline that does better corrupted than clean: its degradation is negative, so
+    /// relative CE is undefined, while CE (a ratio of error sums) is still defined.
+    #[test]
+    fn a_negative_baseline_degradation_makes_relative_ce_undefined() {
+        let mut model = ErrorTable::with_clean(0.1);
+        model.insert("fog", 1, 0.3);
+        model.insert("fog", 3, 0.5);
+        let mut base = ErrorTable::with_clean(0.9);
+        base.insert("fog", 1, 0.85);
+        base.insert("fog", 3, 0.9);
+        // (0.85 - 0.9) + (0.9 - 0.9) = -0.05 < 0.
+        let e = relative_corruption_error(&model, &base, "fog").unwrap_err();
+        assert!(matches!(e, EvalError::Undefined(_)), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("'fog'") && text.contains("below its clean error"),
+            "{text}"
+        );
+        assert!((corruption_error(&model, &base, "fog").unwrap() - 0.8 / 1.75).abs() < 1e-12);
+        assert!(robustness_report(&model, Some(&base)).is_err());
+        // A positive degradation keeps its value: (0.3 - 0.1 + 0.5 - 0.1) / (0.95 + 0.97 - 1.8).
+        base.insert("fog", 1, 0.95);
+        base.insert("fog", 3, 0.97);
+        let rel = relative_corruption_error(&model, &base, "fog").unwrap();
+        assert!((rel - 0.6 / 0.12).abs() < 1e-9, "{rel}");
     }
 }

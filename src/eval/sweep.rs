@@ -132,7 +132,11 @@ impl GridKey {
         };
         match self {
             Self::Lr | Self::Temperature => positive(v),
-            Self::WeightDecay | Self::Momentum => non_negative(v),
+            Self::WeightDecay => non_negative(v),
+            Self::Momentum => match v.parse::<f64>() {
+                Ok(x) if (0.0..1.0).contains(&x) => Ok(()),
+                _ => Err("expected a number m with 0 <= m < 1".to_string()),
+            },
             Self::Optimizer => v.parse::<OptimizerKind>().map(|_| ()),
             Self::Augment => v.parse::<Augment>().map(|_| ()).map_err(|e| e.to_string()),
             Self::BatchSize => match v.parse::<usize>() {
@@ -372,6 +376,34 @@ impl SweepConfig {
         self.pretrain
             .validate()
             .map_err(|e| SweepError::Invalid(format!("pre-training settings: {e}")))?;
+        if self.linear.epochs == 0 {
+            return Err(SweepError::Invalid(
+                "--linear-epochs 0: expected at least 1 (the linear probe scores every \
+                 contrastive point)"
+                    .into(),
+            ));
+        }
+        // Every point's settings, so that a bad combination fails before any training
+        // rather than as a failed point.
+        for &method in &self.methods {
+            for point in grid_points(&self.grid, method) {
+                let bad = |e: String| {
+                    SweepError::Invalid(format!("--grid point {method} {}: {e}", point.label()))
+                };
+                match method {
+                    SweepMethod::Ce => {
+                        let c = self.ce_at(&point);
+                        c.optimizer.validate().map_err(bad)?;
+                        c.schedule.validate(c.epochs).map_err(bad)?;
+                    }
+                    SweepMethod::Supcon | SweepMethod::Simclr => {
+                        self.pretrain_at(method, &point)
+                            .validate()
+                            .map_err(|e| bad(e.to_string()))?;
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
@@ -729,10 +761,61 @@ mod tests {
             ("batch_size=0", "batch_size value '0'"),
             ("augment=foo", "augment value 'foo'"),
             ("temperature=0.1,", "empty value"),
+            (
+                "momentum=2",
+                "momentum value '2': expected a number m with 0 <= m < 1",
+            ),
+            ("momentum=1", "momentum value '1'"),
+            ("momentum=-0.1", "momentum value '-0.1'"),
+            ("momentum=nan", "momentum value 'nan'"),
         ] {
             let e = bad.parse::<GridAxis>().unwrap_err();
             assert!(e.contains(needle), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn momentum_values_below_one_are_accepted() {
+        assert_eq!(
+            axis("momentum=0,0.9,0.999").values,
+            vec!["0", "0.9", "0.999"]
+        );
+    }
+
+    fn sweep_config(grid: Vec<GridAxis>) -> SweepConfig {
+        SweepConfig {
+            pretrain: PretrainConfig::default(),
+            linear: LinearConfig::default(),
+            ce: SupervisedConfig::default(),
+            methods: vec![SweepMethod::Supcon, SweepMethod::Ce],
+            grid,
+        }
+    }
+
+    #[test]
+    fn validate_refuses_zero_linear_epochs_and_bad_points_up_front() {
+        assert!(sweep_config(vec![axis("momentum=0.5")]).validate().is_ok());
+        let mut c = sweep_config(vec![axis("lr=0.1")]);
+        c.linear.epochs = 0;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("--linear-epochs 0: expected at least 1"), "{e}");
+        // An axis built without parsing still has every point checked.
+        let c = sweep_config(vec![GridAxis {
+            key: GridKey::Momentum,
+            values: vec!["0.9".into(), "1".into()],
+        }]);
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("--grid point supcon momentum=1") && e.contains("momentum = 1"),
+            "{e}"
+        );
+        let mut c = sweep_config(vec![GridAxis {
+            key: GridKey::Momentum,
+            values: vec!["1".into()],
+        }]);
+        c.methods = vec![SweepMethod::Ce];
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("--grid point ce momentum=1"), "{e}");
     }
 
     #[test]

@@ -286,6 +286,28 @@ pub fn recorded_shape(dir: &Path) -> Result<Option<[usize; 3]>, RunDirError> {
         .transpose()
 }
 
+/// The class names recorded in the `data.json` of the run in `dir`, when it has them
+/// (only that field is read, as for [`recorded_shape`]).
+///
+/// # Errors
+/// I/O or JSON errors naming the file, or `class_names` that is not a list of strings.
+pub fn recorded_class_names(dir: &Path) -> Result<Option<Vec<String>>, RunDirError> {
+    let path = dir.join("data.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let summary: serde_json::Value = read_json(&path)?;
+    summary
+        .get("class_names")
+        .map(|names| {
+            serde_json::from_value(names.clone()).map_err(|e| RunDirError::Json {
+                path: path.clone(),
+                reason: format!("class_names: {e}"),
+            })
+        })
+        .transpose()
+}
+
 /// Reads every record of a `metrics.jsonl`, skipping a torn last line (a crash mid-write).
 ///
 /// # Errors

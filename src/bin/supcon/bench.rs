@@ -10,14 +10,48 @@ use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use clap::{Args, Subcommand, ValueEnum};
 use supcon::augment::{Augment, AugmentConfig, measure_throughput};
 use supcon::data::batcher::Batch;
+use supcon::data::folder::FOLDER_MAX_SIZE;
 use supcon::device::{DeviceChoice, MemoryUsage};
 use supcon::loss::{
     ContrastMode, DEFAULT_BLOCK, Positives, SupConLossConfig, Variant, tiled_supcon,
 };
 use supcon::model::{EncoderKind, HeadConfig, SupConModelConfig};
 use supcon::train::distributed::DataParallel;
-use supcon::train::pretrain::PretrainModel;
+use supcon::train::pretrain::{MAX_BANK_BYTES, MAX_VIEWS, PretrainModel};
 use supcon::train::{DataConfig, OptimizerConfig};
+
+/// Largest host (or device) allocation a benchmark may plan: the memory-bank bound of
+/// `pretrain`.
+const MAX_BENCH_BYTES: f64 = MAX_BANK_BYTES;
+
+fn gib(bytes: f64) -> f64 {
+    bytes / (1u64 << 30) as f64
+}
+
+/// Bytes `bench loss` allocates for `m = batch x views` rows of `dim` floats, as the code
+/// allocates them (f32 everywhere). Tiled: the features, the view-major copy, its
+/// gradient and the returned gradient (4 x m x dim), one block of logits (block x m) and
+/// each thread's weight and keep rows (5 bytes per column). Plain: the features, their
+/// device copy and gradient (3 x m x dim) and the m x m matrices alive at the peak
+/// (logits, masks, exponentials, log-probabilities, their gradients): five, which is
+/// what the peak RSS at N = 4096 (1.2 GB, README) implies.
+fn loss_bench_bytes(
+    implementation: LossImpl,
+    batch: usize,
+    views: usize,
+    dim: usize,
+    block: usize,
+    threads: usize,
+) -> f64 {
+    let m = batch as f64 * views as f64;
+    let features = m * dim as f64 * 4.0;
+    match implementation {
+        LossImpl::Tiled => {
+            4.0 * features + (block as f64).min(m) * m * 4.0 + threads as f64 * m * 5.0
+        }
+        LossImpl::Plain => 3.0 * features + 5.0 * m * m * 4.0,
+    }
+}
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCmd {
@@ -140,13 +174,42 @@ fn random_batch(batch: usize, views: usize, dim: usize, classes: usize) -> (Vec<
         let n = row.iter().map(|e| e * e).sum::<f32>().sqrt().max(1e-12);
         row.iter_mut().for_each(|e| *e /= n);
     }
-    let labels = (0..batch).map(|i| (i * 7919) % classes.max(1)).collect();
+    let labels = (0..batch).map(|i| (i * 7919) % classes).collect();
     (x, labels)
 }
 
 fn loss(b: LossBench) -> Result<()> {
-    if b.batch == 0 || b.dim == 0 || b.views == 0 || b.reps == 0 {
-        bail!("--batch, --dim, --views and --reps must be at least 1");
+    for (flag, v) in [
+        ("--batch", b.batch),
+        ("--dim", b.dim),
+        ("--views", b.views),
+        ("--classes", b.classes),
+        ("--block", b.block),
+        ("--reps", b.reps),
+    ] {
+        if v == 0 {
+            bail!("{flag} 0: expected at least 1");
+        }
+    }
+    let bytes = loss_bench_bytes(
+        b.implementation,
+        b.batch,
+        b.views,
+        b.dim,
+        b.block,
+        rayon::current_num_threads(),
+    );
+    if bytes > MAX_BENCH_BYTES {
+        bail!(
+            "--batch {} --views {} --dim {}: the {} loss needs about {:.1} GiB; expected at \
+             most {} GiB",
+            b.batch,
+            b.views,
+            b.dim,
+            format!("{:?}", b.implementation).to_lowercase(),
+            gib(bytes),
+            gib(MAX_BENCH_BYTES)
+        );
     }
     if b.device.is_gpu() && matches!(b.implementation, LossImpl::Tiled) {
         bail!(
@@ -364,8 +427,38 @@ pub struct StepBench {
 }
 
 fn step(b: StepBench) -> Result<()> {
-    if b.batch == 0 || b.steps == 0 || b.views == 0 || b.chunk == Some(0) {
-        bail!("--batch, --views, --steps and --chunk must be at least 1");
+    for (flag, v) in [
+        ("--batch", b.batch),
+        ("--size", b.size),
+        ("--channels", b.channels),
+        ("--views", b.views),
+        ("--steps", b.steps),
+        ("--chunk", b.chunk.unwrap_or(1)),
+    ] {
+        if v == 0 {
+            bail!("{flag} 0: expected at least 1");
+        }
+    }
+    if b.views > MAX_VIEWS {
+        bail!("--views {}: expected at most {MAX_VIEWS}", b.views);
+    }
+    if b.size > FOLDER_MAX_SIZE {
+        bail!("--size {}: expected at most {FOLDER_MAX_SIZE}", b.size);
+    }
+    // The input batch alone (the activations need several times more).
+    let input_bytes =
+        b.views as f64 * b.batch as f64 * b.channels as f64 * (b.size * b.size) as f64 * 4.0;
+    if input_bytes > MAX_BENCH_BYTES {
+        bail!(
+            "--batch {} --views {} --channels {} --size {}: the input batch alone needs {:.1} \
+             GiB; expected at most {} GiB",
+            b.batch,
+            b.views,
+            b.channels,
+            b.size,
+            gib(input_bytes),
+            gib(MAX_BENCH_BYTES)
+        );
     }
     b.device.check()?;
     let device = b.device.autodiff_device();

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use supcon::augment::corrupt::Corruption;
 use supcon::eval::evaluate::{
@@ -31,12 +31,13 @@ pub struct EvalArgs {
     /// Corruptions: all | none | comma-separated names (gaussian_noise,fog,...)
     #[arg(long, value_name = "all|LIST", default_value = "none", value_parser = corruption_list)]
     pub corruptions: CorruptionList,
-    /// Severities of each corruption: 1-5 | a list such as 1,3,5
-    #[arg(long, value_name = "1-5|LIST", default_value = "1-5", value_parser = severity_list)]
-    pub severities: SeverityList,
-    /// Seed of the corruptions' randomness
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
-    pub seed: u64,
+    /// Severities of each corruption: 1-5 | a list such as 1,3,5 (needs --corruptions)
+    /// [default: 1-5]
+    #[arg(long, value_name = "1-5|LIST", value_parser = severity_list)]
+    pub severities: Option<SeverityList>,
+    /// Seed of the corruptions' randomness (needs --corruptions) [default: 0]
+    #[arg(long, allow_negative_numbers = true)]
+    pub seed: Option<u64>,
     /// Normalise corruption errors (mCE, relative mCE) by this run (normally the
     /// cross-entropy run) or by an eval JSON file of it [default for a `supcon run`
     /// directory: its ce/ run]
@@ -48,22 +49,12 @@ pub struct EvalArgs {
     /// Weighted k-NN accuracy on frozen encoder features (cosine)
     #[arg(long)]
     pub knn: bool,
-    /// k-NN neighbours
-    #[arg(
-        long,
-        allow_negative_numbers = true,
-        value_name = "K",
-        default_value_t = 200
-    )]
-    pub knn_k: usize,
-    /// k-NN temperature
-    #[arg(
-        long,
-        allow_negative_numbers = true,
-        value_name = "T",
-        default_value_t = 0.07
-    )]
-    pub knn_temperature: f32,
+    /// k-NN neighbours (needs --knn) [default: 200]
+    #[arg(long, allow_negative_numbers = true, value_name = "K")]
+    pub knn_k: Option<usize>,
+    /// k-NN temperature (needs --knn) [default: 0.07]
+    #[arg(long, allow_negative_numbers = true, value_name = "T")]
+    pub knn_temperature: Option<f32>,
     /// Few-shot linear probes with K samples per class, e.g. 1,5,10
     #[arg(
         long,
@@ -72,22 +63,13 @@ pub struct EvalArgs {
         value_delimiter = ','
     )]
     pub few_shot: Vec<usize>,
-    /// Few-shot subsets (seeds) per K; accuracies are averaged
-    #[arg(
-        long,
-        allow_negative_numbers = true,
-        value_name = "N",
-        default_value_t = 3
-    )]
-    pub few_shot_seeds: usize,
-    /// Epochs of each few-shot probe
-    #[arg(
-        long,
-        allow_negative_numbers = true,
-        value_name = "N",
-        default_value_t = 100
-    )]
-    pub few_shot_epochs: usize,
+    /// Few-shot subsets (seeds) per K; accuracies are averaged (needs --few-shot)
+    /// [default: 3]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub few_shot_seeds: Option<usize>,
+    /// Epochs of each few-shot probe (needs --few-shot) [default: 100]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub few_shot_epochs: Option<usize>,
     /// Output JSON [default: RUN_DIR/eval.json]
     #[arg(long, value_name = "FILE.json")]
     pub out: Option<PathBuf>,
@@ -114,7 +96,50 @@ fn severity_list(s: &str) -> Result<SeverityList, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Settings of an evaluation that was not asked for would be silently ignored: refused,
+/// as `--baseline` without `--corruptions` is.
+fn check_dependent_flags(args: &EvalArgs) -> Result<()> {
+    let groups = [
+        (
+            args.corruptions.0.is_empty(),
+            "--corruptions",
+            "corruption",
+            &[
+                ("--severities", args.severities.is_some()),
+                ("--seed", args.seed.is_some()),
+            ][..],
+        ),
+        (
+            !args.knn,
+            "--knn",
+            "k-NN",
+            &[
+                ("--knn-k", args.knn_k.is_some()),
+                ("--knn-temperature", args.knn_temperature.is_some()),
+            ],
+        ),
+        (
+            args.few_shot.is_empty(),
+            "--few-shot",
+            "few-shot",
+            &[
+                ("--few-shot-seeds", args.few_shot_seeds.is_some()),
+                ("--few-shot-epochs", args.few_shot_epochs.is_some()),
+            ],
+        ),
+    ];
+    for (off, needed, what, flags) in groups {
+        if let Some((flag, _)) = flags.iter().find(|(_, given)| off && *given) {
+            bail!("{flag} is a {what} setting: it needs {needed}");
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: EvalArgs) -> Result<()> {
+    check_dependent_flags(&args)?;
+    let defaults = EvalOptions::default();
+    let knn_defaults = KnnOptions::default();
     let opts = EvalOptions {
         data: DataOverride {
             spec: args.data.clone(),
@@ -123,16 +148,19 @@ pub fn run(args: EvalArgs) -> Result<()> {
             threads: args.threads,
         },
         corruptions: args.corruptions.0.clone(),
-        severities: args.severities.0.clone(),
-        seed: args.seed,
+        severities: args
+            .severities
+            .as_ref()
+            .map_or(defaults.severities, |s| s.0.clone()),
+        seed: args.seed.unwrap_or(defaults.seed),
         baseline: args.baseline.clone(),
         knn: args.knn.then_some(KnnOptions {
-            k: args.knn_k,
-            temperature: args.knn_temperature,
+            k: args.knn_k.unwrap_or(knn_defaults.k),
+            temperature: args.knn_temperature.unwrap_or(knn_defaults.temperature),
         }),
         few_shot: args.few_shot.clone(),
-        few_shot_seeds: args.few_shot_seeds,
-        few_shot_epochs: args.few_shot_epochs,
+        few_shot_seeds: args.few_shot_seeds.unwrap_or(defaults.few_shot_seeds),
+        few_shot_epochs: args.few_shot_epochs.unwrap_or(defaults.few_shot_epochs),
         device: args.device,
     };
     let quiet = args.quiet;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use supcon::eval::report::{ReportOptions, write_report};
 
@@ -36,10 +36,13 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: ReportArgs) -> Result<()> {
+    if args.pca_points == 0 {
+        bail!("--pca-points 0: expected at least 1 (or --no-embeddings to skip the PCA plots)");
+    }
     let opts = ReportOptions {
         title: args.title.clone(),
         embeddings: !args.no_embeddings,
-        pca_points: args.pca_points.max(1),
+        pca_points: args.pca_points,
     };
     let quiet = args.quiet;
     let log = move |m: &str| {

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use supcon::eval::sweep::{GridAxis, SweepConfig, SweepMethod, SweepReport, run_sweep};
 use supcon::train::{LinearConfig, PretrainConfig, RunOptions, SupervisedConfig};
@@ -101,6 +101,14 @@ pub fn run(args: SweepArgs) -> Result<()> {
     let report = run_sweep(&config, &out, &opts, &log).context("supcon sweep")?;
     print_report(&report);
     println!("results in {}", out.join("sweep.json").display());
+    let failed = report.points.iter().filter(|p| p.error.is_some()).count();
+    if failed > 0 && failed == report.points.len() {
+        bail!(
+            "every grid point failed ({failed} of {failed}): the sweep has no result; see \
+             the errors above and {}",
+            out.join("sweep.json").display()
+        );
+    }
     Ok(())
 }
 
