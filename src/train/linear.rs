@@ -283,31 +283,30 @@ fn run_linear(
         );
         let (done, mut sum) = std::mem::take(&mut resumed_within_epoch);
         // ([B, D] features on the training device, [B] labels) for each batch left.
-        let batches: Box<dyn Iterator<Item = Result<(Tensor<2>, Tensor<1, Int>), TrainError>>> =
-            match &source {
-                Source::Cached(train_x) => {
-                    let order = shuffled_order(train_x.rows, config.seed, epoch as u64);
-                    let chunks: Vec<Vec<usize>> = order
-                        .chunks(config.batch_size)
-                        .map(<[usize]>::to_vec)
-                        .collect();
-                    let (labels, device) = (&data.train.labels, &device);
-                    Box::new(
-                        chunks
-                            .into_iter()
-                            .skip(done)
-                            .map(move |chunk| Ok(gather(train_x, labels, &chunk, device))),
-                    )
-                }
-                Source::Augmented(loader) => {
-                    let (plain, device) = (&plain, &device);
-                    Box::new(loader.iter_from(epoch as u64, done).map(move |batch| {
-                        let batch = batch?;
-                        let x = encoder.forward(images(&batch, plain)); // [B, D]
-                        Ok((x.to_device(device), labels_per_view(&batch, device)))
-                    }))
-                }
-            };
+        let batches: Batches<'_> = match &source {
+            Source::Cached(train_x) => {
+                let order = shuffled_order(train_x.rows, config.seed, epoch as u64);
+                let chunks: Vec<Vec<usize>> = order
+                    .chunks(config.batch_size)
+                    .map(<[usize]>::to_vec)
+                    .collect();
+                let (labels, device) = (&data.train.labels, &device);
+                Box::new(
+                    chunks
+                        .into_iter()
+                        .skip(done)
+                        .map(move |chunk| Ok(gather(train_x, labels, &chunk, device))),
+                )
+            }
+            Source::Augmented(loader) => {
+                let (plain, device) = (&plain, &device);
+                Box::new(loader.iter_from(epoch as u64, done).map(move |batch| {
+                    let batch = batch?;
+                    let x = encoder.forward(images(&batch, plain)); // [B, D]
+                    Ok((x.to_device(device), labels_per_view(&batch, device)))
+                }))
+            }
+        };
         for (index, batch) in batches.enumerate() {
             let (x, y) = batch?;
             let rows = x.dims()[0];
@@ -463,6 +462,9 @@ pub fn classifier_logits(
 ) -> Result<Matrix, TrainError> {
     logits(classifier, features, device)
 }
+
+/// An epoch's remaining batches: (`[B, D]` features on the training device, `[B]` labels).
+type Batches<'a> = Box<dyn Iterator<Item = Result<(Tensor<2>, Tensor<1, Int>), TrainError>> + 'a>;
 
 /// Where the probe's training batches come from.
 enum Source {
