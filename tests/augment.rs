@@ -1030,3 +1030,38 @@ fn default_horizontal_flip_is_applied_with_probability_0_5() {
     let rate = n_flipped as f64 / RATE_SEEDS as f64;
     assert!((rate - 0.5).abs() < RATE_TOL, "flip rate {rate}");
 }
+
+/// Non-finite factors and angles (a library caller's NaN, an infinite jitter strength)
+/// leave the image unchanged instead of filling it with NaN: every output stays in
+/// `[0, 1]`, as the ops promise.
+#[test]
+fn non_finite_parameters_leave_images_unchanged() {
+    let img = random_image(3, 6, 6, 9);
+    let black = Image::zeros(3, 6, 6);
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let outputs = [
+            ("brightness", ops::adjust_brightness(&img, bad), &img),
+            ("brightness black", ops::adjust_brightness(&black, bad), &black),
+            ("contrast", ops::adjust_contrast(&black, bad), &black),
+            ("saturation", ops::adjust_saturation(&img, bad), &img),
+            ("sharpness", ops::adjust_sharpness(&img, bad), &img),
+            ("rotate", ops::rotate(&img, bad, Interpolation::Bilinear, 0.0), &img),
+            ("shear", ops::shear_x(&img, bad, Interpolation::Bilinear, 0.0), &img),
+            ("shear nearest", ops::shear_y(&img, bad, Interpolation::Nearest, 0.0), &img),
+        ];
+        for (name, out, input) in outputs {
+            assert_eq!(&out, input, "{name}({bad})");
+        }
+    }
+    let jitter = ColorJitter {
+        brightness: f32::INFINITY,
+        contrast: f32::NAN,
+        saturation: 0.0,
+        hue: 0.0,
+        probability: 1.0,
+    };
+    for seed in 0..5 {
+        let out = jitter.apply(&img, &mut rng(seed));
+        assert!(out.data.iter().all(|v| (0.0..=1.0).contains(v)), "seed {seed}");
+    }
+}

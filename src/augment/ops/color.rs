@@ -5,7 +5,8 @@
 //!
 //! Operations that need colour (grayscale, saturation, hue) act on 3-channel
 //! images and leave any other channel count unchanged, as torchvision does for
-//! 1-channel images. Every output stays in `[0, 1]`.
+//! 1-channel images. Every output stays in `[0, 1]`; a non-finite factor leaves the
+//! image unchanged (as a non-finite magnitude does for an AutoAugment op).
 
 use crate::data::Image;
 
@@ -128,6 +129,9 @@ pub(crate) fn grayscale_in_place(img: &mut Image) {
 
 /// In-place [`adjust_brightness`].
 pub(crate) fn brightness_in_place(img: &mut Image, factor: f32) {
+    if !factor.is_finite() {
+        return;
+    }
     for v in &mut img.data {
         *v = (*v * factor).clamp(0.0, 1.0);
     }
@@ -135,6 +139,9 @@ pub(crate) fn brightness_in_place(img: &mut Image, factor: f32) {
 
 /// In-place [`adjust_contrast`].
 pub(crate) fn contrast_in_place(img: &mut Image, factor: f32) {
+    if !factor.is_finite() {
+        return;
+    }
     let offset = (1.0 - factor) * mean_intensity(img);
     for v in &mut img.data {
         *v = (factor * *v + offset).clamp(0.0, 1.0);
@@ -143,7 +150,7 @@ pub(crate) fn contrast_in_place(img: &mut Image, factor: f32) {
 
 /// In-place [`adjust_saturation`].
 pub(crate) fn saturation_in_place(img: &mut Image, factor: f32) {
-    if img.channels != 3 {
+    if img.channels != 3 || !factor.is_finite() {
         return;
     }
     let n = plane(img);

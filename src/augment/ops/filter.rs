@@ -95,7 +95,8 @@ pub fn adjust_sharpness(img: &Image, factor: f32) -> Image {
 /// In-place [`adjust_sharpness`].
 pub(crate) fn sharpness_in_place(img: &mut Image, factor: f32) {
     let (h, w) = (img.height, img.width);
-    if h < 3 || w < 3 || factor == 1.0 {
+    // A non-finite factor leaves the image unchanged, as in the colour ops.
+    if h < 3 || w < 3 || factor == 1.0 || !factor.is_finite() {
         return;
     }
     let plane = h * w;

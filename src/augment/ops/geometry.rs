@@ -312,13 +312,17 @@ pub(crate) fn hflip_in_place(img: &mut Image) {
 /// `(x, y)` (so `x = col + 0.5`) takes the source value at
 /// `(m[0] x + m[1] y + m[2], m[3] x + m[4] y + m[5])`, in pixel units with the
 /// origin at the top-left corner. Source points outside the image read `fill`
-/// (clamped to `[0, 1]`).
+/// (clamped to `[0, 1]`). A map with a non-finite entry (a NaN angle, an infinite shear)
+/// leaves the image unchanged.
 pub fn warp_affine(
     img: &Image,
     inverse: [f32; 6],
     interpolation: Interpolation,
     fill: f32,
 ) -> Image {
+    if inverse.iter().any(|v| !v.is_finite()) {
+        return img.clone();
+    }
     let (c, h, w) = (img.channels, img.height, img.width);
     let fill = if fill.is_nan() {
         0.0
