@@ -1041,13 +1041,29 @@ fn non_finite_parameters_leave_images_unchanged() {
     for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
         let outputs = [
             ("brightness", ops::adjust_brightness(&img, bad), &img),
-            ("brightness black", ops::adjust_brightness(&black, bad), &black),
+            (
+                "brightness black",
+                ops::adjust_brightness(&black, bad),
+                &black,
+            ),
             ("contrast", ops::adjust_contrast(&black, bad), &black),
             ("saturation", ops::adjust_saturation(&img, bad), &img),
             ("sharpness", ops::adjust_sharpness(&img, bad), &img),
-            ("rotate", ops::rotate(&img, bad, Interpolation::Bilinear, 0.0), &img),
-            ("shear", ops::shear_x(&img, bad, Interpolation::Bilinear, 0.0), &img),
-            ("shear nearest", ops::shear_y(&img, bad, Interpolation::Nearest, 0.0), &img),
+            (
+                "rotate",
+                ops::rotate(&img, bad, Interpolation::Bilinear, 0.0),
+                &img,
+            ),
+            (
+                "shear",
+                ops::shear_x(&img, bad, Interpolation::Bilinear, 0.0),
+                &img,
+            ),
+            (
+                "shear nearest",
+                ops::shear_y(&img, bad, Interpolation::Nearest, 0.0),
+                &img,
+            ),
         ];
         for (name, out, input) in outputs {
             assert_eq!(&out, input, "{name}({bad})");
@@ -1062,6 +1078,9 @@ fn non_finite_parameters_leave_images_unchanged() {
     };
     for seed in 0..5 {
         let out = jitter.apply(&img, &mut rng(seed));
-        assert!(out.data.iter().all(|v| (0.0..=1.0).contains(v)), "seed {seed}");
+        assert!(
+            out.data.iter().all(|v| (0.0..=1.0).contains(v)),
+            "seed {seed}"
+        );
     }
 }

@@ -407,6 +407,22 @@ fn knn_on_a_tiny_hand_made_embedding_set() {
     );
 }
 
+/// Cosine similarity does not depend on the scale of the embeddings, even where a raw
+/// dot product would overflow (1e20) or underflow (1e-25) f32.
+#[test]
+fn knn_is_scale_invariant_over_the_f32_range() {
+    let (train, labels, test) = ([1.0f32, 0.0, 0.0, 1.0], [0usize, 1], [0.1f32, 1.0]);
+    for scale in [1.0f32, 1e18, 1e20, 1e30, 1e-20, 1e-25] {
+        let tr: Vec<f32> = train.iter().map(|v| v * scale).collect();
+        let te: Vec<f32> = test.iter().map(|v| v * scale).collect();
+        assert_eq!(
+            knn_predict(&tr, &labels, &te, 2, 2, 2, 0.07).unwrap(),
+            vec![1],
+            "scale {scale}"
+        );
+    }
+}
+
 #[test]
 fn knn_weights_favour_close_neighbours_at_low_temperature() {
     // One exact match of class 0 (sim 1) and two class-1 points at sim 0.6, k = 3.

@@ -1288,7 +1288,7 @@ fn assemble_robustness(
 /// `shots` per class drawn from `labels` with `seed`: indices in increasing order.
 ///
 /// # Errors
-/// A class with fewer than `shots` samples (naming it).
+/// A class with fewer than `shots` samples (naming it); a label `>= num_classes`.
 pub fn few_shot_indices(
     labels: &[usize],
     num_classes: usize,
@@ -1299,9 +1299,13 @@ pub fn few_shot_indices(
     use rand::seq::SliceRandom;
     let mut by_class = vec![Vec::new(); num_classes];
     for (i, &l) in labels.iter().enumerate() {
-        if let Some(g) = by_class.get_mut(l) {
-            g.push(i);
-        }
+        let Some(g) = by_class.get_mut(l) else {
+            return Err(RunEvalError::Invalid(format!(
+                "--few-shot: training label {l} at index {i} is out of range for \
+                 {num_classes} classes"
+            )));
+        };
+        g.push(i);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6665_7773_686F_7421); // "fewshot!"
     let mut chosen = Vec::with_capacity(shots * num_classes);
@@ -1535,6 +1539,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("'c'") && e.contains("--few-shot 3"), "{e}");
+        // A label outside the classes is an error, not silently left out.
+        let e = few_shot_indices(&[0, 1, 5, 5, 7], 2, &names[..2], 1, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("label 5 at index 2") && e.contains("2 classes"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -98,16 +98,17 @@ pub fn knn_predict(
     validate::labels_in_range(train_labels, num_classes, "k-NN training labels")?;
     validate::finite(train_emb, dim, "k-NN training embeddings")?;
     validate::finite(test_emb, dim, "k-NN test embeddings")?;
-    let train_inv = inverse_norms(train_emb, dim, "k-NN training embeddings")?;
-    let test_inv = inverse_norms(test_emb, dim, "k-NN test embeddings")?;
+    // Rows are L2-normalised first (in f64), so that embeddings of any scale give the
+    // same similarities: a dot product of raw rows could overflow or underflow f32.
+    let train_emb = &normalised(train_emb, dim, "k-NN training embeddings")?;
+    let test_emb = &normalised(test_emb, dim, "k-NN test embeddings")?;
     let k = k.min(n_train);
     let inv_t = 1.0 / f64::from(temperature);
 
     let chunks: Vec<Vec<usize>> = test_emb
         .par_chunks(TEST_CHUNK * dim)
-        .zip(test_inv.par_chunks(TEST_CHUNK))
-        .map(|(test, tinv)| {
-            let rows = tinv.len();
+        .map(|test| {
+            let rows = test.len() / dim;
             let mut sims = vec![0f32; rows * n_train];
             for start in (0..n_train).step_by(TRAIN_BLOCK) {
                 let end = (start + TRAIN_BLOCK).min(n_train);
@@ -115,9 +116,6 @@ pub fn knn_predict(
                 for (r, x) in test.chunks_exact(dim).enumerate() {
                     let out = &mut sims[r * n_train + start..r * n_train + end];
                     dots_into(x, block, dim, out);
-                    for (o, &inv) in out.iter_mut().zip(&train_inv[start..end]) {
-                        *o *= inv * tinv[r];
-                    }
                 }
             }
             let mut order: Vec<u32> = Vec::with_capacity(n_train);
@@ -177,21 +175,20 @@ pub fn knn_accuracy(
     Ok(hits as f64 / test_labels.len() as f64)
 }
 
-/// `1 / ||row||` for every row; an error names a zero-norm row.
-fn inverse_norms(emb: &[f32], dim: usize, what: &str) -> Result<Vec<f32>, EvalError> {
-    emb.chunks_exact(dim)
-        .enumerate()
-        .map(|(i, row)| {
-            let n2: f64 = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-            if n2 > 0.0 {
-                Ok((1.0 / n2.sqrt()) as f32)
-            } else {
-                Err(EvalError::Invalid(format!(
-                    "{what}: row {i} has zero norm, so its cosine similarity is undefined"
-                )))
-            }
-        })
-        .collect()
+/// Every row divided by its L2 norm (computed in f64); an error names a zero-norm row.
+fn normalised(emb: &[f32], dim: usize, what: &str) -> Result<Vec<f32>, EvalError> {
+    let mut out = Vec::with_capacity(emb.len());
+    for (i, row) in emb.chunks_exact(dim).enumerate() {
+        let n2: f64 = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        if n2 <= 0.0 {
+            return Err(EvalError::Invalid(format!(
+                "{what}: row {i} has zero norm, so its cosine similarity is undefined"
+            )));
+        }
+        let inv = 1.0 / n2.sqrt();
+        out.extend(row.iter().map(|&v| (f64::from(v) * inv) as f32));
+    }
+    Ok(out)
 }
 
 /// `out[j] = dot(x, rows[j])` for the `dim`-wide rows of `rows` (a block of training

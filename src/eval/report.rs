@@ -533,9 +533,18 @@ fn sweep_chart(name: &str, report: &SweepReport) -> Result<String, ReportError> 
 /// The first two principal components of the rows of `x` (`[n, d]`), by power
 /// iteration on `X^T X` of the centred data (deflating the first component), each
 /// with the sign that makes its largest loading positive. Returns the `n` projections.
-pub fn pca_2d(x: &[f32], n: usize, d: usize) -> Vec<(f64, f64)> {
+///
+/// # Errors
+/// [`EvalError::Invalid`](super::EvalError) when `x` does not hold `n * d` values.
+pub fn pca_2d(x: &[f32], n: usize, d: usize) -> Result<Vec<(f64, f64)>, super::EvalError> {
+    if n.checked_mul(d) != Some(x.len()) {
+        return Err(super::EvalError::Invalid(format!(
+            "PCA: {} values for {n} rows of {d}",
+            x.len()
+        )));
+    }
     if n == 0 || d == 0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let mut mean = vec![0f64; d];
     for row in x.chunks_exact(d) {
@@ -600,13 +609,13 @@ pub fn pca_2d(x: &[f32], n: usize, d: usize) -> Vec<(f64, f64)> {
         }
         components.push(v);
     }
-    centred
+    Ok(centred
         .chunks_exact(d)
         .map(|row| {
             let p = |c: &[f64]| row.iter().zip(c).map(|(a, b)| a * b).sum::<f64>();
             (p(&components[0]), p(&components[1]))
         })
-        .collect()
+        .collect())
 }
 
 /// The evaluation of `dir`: `dir/eval.json`, then `suite/eval.json`.
@@ -1353,7 +1362,8 @@ fn embed(
     }
     let encoder = load_run_encoder(&e.info)?;
     let feats = encoder_features(&encoder, e.info.device, &data, &data.test)?;
-    let points = pca_2d(&feats.values, feats.rows, feats.cols);
+    let points = pca_2d(&feats.values, feats.rows, feats.cols)
+        .map_err(|e| RunEvalError::Invalid(e.to_string()))?;
     Ok((
         points,
         data.test.labels.clone(),
@@ -1409,8 +1419,16 @@ mod tests {
             let b = [1.0, -1.0, -1.0, 1.0][i % 4];
             x.extend_from_slice(&[a + b, a - b, 0.0]);
         }
-        let p = pca_2d(&x, 48, 3);
+        let p = pca_2d(&x, 48, 3).unwrap();
         assert_eq!(p.len(), 48);
+        // A row count that does not match the values is an error, not other projections.
+        assert!(
+            pca_2d(&x, 47, 3)
+                .unwrap_err()
+                .to_string()
+                .contains("144 values for 47 rows")
+        );
+        assert!(pca_2d(&x, 50, 3).is_err());
         // Centred, PC1 = (a + 0.5) * sqrt(2) and PC2 = b * sqrt(2), up to sign.
         for (i, &(u, v)) in p.iter().enumerate() {
             let a = i as f64 - 23.5;
