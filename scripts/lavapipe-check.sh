@@ -23,6 +23,8 @@
 #                     eval of the probe on the CPU agrees (top-1 within one test image)
 #   same_init         the same ResNet pre-training on the CPU: with the same seed both start
 #                     from the same weights, so their first step losses agree (relative 1e-4)
+#   augmented_probe   linear --augment crop (batches encoded on the device) on both devices:
+#                     same epoch losses (relative 1e-3) and test top-1
 # The first run compiles and autotunes every kernel (minutes on two cores); later runs reuse
 # the cache in ./target/environment and take about a minute.
 set -euo pipefail
@@ -77,6 +79,9 @@ step resnet_cpu "$BIN" "${RESNET[@]}" --device cpu --out "$OUT/resnet-cpu"
 step probe "$BIN" linear --encoder "$OUT/resnet" --device gpu --epochs 5 -q --out "$OUT/probe"
 step eval_gpu "$BIN" eval --model "$OUT/probe" --device gpu -q --out "$OUT/eval-gpu.json"
 step eval_cpu "$BIN" eval --model "$OUT/probe" --device cpu -q --out "$OUT/eval-cpu.json"
+AUG=(linear --encoder "$OUT/resnet" --augment crop --epochs 2 -q)
+step aug_gpu "$BIN" "${AUG[@]}" --device gpu --out "$OUT/probe-aug-gpu"
+step aug_cpu "$BIN" "${AUG[@]}" --device cpu --out "$OUT/probe-aug-cpu"
 
 OUT="$OUT" ELAPSED=$(( $(date +%s) - START )) python3 - <<'PY'
 import json, os, sys
@@ -157,8 +162,27 @@ if ran("resnet", "resnet_cpu") and gpu_steps and cpu_steps:
 else:
     checks["same_init"] = {"ok": False}
 
+
+def epoch_losses(run):
+    try:
+        recs = [json.loads(l) for l in open(f"{OUT}/{run}/metrics.jsonl") if l.strip()]
+    except OSError:
+        return []
+    return [r["epoch_loss"] for r in recs if "epoch_loss" in r]
+
+
+if ran("aug_gpu", "aug_cpu"):
+    a, c = epoch_losses("probe-aug-gpu"), epoch_losses("probe-aug-cpu")
+    ta, tc = lines("aug_gpu")[-1]["top1"], lines("aug_cpu")[-1]["top1"]
+    worst = max((rel(x, y) for x, y in zip(a, c)), default=None)
+    checks["augmented_probe"] = {"ok": len(a) == len(c) == 2 and worst < 1e-3 and ta == tc,
+                                 "epoch_losses_gpu": a, "epoch_losses_cpu": c,
+                                 "max_relative_diff": worst, "top1_gpu": ta, "top1_cpu": tc}
+else:
+    checks["augmented_probe"] = {"ok": False}
+
 names = ["loss_ref", "loss_cpu", "loss_gpu", "mlp_one", "mlp_dp", "mlp_chunk", "resnet",
-         "resnet_cpu", "probe", "eval_gpu", "eval_cpu"]
+         "resnet_cpu", "probe", "eval_gpu", "eval_cpu", "aug_gpu", "aug_cpu"]
 summary = {
     "passed": all(c["ok"] for c in checks.values()),
     "elapsed_s": int(os.environ["ELAPSED"]),
