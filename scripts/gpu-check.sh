@@ -15,6 +15,7 @@
 #                       and --chunk 32 must agree (the global batch on the GPU)
 #   init_{gpu,cpu}      the same short ResNet pre-training on both devices: same seed, same
 #                       initial weights, so the first step losses must agree
+#   aug_{gpu,cpu}       linear --augment crop on that encoder, on both devices: same epoch losses
 #   pretrain, linear, eval_gpu  short CIFAR-10 SupCon pre-training (ResNet-18), linear
 #                       probe and evaluation, all on the GPU
 #   dp_gpu              data-parallel global batch over two replicas on the GPU
@@ -143,6 +144,9 @@ step mlp_chunk 60 "$BIN" "${MLP[@]}" --device gpu --chunk 32 --out "$W/mlp-chunk
 INIT=(pretrain --epochs 1 --limit 256 --test-limit 64 --batch-size 64 -q)
 step init_gpu 90 "$BIN" "${INIT[@]}" --device gpu --out "$W/init-gpu"
 step init_cpu 60 "$BIN" "${INIT[@]}" --device cpu --out "$W/init-cpu"
+AUG=(linear --encoder "$W/init-cpu" --augment crop --epochs 2 -q)
+step aug_gpu 60 "$BIN" "${AUG[@]}" --device gpu --out "$W/aug-gpu"
+step aug_cpu 60 "$BIN" "${AUG[@]}" --device cpu --out "$W/aug-cpu"
 
 # --- (e) short CIFAR-10 pre-training + linear probe + eval on the GPU (ResNet-18; the
 # first use of its kernels pays their compilation, which the later steps reuse) --------
@@ -321,6 +325,24 @@ if init_gpu or init_cpu:
     checks["same_init_cpu_vs_gpu"] = {"ok": first is not None and first < 1e-4,
                                       "first_step_rel_diff": first,
                                       "gpu": init_gpu, "cpu": init_cpu}
+
+
+def epoch_losses(run):
+    try:
+        recs = jsonl(read(f"{W}/{run}/metrics.jsonl"))
+    except Exception:
+        return []
+    return [r["epoch_loss"] for r in recs if "epoch_loss" in r]
+
+
+aug_gpu, aug_cpu = epoch_losses("aug-gpu"), epoch_losses("aug-cpu")
+if aug_gpu or aug_cpu:
+    worst = max((abs(a - b) / max(abs(b), 1e-12) for a, b in zip(aug_gpu, aug_cpu)),
+                default=None)
+    checks["augmented_probe_cpu_vs_gpu"] = {"ok": len(aug_gpu) == len(aug_cpu) == 2
+                                            and worst < 1e-3,
+                                            "max_relative_epoch_loss_diff": worst,
+                                            "gpu": aug_gpu, "cpu": aug_cpu}
 
 setup = read(f"{W}/setup.txt")
 summary = {
