@@ -169,6 +169,30 @@ fn cifar10_partial_set_in_subfolder_with_meta_names() {
 }
 
 #[test]
+fn cifar10_meta_with_a_duplicate_class_name_is_named() {
+    let t = tmp();
+    let d = t.path();
+    write_cifar10_batch(&d.join("data_batch_1.bin"), 0, 4);
+    write_cifar10_batch(&d.join("test_batch.bin"), 0, 2);
+    // Ten names (the count is right), "cat" on lines 4 and 7 (line 2 is blank).
+    let names = "plane\n\ncar\ncat\ndeer\ndog\ncat\nhorse\nship\ntruck\nfrog\n";
+    let meta = d.join("batches.meta.txt");
+    std::fs::write(&meta, names).unwrap();
+    let e = err_string(load_cifar10(d));
+    assert!(
+        e.contains(meta.to_str().unwrap())
+            && e.contains("'cat' appears twice (lines 4 and 7)")
+            && e.contains("10 distinct class names"),
+        "{e}"
+    );
+    // The same names made distinct load, in file order.
+    std::fs::write(&meta, names.replacen("cat\nhorse", "bird\nhorse", 1)).unwrap();
+    let (train, _) = load_cifar10(d).unwrap();
+    assert_eq!(train.class_names[2], "cat");
+    assert_eq!(train.class_names[5], "bird");
+}
+
+#[test]
 fn cifar10_errors_name_the_file() {
     let t = tmp();
     let d = t.path();
