@@ -527,6 +527,52 @@ fn folder_bad_images_fail_or_are_skipped() {
 }
 
 #[test]
+fn folder_skip_bad_refuses_a_class_left_without_training_images() {
+    for layout in ["single", "train/val"] {
+        let t = tmp();
+        let root = if layout == "single" {
+            t.path().to_path_buf()
+        } else {
+            write_class_folders(&t.path().join("val"), &["cat", "dog"], 1, 8);
+            t.path().join("train")
+        };
+        write_class_folders(&root, &["cat", "dog"], 4, 8);
+        let bad = root.join("bad");
+        std::fs::create_dir_all(&bad).unwrap();
+        for i in 0..5 {
+            std::fs::write(bad.join(format!("{i}.png")), b"x\n").unwrap();
+        }
+        let opts = FolderOptions {
+            size: 8,
+            skip_bad: true,
+            ..FolderOptions::default()
+        };
+        let e = err_string(load_folder(t.path(), &opts));
+        // Single layout: 5 files, 1 of them (20%) goes to the test split.
+        let train_files = if layout == "single" { 4 } else { 5 };
+        assert!(
+            e.contains(bad.to_str().unwrap())
+                && e.contains("class folder 'bad' has no training image left")
+                && e.contains(&format!("all {train_files} of its training image file(s)"))
+                && e.contains("undecodable"),
+            "{layout}: {e}"
+        );
+        // Decodable images in the class (two: at most one goes to the test split).
+        for name in ["ok1.png", "ok2.png"] {
+            rgb_image(8, 8, 7).save(bad.join(name)).unwrap();
+        }
+        let data = load_folder(t.path(), &opts).unwrap();
+        assert_eq!(data.train.class_names, ["bad", "cat", "dog"], "{layout}");
+        let (train, test) = (class_counts(&data.train)[0], class_counts(&data.test)[0]);
+        assert!(
+            train >= 1 && train + test == 2,
+            "{layout}: {train} + {test}"
+        );
+        assert_eq!(data.skipped.len(), 5, "{layout}");
+    }
+}
+
+#[test]
 fn folder_layout_errors() {
     let t = tmp();
     let e = err_string(load_folder(t.path(), &FolderOptions::default()));
