@@ -630,3 +630,102 @@ fn bad_inputs_name_the_file() {
         .to_string();
     assert!(err.contains("5 channels"), "{err}");
 }
+
+#[test]
+fn export_never_overwrites_a_folder_that_is_not_an_export() {
+    let run = run_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    // A copy of the CE run's files: a training run, not an export.
+    let victim = tmp.path().join("ce");
+    std::fs::create_dir_all(&victim).unwrap();
+    for name in ["config.json", "model.safetensors"] {
+        std::fs::copy(run.join("ce").join(name), victim.join(name)).unwrap();
+    }
+    let weights = std::fs::read(victim.join("model.safetensors")).unwrap();
+    let linear = run.join("linear");
+    for force in [false, true] {
+        let mut args = vec!["export", "--model", s(&linear), "--out", s(&victim)];
+        if force {
+            args.push("--force");
+        }
+        let err = fails(&supcon(&args));
+        assert!(
+            err.contains(s(&victim))
+                && err.contains("not an earlier export (no classifier.json)")
+                && err.contains("holds config.json, model.safetensors")
+                && err.contains("even with --force"),
+            "force {force}: {err}"
+        );
+        assert!(
+            std::fs::read(victim.join("model.safetensors")).unwrap() == weights,
+            "force {force}: the run's weights were overwritten"
+        );
+        assert!(!victim.join("classifier.json").exists());
+    }
+    // A file as --out is named too.
+    let file = tmp.path().join("file");
+    std::fs::write(&file, b"keep me").unwrap();
+    let err = fails(&supcon(&[
+        "export",
+        "--model",
+        s(&run.join("ce")),
+        "--out",
+        s(&file),
+    ]));
+    assert!(
+        err.contains(s(&file)) && err.contains("not a folder"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+
+    // An existing empty folder takes an export; --force replaces that export.
+    let out = tmp.path().join("empty");
+    std::fs::create_dir_all(&out).unwrap();
+    ok(&supcon(&[
+        "export",
+        "--model",
+        s(&run.join("ce")),
+        "--out",
+        s(&out),
+    ]));
+    assert_eq!(
+        read_json(&out.join("classifier.json"))["source"]["kind"],
+        "ce"
+    );
+    let err = fails(&supcon(&[
+        "export",
+        "--model",
+        s(&run.join("linear")),
+        "--out",
+        s(&out),
+    ]));
+    assert!(err.contains("already holds an exported model"), "{err}");
+    ok(&supcon(&[
+        "export",
+        "--model",
+        s(&run.join("linear")),
+        "--out",
+        s(&out),
+        "--force",
+    ]));
+    assert_eq!(
+        read_json(&out.join("classifier.json"))["source"]["kind"],
+        "linear"
+    );
+    // The replaced weights are the probe's: the same predictions as its first export.
+    let data = supcon::train::DataConfig {
+        test_limit: Some(20),
+        ..Default::default()
+    }
+    .load(0)
+    .unwrap();
+    let replaced = Classifier::load(&out)
+        .unwrap()
+        .predict_split(&data.test)
+        .unwrap();
+    let probe = Classifier::load(fixture().root.join("export-supcon"))
+        .unwrap()
+        .predict_split(&data.test)
+        .unwrap();
+    assert_eq!(replaced, probe);
+}
