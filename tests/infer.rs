@@ -729,3 +729,73 @@ fn export_never_overwrites_a_folder_that_is_not_an_export() {
         .unwrap();
     assert_eq!(replaced, probe);
 }
+
+#[cfg(unix)]
+#[test]
+fn predict_searches_each_folder_once_and_names_unreadable_entries() {
+    let export = fixture().root.join("export-supcon");
+    let tmp = tempfile::tempdir().unwrap();
+    let top = tmp.path().join("lp");
+    let a = top.join("a");
+    std::fs::create_dir_all(&a).unwrap();
+    let image = a.join("00.png");
+    image::GrayImage::from_fn(28, 28, |x, y| image::Luma([(x * 9 + y) as u8]))
+        .save(&image)
+        .unwrap();
+    // A cycle (a/up -> lp) used to repeat the image until the kernel's link limit.
+    std::os::unix::fs::symlink("..", a.join("up")).unwrap();
+    let inputs = |doc: &Value| -> Vec<String> {
+        doc["predictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["input"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let out = supcon(&[
+        "predict",
+        "--format",
+        "json",
+        "--model",
+        s(&export),
+        s(&top),
+    ]);
+    assert_eq!(inputs(&json(&ok(&out))), [s(&image)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let note = format!(
+        "note: {}: the same folder as {}, which is already searched",
+        a.join("up").display(),
+        std::fs::canonicalize(&top).unwrap().display()
+    );
+    assert!(stderr.contains(&note), "{stderr}");
+    // Two links to one folder (twins/b -> a): searched once, under its first name.
+    let twins = tmp.path().join("twins");
+    std::fs::create_dir_all(twins.join("a")).unwrap();
+    std::fs::copy(&image, twins.join("a/00.png")).unwrap();
+    std::os::unix::fs::symlink("a", twins.join("b")).unwrap();
+    let out = supcon(&[
+        "predict",
+        "--format",
+        "json",
+        "--model",
+        s(&export),
+        s(&twins),
+    ]);
+    assert_eq!(inputs(&json(&ok(&out))), [s(&twins.join("a/00.png"))]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "note: {}: the same folder as",
+            twins.join("b").display()
+        )),
+        "{stderr}"
+    );
+    // A dangling link (no image extension, so it used to be dropped unseen) is named.
+    let dead = a.join("dead");
+    std::os::unix::fs::symlink("nowhere", &dead).unwrap();
+    let stderr = fails(&supcon(&["predict", "--model", s(&export), s(&top)]));
+    assert!(
+        stderr.contains(s(&dead)) && stderr.contains("cannot read this entry"),
+        "{stderr}"
+    );
+}

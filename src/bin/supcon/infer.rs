@@ -1,5 +1,6 @@
 //! `supcon predict`, `embed`, `finetune`, `export`: use a trained model.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -145,21 +146,58 @@ fn data_config(model: &ModelDir, args: &DataArgs) -> Result<(DataConfig, u64)> {
 }
 
 /// Image files named by `inputs`: files as given, folders searched recursively for
-/// `.png`/`.jpg`/`.jpeg` files (sorted; hidden entries skipped).
+/// `.png`/`.jpg`/`.jpeg` files (sorted; hidden entries skipped). Symbolic links are
+/// followed, but a folder already searched for the same input (by canonical path, as
+/// in a symlink cycle) is not searched again; a note says so.
+///
+/// # Errors
+/// A missing input, a folder without images, or a folder or entry that cannot be read
+/// (named, with the reason).
 fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+    /// Searches `dir` (whose canonical path is `real`) unless `visited` holds `real`.
+    fn walk(
+        dir: &Path,
+        real: PathBuf,
+        visited: &mut HashSet<PathBuf>,
+        out: &mut Vec<PathBuf>,
+    ) -> Result<()> {
+        if !visited.insert(real.clone()) {
+            eprintln!(
+                "note: {}: the same folder as {}, which is already searched; not searched again",
+                dir.display(),
+                real.display()
+            );
+            return Ok(());
+        }
+        let mut entries = Vec::new();
+        for entry in std::fs::read_dir(dir)
             .with_context(|| format!("{}: cannot list the folder", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                !p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
-            .collect();
+        {
+            let entry = entry.with_context(|| {
+                format!("{}: cannot read an entry of this folder", dir.display())
+            })?;
+            let p = entry.path();
+            if !p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
+                entries.push(p);
+            }
+        }
         entries.sort();
         for p in entries {
-            if p.is_dir() {
-                walk(&p, out)?;
+            // Follows symbolic links; a dangling link or a link loop is an error.
+            let meta = std::fs::metadata(&p).with_context(|| {
+                format!(
+                    "{}: cannot read this entry (a broken symbolic link?); expected an \
+                     image file or a folder",
+                    p.display()
+                )
+            })?;
+            if meta.is_dir() {
+                let real = std::fs::canonicalize(&p)
+                    .with_context(|| format!("{}: cannot resolve the folder", p.display()))?;
+                walk(&p, real, visited, out)?;
             } else if p.extension().is_some_and(|e| {
                 IMAGE_EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str())
             }) {
@@ -172,7 +210,9 @@ fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     for input in inputs {
         if input.is_dir() {
             let before = files.len();
-            walk(input, &mut files)?;
+            let real = std::fs::canonicalize(input)
+                .with_context(|| format!("{}: cannot resolve the folder", input.display()))?;
+            walk(input, real, &mut HashSet::new(), &mut files)?;
             if files.len() == before {
                 bail!(
                     "{}: no .png/.jpg/.jpeg image in this folder",
