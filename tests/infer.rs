@@ -799,3 +799,91 @@ fn predict_searches_each_folder_once_and_names_unreadable_entries() {
         "{stderr}"
     );
 }
+
+#[test]
+fn predict_and_embed_refuse_batch_size_0_and_dataset_flags_on_files() {
+    let export = fixture().root.join("export-supcon");
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("x.png");
+    image::GrayImage::from_fn(28, 28, |x, y| image::Luma([(x + y) as u8]))
+        .save(&file)
+        .unwrap();
+    let stderr = fails(&supcon(&[
+        "predict",
+        "--model",
+        s(&export),
+        "--batch-size",
+        "0",
+        s(&file),
+    ]));
+    assert!(
+        stderr.contains("--batch-size 0: expected at least 1"),
+        "{stderr}"
+    );
+    let stderr = fails(&supcon(&[
+        "embed",
+        "--model",
+        s(&export),
+        "--data",
+        "builtin",
+        "--batch-size",
+        "0",
+        "--out",
+        s(&tmp.path().join("e.npy")),
+    ]));
+    assert!(
+        stderr.contains("--batch-size 0: expected at least 1"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("e.npy").exists());
+    // The library refuses 0 too (it used to run with 1).
+    let err = Classifier::load(&export)
+        .unwrap()
+        .with_batch_size(0)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        matches!(&err, InferError::Invalid(m) if m.contains("batch size 0")),
+        "{err:?}"
+    );
+    let err = supcon::infer::Embedder::load(&export, supcon::infer::Layer::Encoder)
+        .unwrap()
+        .with_batch_size(0)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(&err, InferError::Invalid(_)), "{err:?}");
+
+    // Dataset flags with INPUT files only select nothing.
+    let stderr = fails(&supcon(&[
+        "predict",
+        "--model",
+        s(&export),
+        s(&file),
+        "--split",
+        "train",
+        "--test-limit",
+        "3",
+        "--limit",
+        "5",
+    ]));
+    assert!(
+        stderr.contains("--split, --limit, --test-limit: these flags select or load dataset")
+            && stderr.contains("do not apply to INPUT files"),
+        "{stderr}"
+    );
+    // With --data they apply to the dataset: one file + 3 test images.
+    let doc = predict_json(&[
+        "--model",
+        s(&export),
+        s(&file),
+        "--data",
+        "builtin",
+        "--test-limit",
+        "3",
+        "--batch-size",
+        "2",
+    ]);
+    assert_eq!(doc["samples"], 4);
+    assert_eq!(doc["split"], "test");
+    assert_eq!(doc["labelled"], 3);
+}

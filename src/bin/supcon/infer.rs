@@ -89,9 +89,9 @@ pub struct PredictArgs {
     inputs: Vec<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
-    /// Dataset split: train | test
-    #[arg(long, default_value = "test")]
-    split: Split,
+    /// Dataset split: train | test [default: test]; only with the run's data or --data
+    #[arg(long)]
+    split: Option<Split>,
     /// Device: cpu | gpu[:N]
     #[arg(long, default_value = "cpu")]
     device: supcon::device::DeviceChoice,
@@ -228,15 +228,45 @@ fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Refuses `--batch-size 0`.
+fn check_batch_size(n: usize) -> Result<()> {
+    if n == 0 {
+        bail!("--batch-size 0: expected at least 1 image per forward pass");
+    }
+    Ok(())
+}
+
 pub fn predict(args: PredictArgs) -> Result<()> {
     if args.top_k == 0 {
         bail!("--top-k 0: expected at least 1");
     }
+    check_batch_size(args.batch_size)?;
+    if !args.inputs.is_empty() && args.data.data.is_none() {
+        // Only INPUT files: the dataset flags select nothing.
+        let mut flags: Vec<&str> = args
+            .data
+            .given()
+            .into_iter()
+            .filter(|f| *f != "--data")
+            .collect();
+        if args.split.is_some() {
+            flags.insert(0, "--split");
+        }
+        if !flags.is_empty() {
+            bail!(
+                "{}: these flags select or load dataset images (the run's own data, or --data SPEC) \
+                 and do not apply to INPUT files; drop them, or add --data SPEC to classify \
+                 a dataset as well",
+                flags.join(", ")
+            );
+        }
+    }
+    let split = args.split.unwrap_or_default();
     args.device.check()?;
     let classifier = Classifier::load_on(&args.model, &args.device.device())
         .with_context(|| format!("loading the model in {}", args.model.display()))?
         .with_top_k(args.top_k)
-        .with_batch_size(args.batch_size);
+        .with_batch_size(args.batch_size)?;
     let mut rows = Vec::new();
     let files = collect_images(&args.inputs)?;
     if !files.is_empty() {
@@ -252,10 +282,10 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         let model = ModelDir::open(&args.model)?;
         let (config, seed) = data_config(&model, &args.data)?;
         let data = config.load(seed)?;
-        let split = args.split.of(&data);
-        let predictions = classifier.predict_split(split)?;
+        let split_data = split.of(&data);
+        let predictions = classifier.predict_split(split_data)?;
         // Labels count only when the dataset has the model's classes.
-        let same_classes = split.class_names == classifier.class_names();
+        let same_classes = split_data.class_names == classifier.class_names();
         if !same_classes {
             eprintln!(
                 "note: {} has other classes than the model; no accuracy is computed",
@@ -267,8 +297,8 @@ pub fn predict(args: PredictArgs) -> Result<()> {
                 .into_iter()
                 .enumerate()
                 .map(|(i, prediction)| Row {
-                    input: format!("{}[{i}]", args.split.name()),
-                    label: same_classes.then_some(split.labels[i]),
+                    input: format!("{}[{i}]", split.name()),
+                    label: same_classes.then_some(split_data.labels[i]),
                     prediction,
                 }),
         );
@@ -296,7 +326,7 @@ pub fn predict(args: PredictArgs) -> Result<()> {
                 .collect();
             let doc = serde_json::json!({"model": classifier.dir(),
                 "kind": classifier.kind().name(), "data": dataset,
-                "split": dataset.as_ref().map(|_| args.split.name()),
+                "split": dataset.as_ref().map(|_| split.name()),
                 "samples": rows.len(), "labelled": labelled.len(), "correct": correct,
                 "accuracy": accuracy, "predictions": predictions});
             text = serde_json::to_string_pretty(&doc)?;
@@ -420,12 +450,13 @@ pub fn embed(args: EmbedArgs) -> Result<()> {
             args.out.display()
         );
     }
+    check_batch_size(args.batch_size)?;
     let model = ModelDir::open(&args.model)
         .with_context(|| format!("opening the model in {}", args.model.display()))?;
     args.device.check()?;
     let embedder = Embedder::load_on(&args.model, args.layer, &args.device.device())
         .with_context(|| format!("loading the model in {}", args.model.display()))?
-        .with_batch_size(args.batch_size);
+        .with_batch_size(args.batch_size)?;
     let (config, seed) = data_config(&model, &args.data)?;
     let data = config.load(seed)?;
     let split = args.split.of(&data);
