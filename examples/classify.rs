@@ -39,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let classifier = Classifier::load(dir)?
         .with_top_k(top_k)
-        .with_batch_size(batch);
+        .with_batch_size(batch)?;
     let spec = classifier.spec();
     println!(
         "model: {} ({}), encoder {}, input {:?}, {} classes",

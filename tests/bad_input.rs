@@ -1233,3 +1233,36 @@ fn bench_and_report_sizes_are_named() {
     );
     assert!(!html.exists());
 }
+
+/// `data --shots K --limit N` shows what training uses (`--limit` after `--shots`, as in
+/// `DataConfig::load`) and says so on stderr, since classes then no longer have K each.
+#[test]
+fn data_with_shots_and_limit_says_limit_applies_after_shots() {
+    let summary = |stdout: &str| -> serde_json::Value { serde_json::from_str(stdout).unwrap() };
+    let (out, err) = succeeds(&["data", "--shots", "3", "--limit", "10"]);
+    assert_eq!(summary(&out)["train_count"], 10);
+    assert!(
+        err.contains("--limit 10 applies after --shots 3, as in training: 10 of the 30")
+            && err.contains("no longer have exactly 3"),
+        "{err}"
+    );
+    // Training loads the same 10 images.
+    let trained = supcon::train::DataConfig {
+        shots: Some(3),
+        limit: Some(10),
+        ..Default::default()
+    }
+    .load(0)
+    .unwrap();
+    assert_eq!(trained.train.len(), 10);
+    let (out, err) = succeeds(&["data", "--shots", "3", "--limit", "40"]);
+    assert_eq!(summary(&out)["train_count"], 30);
+    assert!(
+        err.contains("keeps all 30") && err.contains("no effect"),
+        "{err}"
+    );
+    // Either flag alone: no note.
+    let (out, err) = succeeds(&["data", "--shots", "3"]);
+    assert_eq!(summary(&out)["train_count"], 30);
+    assert!(!err.contains("note"), "{err}");
+}

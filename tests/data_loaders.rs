@@ -169,6 +169,30 @@ fn cifar10_partial_set_in_subfolder_with_meta_names() {
 }
 
 #[test]
+fn cifar10_meta_with_a_duplicate_class_name_is_named() {
+    let t = tmp();
+    let d = t.path();
+    write_cifar10_batch(&d.join("data_batch_1.bin"), 0, 4);
+    write_cifar10_batch(&d.join("test_batch.bin"), 0, 2);
+    // Ten names (the count is right), "cat" on lines 4 and 7 (line 2 is blank).
+    let names = "plane\n\ncar\ncat\ndeer\ndog\ncat\nhorse\nship\ntruck\nfrog\n";
+    let meta = d.join("batches.meta.txt");
+    std::fs::write(&meta, names).unwrap();
+    let e = err_string(load_cifar10(d));
+    assert!(
+        e.contains(meta.to_str().unwrap())
+            && e.contains("'cat' appears twice (lines 4 and 7)")
+            && e.contains("10 distinct class names"),
+        "{e}"
+    );
+    // The same names made distinct load, in file order.
+    std::fs::write(&meta, names.replacen("cat\nhorse", "bird\nhorse", 1)).unwrap();
+    let (train, _) = load_cifar10(d).unwrap();
+    assert_eq!(train.class_names[2], "cat");
+    assert_eq!(train.class_names[5], "bird");
+}
+
+#[test]
 fn cifar10_errors_name_the_file() {
     let t = tmp();
     let d = t.path();
@@ -500,6 +524,52 @@ fn folder_bad_images_fail_or_are_skipped() {
     let l = spec.load().unwrap();
     assert_eq!(l.skipped, 1);
     assert!(l.summary().to_json().contains("\"skipped\":1"));
+}
+
+#[test]
+fn folder_skip_bad_refuses_a_class_left_without_training_images() {
+    for layout in ["single", "train/val"] {
+        let t = tmp();
+        let root = if layout == "single" {
+            t.path().to_path_buf()
+        } else {
+            write_class_folders(&t.path().join("val"), &["cat", "dog"], 1, 8);
+            t.path().join("train")
+        };
+        write_class_folders(&root, &["cat", "dog"], 4, 8);
+        let bad = root.join("bad");
+        std::fs::create_dir_all(&bad).unwrap();
+        for i in 0..5 {
+            std::fs::write(bad.join(format!("{i}.png")), b"x\n").unwrap();
+        }
+        let opts = FolderOptions {
+            size: 8,
+            skip_bad: true,
+            ..FolderOptions::default()
+        };
+        let e = err_string(load_folder(t.path(), &opts));
+        // Single layout: 5 files, 1 of them (20%) goes to the test split.
+        let train_files = if layout == "single" { 4 } else { 5 };
+        assert!(
+            e.contains(bad.to_str().unwrap())
+                && e.contains("class folder 'bad' has no training image left")
+                && e.contains(&format!("all {train_files} of its training image file(s)"))
+                && e.contains("undecodable"),
+            "{layout}: {e}"
+        );
+        // Decodable images in the class (two: at most one goes to the test split).
+        for name in ["ok1.png", "ok2.png"] {
+            rgb_image(8, 8, 7).save(bad.join(name)).unwrap();
+        }
+        let data = load_folder(t.path(), &opts).unwrap();
+        assert_eq!(data.train.class_names, ["bad", "cat", "dog"], "{layout}");
+        let (train, test) = (class_counts(&data.train)[0], class_counts(&data.test)[0]);
+        assert!(
+            train >= 1 && train + test == 2,
+            "{layout}: {train} + {test}"
+        );
+        assert_eq!(data.skipped.len(), 5, "{layout}");
+    }
 }
 
 #[test]

@@ -630,3 +630,260 @@ fn bad_inputs_name_the_file() {
         .to_string();
     assert!(err.contains("5 channels"), "{err}");
 }
+
+#[test]
+fn export_never_overwrites_a_folder_that_is_not_an_export() {
+    let run = run_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    // A copy of the CE run's files: a training run, not an export.
+    let victim = tmp.path().join("ce");
+    std::fs::create_dir_all(&victim).unwrap();
+    for name in ["config.json", "model.safetensors"] {
+        std::fs::copy(run.join("ce").join(name), victim.join(name)).unwrap();
+    }
+    let weights = std::fs::read(victim.join("model.safetensors")).unwrap();
+    let linear = run.join("linear");
+    for force in [false, true] {
+        let mut args = vec!["export", "--model", s(&linear), "--out", s(&victim)];
+        if force {
+            args.push("--force");
+        }
+        let err = fails(&supcon(&args));
+        assert!(
+            err.contains(s(&victim))
+                && err.contains("not an earlier export (no classifier.json)")
+                && err.contains("holds config.json, model.safetensors")
+                && err.contains("even with --force"),
+            "force {force}: {err}"
+        );
+        assert!(
+            std::fs::read(victim.join("model.safetensors")).unwrap() == weights,
+            "force {force}: the run's weights were overwritten"
+        );
+        assert!(!victim.join("classifier.json").exists());
+    }
+    // A file as --out is named too.
+    let file = tmp.path().join("file");
+    std::fs::write(&file, b"keep me").unwrap();
+    let err = fails(&supcon(&[
+        "export",
+        "--model",
+        s(&run.join("ce")),
+        "--out",
+        s(&file),
+    ]));
+    assert!(
+        err.contains(s(&file)) && err.contains("not a folder"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+
+    // An existing empty folder takes an export; --force replaces that export.
+    let out = tmp.path().join("empty");
+    std::fs::create_dir_all(&out).unwrap();
+    ok(&supcon(&[
+        "export",
+        "--model",
+        s(&run.join("ce")),
+        "--out",
+        s(&out),
+    ]));
+    assert_eq!(
+        read_json(&out.join("classifier.json"))["source"]["kind"],
+        "ce"
+    );
+    let err = fails(&supcon(&[
+        "export",
+        "--model",
+        s(&run.join("linear")),
+        "--out",
+        s(&out),
+    ]));
+    assert!(err.contains("already holds an exported model"), "{err}");
+    ok(&supcon(&[
+        "export",
+        "--model",
+        s(&run.join("linear")),
+        "--out",
+        s(&out),
+        "--force",
+    ]));
+    assert_eq!(
+        read_json(&out.join("classifier.json"))["source"]["kind"],
+        "linear"
+    );
+    // The replaced weights are the probe's: the same predictions as its first export.
+    let data = supcon::train::DataConfig {
+        test_limit: Some(20),
+        ..Default::default()
+    }
+    .load(0)
+    .unwrap();
+    let replaced = Classifier::load(&out)
+        .unwrap()
+        .predict_split(&data.test)
+        .unwrap();
+    let probe = Classifier::load(fixture().root.join("export-supcon"))
+        .unwrap()
+        .predict_split(&data.test)
+        .unwrap();
+    assert_eq!(replaced, probe);
+}
+
+#[cfg(unix)]
+#[test]
+fn predict_searches_each_folder_once_and_names_unreadable_entries() {
+    let export = fixture().root.join("export-supcon");
+    let tmp = tempfile::tempdir().unwrap();
+    let top = tmp.path().join("lp");
+    let a = top.join("a");
+    std::fs::create_dir_all(&a).unwrap();
+    let image = a.join("00.png");
+    image::GrayImage::from_fn(28, 28, |x, y| image::Luma([(x * 9 + y) as u8]))
+        .save(&image)
+        .unwrap();
+    // A cycle (a/up -> lp) used to repeat the image until the kernel's link limit.
+    std::os::unix::fs::symlink("..", a.join("up")).unwrap();
+    let inputs = |doc: &Value| -> Vec<String> {
+        doc["predictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["input"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let out = supcon(&[
+        "predict",
+        "--format",
+        "json",
+        "--model",
+        s(&export),
+        s(&top),
+    ]);
+    assert_eq!(inputs(&json(&ok(&out))), [s(&image)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let note = format!(
+        "note: {}: the same folder as {}, which is already searched",
+        a.join("up").display(),
+        std::fs::canonicalize(&top).unwrap().display()
+    );
+    assert!(stderr.contains(&note), "{stderr}");
+    // Two links to one folder (twins/b -> a): searched once, under its first name.
+    let twins = tmp.path().join("twins");
+    std::fs::create_dir_all(twins.join("a")).unwrap();
+    std::fs::copy(&image, twins.join("a/00.png")).unwrap();
+    std::os::unix::fs::symlink("a", twins.join("b")).unwrap();
+    let out = supcon(&[
+        "predict",
+        "--format",
+        "json",
+        "--model",
+        s(&export),
+        s(&twins),
+    ]);
+    assert_eq!(inputs(&json(&ok(&out))), [s(&twins.join("a/00.png"))]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "note: {}: the same folder as",
+            twins.join("b").display()
+        )),
+        "{stderr}"
+    );
+    // A dangling link (no image extension, so it used to be dropped unseen) is named.
+    let dead = a.join("dead");
+    std::os::unix::fs::symlink("nowhere", &dead).unwrap();
+    let stderr = fails(&supcon(&["predict", "--model", s(&export), s(&top)]));
+    assert!(
+        stderr.contains(s(&dead)) && stderr.contains("cannot read this entry"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn predict_and_embed_refuse_batch_size_0_and_dataset_flags_on_files() {
+    let export = fixture().root.join("export-supcon");
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("x.png");
+    image::GrayImage::from_fn(28, 28, |x, y| image::Luma([(x + y) as u8]))
+        .save(&file)
+        .unwrap();
+    let stderr = fails(&supcon(&[
+        "predict",
+        "--model",
+        s(&export),
+        "--batch-size",
+        "0",
+        s(&file),
+    ]));
+    assert!(
+        stderr.contains("--batch-size 0: expected at least 1"),
+        "{stderr}"
+    );
+    let stderr = fails(&supcon(&[
+        "embed",
+        "--model",
+        s(&export),
+        "--data",
+        "builtin",
+        "--batch-size",
+        "0",
+        "--out",
+        s(&tmp.path().join("e.npy")),
+    ]));
+    assert!(
+        stderr.contains("--batch-size 0: expected at least 1"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("e.npy").exists());
+    // The library refuses 0 too (it used to run with 1).
+    let err = Classifier::load(&export)
+        .unwrap()
+        .with_batch_size(0)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        matches!(&err, InferError::Invalid(m) if m.contains("batch size 0")),
+        "{err:?}"
+    );
+    let err = supcon::infer::Embedder::load(&export, supcon::infer::Layer::Encoder)
+        .unwrap()
+        .with_batch_size(0)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(&err, InferError::Invalid(_)), "{err:?}");
+
+    // Dataset flags with INPUT files only select nothing.
+    let stderr = fails(&supcon(&[
+        "predict",
+        "--model",
+        s(&export),
+        s(&file),
+        "--split",
+        "train",
+        "--test-limit",
+        "3",
+        "--limit",
+        "5",
+    ]));
+    assert!(
+        stderr.contains("--split, --limit, --test-limit: these flags select or load dataset")
+            && stderr.contains("do not apply to INPUT files"),
+        "{stderr}"
+    );
+    // With --data they apply to the dataset: one file + 3 test images.
+    let doc = predict_json(&[
+        "--model",
+        s(&export),
+        s(&file),
+        "--data",
+        "builtin",
+        "--test-limit",
+        "3",
+        "--batch-size",
+        "2",
+    ]);
+    assert_eq!(doc["samples"], 4);
+    assert_eq!(doc["split"], "test");
+    assert_eq!(doc["labelled"], 3);
+}

@@ -378,13 +378,49 @@ fn labelled_files(
     Ok(out)
 }
 
+/// Checks that every class kept at least one training image after undecodable files
+/// were skipped (`skip_bad`): `files` are the split's `(path, label)` before decoding,
+/// `labels` those of the decoded images.
+///
+/// # Errors
+/// [`DataError::Format`] naming the first class folder (by label) whose every training
+/// file was undecodable.
+fn require_training_images(
+    classes: &[(String, PathBuf)],
+    files: &[(PathBuf, usize)],
+    labels: &[usize],
+) -> Result<(), DataError> {
+    let mut decoded = vec![0usize; classes.len()];
+    for &l in labels {
+        if let Some(c) = decoded.get_mut(l) {
+            *c += 1;
+        }
+    }
+    for (label, ((name, path), &count)) in classes.iter().zip(&decoded).enumerate() {
+        if count == 0 {
+            let listed = files.iter().filter(|(_, l)| *l == label).count();
+            return Err(DataError::Format {
+                path: path.clone(),
+                reason: format!(
+                    "class folder '{name}' has no training image left: all {listed} of its \
+                     training image file(s) were undecodable and skipped (skip_bad=true); \
+                     expected at least one decodable .jpg/.jpeg/.png image per class (fix \
+                     or remove the bad files, or remove the folder)"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Loads an image folder (see the module docs for the layouts).
 ///
 /// # Errors
 /// [`DataError::Missing`] when `dir` does not exist, or it has `train/` but neither
 /// `val/` nor `test/`; [`DataError::Format`] naming the folder when it has fewer than
-/// two classes or a class folder holds no image, and naming the file when an image is
-/// undecodable (unless `skip_bad`); [`DataError::Invalid`] on out-of-range options;
+/// two classes or a class folder holds no image (or, with `skip_bad`, no decodable
+/// training image), and naming the file when an image is undecodable (unless
+/// `skip_bad`); [`DataError::Invalid`] on out-of-range options;
 /// [`DataError::Io`] when a folder cannot be listed.
 pub fn load_folder(dir: &Path, opts: &FolderOptions) -> Result<FolderData, DataError> {
     opts.check()?;
@@ -394,7 +430,7 @@ pub fn load_folder(dir: &Path, opts: &FolderOptions) -> Result<FolderData, DataE
          train/ and val/ folders of such subfolders",
     )?;
     let train_dir = dir.join("train");
-    let (train_files, test_files, class_names) = if train_dir.is_dir() {
+    let (train_files, test_files, classes) = if train_dir.is_dir() {
         let test_dir = ["val", "test"]
             .iter()
             .map(|n| dir.join(n))
@@ -414,7 +450,7 @@ pub fn load_folder(dir: &Path, opts: &FolderOptions) -> Result<FolderData, DataE
         (
             train.into_iter().flatten().collect::<Vec<_>>(),
             test.into_iter().flatten().collect::<Vec<_>>(),
-            names,
+            classes,
         )
     } else {
         let classes = require_classes(dir)?;
@@ -435,10 +471,12 @@ pub fn load_folder(dir: &Path, opts: &FolderOptions) -> Result<FolderData, DataE
             train.extend(files);
             test.extend(test_part);
         }
-        (train, test, names)
+        (train, test, classes)
     };
+    let class_names: Vec<String> = classes.iter().map(|(n, _)| n.clone()).collect();
     let mut skipped = Vec::new();
     let train = decode_split(&train_files, &class_names, opts, &mut skipped)?;
+    require_training_images(&classes, &train_files, &train.labels)?;
     let test = decode_split(&test_files, &class_names, opts, &mut skipped)?;
     if !skipped.is_empty() {
         eprintln!(

@@ -2,6 +2,7 @@
 //! path in the error, gzip detection (by magic bytes), and looking up
 //! the first existing file among candidate names.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::DataError;
@@ -60,27 +61,42 @@ pub(crate) fn first_file(dir: &Path, names: &[String]) -> Option<PathBuf> {
 ///
 /// # Errors
 /// [`DataError::Io`] when the file cannot be read, [`DataError::Format`] when it is
-/// not UTF-8 or does not hold exactly `expected_count` names.
+/// not UTF-8, names a class twice, or does not hold exactly `expected_count` names.
 pub(crate) fn read_names(path: &Path, expected_count: usize) -> Result<Vec<String>, DataError> {
     let bytes = read_file(path, "a class-name file")?;
     let text = String::from_utf8(bytes).map_err(|_| DataError::Format {
         path: path.to_path_buf(),
         reason: "class-name file is not valid UTF-8".to_string(),
     })?;
-    let names: Vec<String> = text
+    // (line number, name) of every non-empty line.
+    let lines: Vec<(usize, &str)> = text
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(i, l)| (i + 1, l))
         .collect();
-    if names.len() != expected_count {
+    if lines.len() != expected_count {
         return Err(DataError::Format {
             path: path.to_path_buf(),
             reason: format!(
                 "expected {expected_count} class names (one per line), found {}",
-                names.len()
+                lines.len()
             ),
         });
     }
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(lines.len());
+    for &(line, name) in &lines {
+        if let Some(first) = seen.insert(name, line) {
+            return Err(DataError::Format {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "class name '{name}' appears twice (lines {first} and {line}); expected \
+                     {expected_count} distinct class names, one per line"
+                ),
+            });
+        }
+    }
+    let names = lines.into_iter().map(|(_, l)| l.to_string()).collect();
     Ok(names)
 }

@@ -111,10 +111,18 @@ impl Classifier {
         self
     }
 
-    /// Sets how many images go through the network at once (at least 1).
-    pub fn with_batch_size(mut self, n: usize) -> Self {
-        self.batch_size = n.max(1);
-        self
+    /// Sets how many images go through the network at once.
+    ///
+    /// # Errors
+    /// [`InferError::Invalid`] when `n` is 0 (at least 1 is expected).
+    pub fn with_batch_size(mut self, n: usize) -> Result<Self, InferError> {
+        if n == 0 {
+            return Err(InferError::Invalid(
+                "batch size 0: expected at least 1 image per forward pass".to_string(),
+            ));
+        }
+        self.batch_size = n;
+        Ok(self)
     }
 
     /// The model description (`classifier.json`).

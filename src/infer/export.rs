@@ -129,28 +129,81 @@ impl ClassifierSpec {
 /// `out`: `out/model.safetensors` (encoder + linear classifier, loadable into a
 /// [`SupervisedModel`](crate::train::supervised::SupervisedModel)) and
 /// `out/classifier.json`, both written atomically (the JSON last). `out` is created;
-/// an existing export there is replaced only with `force`.
+/// an existing export there is replaced only with `force`. Any other non-empty `out`
+/// (a training run, say) is refused even with `force`, so nothing there is overwritten.
 ///
 /// # Errors
-/// A model directory without a classifier, weights that do not fit, I/O errors, or an
-/// existing export without `force`.
+/// A model directory without a classifier, weights that do not fit, I/O errors, an
+/// existing export without `force`, or an `out` that holds anything but an export.
 pub fn export(model: &Path, out: &Path, force: bool) -> Result<ClassifierSpec, InferError> {
+    check_out(out, force)?;
     let dir = ModelDir::open(model)?;
     let spec = dir.classifier_spec()?;
     let device = crate::device::DeviceChoice::Cpu.device();
     let net = dir.load_classifier(&device)?;
     let json_path = out.join("classifier.json");
-    if json_path.exists() && !force {
-        return Err(InferError::Invalid(format!(
-            "{}: already holds an exported model (classifier.json exists); pick another \
-             --out or pass --force to replace it",
-            out.display()
-        )));
-    }
     std::fs::create_dir_all(out).map_err(|e| InferError::io(out, e))?;
     save_weights(&net, out.join("model.safetensors"))?;
     let text = serde_json::to_string_pretty(&spec)
         .map_err(|e| InferError::Invalid(format!("serialising classifier.json: {e}")))?;
     write_atomic(&json_path, text.as_bytes()).map_err(|e| InferError::io(&json_path, e))?;
     Ok(spec)
+}
+
+/// How many entries of a refused `--out` folder its error lists.
+const LISTED_ENTRIES: usize = 5;
+
+/// Checks that `out` may receive an export: it does not exist, is an empty folder, or
+/// holds an earlier export (`classifier.json`) and `force` is set.
+///
+/// # Errors
+/// [`InferError::Invalid`] naming `out`: it is not a folder, it holds files but no
+/// `classifier.json` (what it holds is listed), or it holds an export and `force` is
+/// not set; [`InferError::Io`] when it cannot be listed.
+fn check_out(out: &Path, force: bool) -> Result<(), InferError> {
+    if !out.exists() {
+        return Ok(());
+    }
+    if !out.is_dir() {
+        return Err(InferError::Invalid(format!(
+            "--out {}: is not a folder; expected a new or empty folder, or an earlier export",
+            out.display()
+        )));
+    }
+    if out.join("classifier.json").exists() {
+        if force {
+            return Ok(());
+        }
+        return Err(InferError::Invalid(format!(
+            "{}: already holds an exported model (classifier.json exists); pick another \
+             --out or pass --force to replace it",
+            out.display()
+        )));
+    }
+    let mut names: Vec<String> = std::fs::read_dir(out)
+        .map_err(|e| InferError::io(out, e))?
+        .map(|e| {
+            e.map(|e| e.file_name().to_string_lossy().into_owned())
+                .map_err(|e| InferError::io(out, e))
+        })
+        .collect::<Result<_, _>>()?;
+    if names.is_empty() {
+        return Ok(());
+    }
+    names.sort();
+    let total = names.len();
+    let mut listed = names
+        .into_iter()
+        .take(LISTED_ENTRIES)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if total > LISTED_ENTRIES {
+        listed.push_str(&format!(" and {} more", total - LISTED_ENTRIES));
+    }
+    Err(InferError::Invalid(format!(
+        "--out {}: is not empty and is not an earlier export (no classifier.json); it \
+         holds {listed}. Refusing to write model.safetensors and classifier.json there, \
+         even with --force; pick a new or empty folder",
+        out.display()
+    )))
 }

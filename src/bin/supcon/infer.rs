@@ -1,5 +1,6 @@
 //! `supcon predict`, `embed`, `finetune`, `export`: use a trained model.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -88,9 +89,9 @@ pub struct PredictArgs {
     inputs: Vec<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
-    /// Dataset split: train | test
-    #[arg(long, default_value = "test")]
-    split: Split,
+    /// Dataset split: train | test [default: test]; only with the run's data or --data
+    #[arg(long)]
+    split: Option<Split>,
     /// Device: cpu | gpu[:N]
     #[arg(long, default_value = "cpu")]
     device: supcon::device::DeviceChoice,
@@ -145,21 +146,58 @@ fn data_config(model: &ModelDir, args: &DataArgs) -> Result<(DataConfig, u64)> {
 }
 
 /// Image files named by `inputs`: files as given, folders searched recursively for
-/// `.png`/`.jpg`/`.jpeg` files (sorted; hidden entries skipped).
+/// `.png`/`.jpg`/`.jpeg` files (sorted; hidden entries skipped). Symbolic links are
+/// followed, but a folder already searched for the same input (by canonical path, as
+/// in a symlink cycle) is not searched again; a note says so.
+///
+/// # Errors
+/// A missing input, a folder without images, or a folder or entry that cannot be read
+/// (named, with the reason).
 fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+    /// Searches `dir` (whose canonical path is `real`) unless `visited` holds `real`.
+    fn walk(
+        dir: &Path,
+        real: PathBuf,
+        visited: &mut HashSet<PathBuf>,
+        out: &mut Vec<PathBuf>,
+    ) -> Result<()> {
+        if !visited.insert(real.clone()) {
+            eprintln!(
+                "note: {}: the same folder as {}, which is already searched; not searched again",
+                dir.display(),
+                real.display()
+            );
+            return Ok(());
+        }
+        let mut entries = Vec::new();
+        for entry in std::fs::read_dir(dir)
             .with_context(|| format!("{}: cannot list the folder", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                !p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
-            .collect();
+        {
+            let entry = entry.with_context(|| {
+                format!("{}: cannot read an entry of this folder", dir.display())
+            })?;
+            let p = entry.path();
+            if !p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
+                entries.push(p);
+            }
+        }
         entries.sort();
         for p in entries {
-            if p.is_dir() {
-                walk(&p, out)?;
+            // Follows symbolic links; a dangling link or a link loop is an error.
+            let meta = std::fs::metadata(&p).with_context(|| {
+                format!(
+                    "{}: cannot read this entry (a broken symbolic link?); expected an \
+                     image file or a folder",
+                    p.display()
+                )
+            })?;
+            if meta.is_dir() {
+                let real = std::fs::canonicalize(&p)
+                    .with_context(|| format!("{}: cannot resolve the folder", p.display()))?;
+                walk(&p, real, visited, out)?;
             } else if p.extension().is_some_and(|e| {
                 IMAGE_EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str())
             }) {
@@ -172,7 +210,9 @@ fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     for input in inputs {
         if input.is_dir() {
             let before = files.len();
-            walk(input, &mut files)?;
+            let real = std::fs::canonicalize(input)
+                .with_context(|| format!("{}: cannot resolve the folder", input.display()))?;
+            walk(input, real, &mut HashSet::new(), &mut files)?;
             if files.len() == before {
                 bail!(
                     "{}: no .png/.jpg/.jpeg image in this folder",
@@ -188,15 +228,45 @@ fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Refuses `--batch-size 0`.
+fn check_batch_size(n: usize) -> Result<()> {
+    if n == 0 {
+        bail!("--batch-size 0: expected at least 1 image per forward pass");
+    }
+    Ok(())
+}
+
 pub fn predict(args: PredictArgs) -> Result<()> {
     if args.top_k == 0 {
         bail!("--top-k 0: expected at least 1");
     }
+    check_batch_size(args.batch_size)?;
+    if !args.inputs.is_empty() && args.data.data.is_none() {
+        // Only INPUT files: the dataset flags select nothing.
+        let mut flags: Vec<&str> = args
+            .data
+            .given()
+            .into_iter()
+            .filter(|f| *f != "--data")
+            .collect();
+        if args.split.is_some() {
+            flags.insert(0, "--split");
+        }
+        if !flags.is_empty() {
+            bail!(
+                "{}: these flags select or load dataset images (the run's own data, or --data SPEC) \
+                 and do not apply to INPUT files; drop them, or add --data SPEC to classify \
+                 a dataset as well",
+                flags.join(", ")
+            );
+        }
+    }
+    let split = args.split.unwrap_or_default();
     args.device.check()?;
     let classifier = Classifier::load_on(&args.model, &args.device.device())
         .with_context(|| format!("loading the model in {}", args.model.display()))?
         .with_top_k(args.top_k)
-        .with_batch_size(args.batch_size);
+        .with_batch_size(args.batch_size)?;
     let mut rows = Vec::new();
     let files = collect_images(&args.inputs)?;
     if !files.is_empty() {
@@ -212,10 +282,10 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         let model = ModelDir::open(&args.model)?;
         let (config, seed) = data_config(&model, &args.data)?;
         let data = config.load(seed)?;
-        let split = args.split.of(&data);
-        let predictions = classifier.predict_split(split)?;
+        let split_data = split.of(&data);
+        let predictions = classifier.predict_split(split_data)?;
         // Labels count only when the dataset has the model's classes.
-        let same_classes = split.class_names == classifier.class_names();
+        let same_classes = split_data.class_names == classifier.class_names();
         if !same_classes {
             eprintln!(
                 "note: {} has other classes than the model; no accuracy is computed",
@@ -227,8 +297,8 @@ pub fn predict(args: PredictArgs) -> Result<()> {
                 .into_iter()
                 .enumerate()
                 .map(|(i, prediction)| Row {
-                    input: format!("{}[{i}]", args.split.name()),
-                    label: same_classes.then_some(split.labels[i]),
+                    input: format!("{}[{i}]", split.name()),
+                    label: same_classes.then_some(split_data.labels[i]),
                     prediction,
                 }),
         );
@@ -256,7 +326,7 @@ pub fn predict(args: PredictArgs) -> Result<()> {
                 .collect();
             let doc = serde_json::json!({"model": classifier.dir(),
                 "kind": classifier.kind().name(), "data": dataset,
-                "split": dataset.as_ref().map(|_| args.split.name()),
+                "split": dataset.as_ref().map(|_| split.name()),
                 "samples": rows.len(), "labelled": labelled.len(), "correct": correct,
                 "accuracy": accuracy, "predictions": predictions});
             text = serde_json::to_string_pretty(&doc)?;
@@ -380,12 +450,13 @@ pub fn embed(args: EmbedArgs) -> Result<()> {
             args.out.display()
         );
     }
+    check_batch_size(args.batch_size)?;
     let model = ModelDir::open(&args.model)
         .with_context(|| format!("opening the model in {}", args.model.display()))?;
     args.device.check()?;
     let embedder = Embedder::load_on(&args.model, args.layer, &args.device.device())
         .with_context(|| format!("loading the model in {}", args.model.display()))?
-        .with_batch_size(args.batch_size);
+        .with_batch_size(args.batch_size)?;
     let (config, seed) = data_config(&model, &args.data)?;
     let data = config.load(seed)?;
     let split = args.split.of(&data);
