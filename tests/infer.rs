@@ -507,6 +507,51 @@ fn export_round_trips_through_classifier() {
     assert!(err.contains("--force"), "{err}");
 }
 
+/// `Classifier::prediction` checks its row (one finite logit per class), breaks ties
+/// (-0.0 and 0.0 too) by the lowest index as `eval` does, and a NaN image is an error;
+/// `InputSpec::batch` refuses an empty shape.
+#[test]
+fn predictions_check_their_input() {
+    let export = fixture().root.join("export-ce");
+    let classifier = Classifier::load(&export).unwrap();
+    for len in [0, 3, 11] {
+        let err = classifier
+            .prediction(&vec![0.0; len])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("{len} logits for a model of 10 classes")),
+            "{err}"
+        );
+    }
+    let mut z = [0.0f32; 10];
+    z[0] = -0.0;
+    assert_eq!(classifier.prediction(&z).unwrap().class, 0);
+    assert_eq!(supcon::eval::predictions(&z, 10).unwrap(), vec![0]);
+    z[3] = f32::NAN;
+    assert!(classifier.prediction(&z).is_err());
+    z[3] = f32::INFINITY;
+    assert!(classifier.prediction(&z).is_err());
+    let nan = Image {
+        channels: 1,
+        height: 28,
+        width: 28,
+        data: vec![f32::NAN; 784],
+    };
+    let err = classifier.predict(&nan).unwrap_err().to_string();
+    assert!(err.contains("NaN or infinite"), "{err}");
+    let spec = supcon::infer::InputSpec {
+        shape: [1, 0, 0],
+        mean: vec![0.0],
+        std: vec![1.0],
+    };
+    let err = spec
+        .batch(&[Image::zeros(1, 0, 0)])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("non-empty image"), "{err}");
+}
+
 #[test]
 fn a_different_architecture_fails_clearly() {
     let root = &fixture().root;

@@ -18,7 +18,8 @@
 //! `skip_bad=false`.
 //!
 //! `Display` writes the canonical form (options that differ from their defaults only,
-//! in the order above), and parsing it gives back an equal spec (for UTF-8 paths).
+//! in the order above), and parsing it gives back an equal spec (for UTF-8 paths
+//! without `?`, the only paths a spec can name).
 
 use std::fmt;
 use std::path::{Path, PathBuf};

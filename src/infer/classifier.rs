@@ -201,9 +201,9 @@ impl Classifier {
     /// An image that cannot be converted to the model's input.
     pub fn predict_batch(&self, images: &[Image]) -> Result<Vec<Prediction>, InferError> {
         let logits = self.logits(images)?;
-        Ok((0..logits.rows)
+        (0..logits.rows)
             .map(|i| self.prediction(logits.row(i)))
-            .collect())
+            .collect()
     }
 
     /// Classifies every image of a dataset split, in order (converted to the model's
@@ -213,9 +213,9 @@ impl Classifier {
     /// Images that cannot be converted.
     pub fn predict_split(&self, split: &ImageDataset) -> Result<Vec<Prediction>, InferError> {
         let logits = self.split_logits(split)?;
-        Ok((0..logits.rows)
+        (0..logits.rows)
             .map(|i| self.prediction(logits.row(i)))
-            .collect())
+            .collect()
     }
 
     /// Class logits `[n, K]` of images.
@@ -268,24 +268,46 @@ impl Classifier {
             .map_err(|e| InferError::Invalid(format!("reading logits: {e:?}")))
     }
 
-    /// The prediction of one row of logits.
-    pub fn prediction(&self, logits: &[f32]) -> Prediction {
+    /// The prediction of one row of logits (one per class).
+    ///
+    /// # Errors
+    /// [`InferError::Invalid`] when the row does not have one logit per class or holds a
+    /// NaN or infinite value.
+    pub fn prediction(&self, logits: &[f32]) -> Result<Prediction, InferError> {
+        let classes = self.spec.class_names.len();
+        if logits.len() != classes {
+            return Err(InferError::Invalid(format!(
+                "{} logits for a model of {classes} classes",
+                logits.len()
+            )));
+        }
+        if logits.iter().any(|v| !v.is_finite()) {
+            return Err(InferError::Invalid(
+                "the logits hold NaN or infinite values".into(),
+            ));
+        }
         let probs = softmax(logits);
         let mut order: Vec<usize> = (0..probs.len()).collect();
-        // Descending score, ties by ascending index (the rule of `eval::accuracy`).
-        order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+        // Descending score, ties (-0.0 and 0.0 too) by ascending index (the rule of
+        // `eval::accuracy`); the values are finite, so they compare.
+        order.sort_by(|&a, &b| {
+            logits[b]
+                .partial_cmp(&logits[a])
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(a.cmp(&b))
+        });
         let score = |class: usize| ClassScore {
             class,
             name: self.spec.class_names[class].clone(),
             probability: probs[class],
         };
         let best = order[0];
-        Prediction {
+        Ok(Prediction {
             class: best,
             name: self.spec.class_names[best].clone(),
             probability: probs[best],
             top_k: order.iter().take(self.top_k).map(|&c| score(c)).collect(),
-        }
+        })
     }
 }
 

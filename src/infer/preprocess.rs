@@ -118,8 +118,14 @@ impl InputSpec {
     /// otherwise through 8-bit pixels, as image files are).
     ///
     /// # Errors
-    /// [`InferError::Invalid`] when the image is inconsistent or cannot be converted.
+    /// [`InferError::Invalid`] when the image is inconsistent, holds a NaN or infinite
+    /// value, or cannot be converted.
     pub fn conform<'a>(&self, image: &'a Image) -> Result<Cow<'a, Image>, InferError> {
+        if image.data.iter().any(|v| !v.is_finite()) {
+            return Err(InferError::Invalid(
+                "image holds NaN or infinite values; expected pixel values in [0, 1]".into(),
+            ));
+        }
         if image.data.len() != image.channels * image.height * image.width {
             return Err(InferError::Invalid(format!(
                 "image of shape {}x{}x{} holds {} values",
@@ -177,8 +183,10 @@ impl InputSpec {
     /// Conforms and normalises `images` into one `[n, C, H, W]` buffer.
     ///
     /// # Errors
-    /// As [`conform`](Self::conform).
+    /// An invalid specification ([`validate`](Self::validate)), or as
+    /// [`conform`](Self::conform).
     pub fn batch(&self, images: &[Image]) -> Result<Vec<f32>, InferError> {
+        self.validate()?;
         let len = self.image_len();
         let mut values = vec![0.0f32; images.len() * len];
         for (image, out) in images.iter().zip(values.chunks_exact_mut(len)) {
