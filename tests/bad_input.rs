@@ -157,6 +157,26 @@ fn small_pretrained(dir: &Path) -> (String, std::path::PathBuf) {
     (spec, pre)
 }
 
+/// A finished one-epoch cross-entropy run (MLP) on `spec` in `dir/ce`.
+fn small_ce(dir: &Path, spec: &str) -> std::path::PathBuf {
+    let ce = dir.join("ce");
+    succeeds(&[
+        "train-ce",
+        "--data",
+        spec,
+        "--model",
+        "mlp",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--out",
+        s(&ce),
+        "-q",
+    ]);
+    ce
+}
+
 // ---------------------------------------------------------------- the cases
 
 #[test]
@@ -614,21 +634,7 @@ fn config_files_with_unknown_missing_or_bad_fields_are_named() {
 fn resume_from_an_incompatible_run_is_named() {
     let t = tempfile::tempdir().unwrap();
     let (spec, pre) = small_pretrained(t.path());
-    let ce = t.path().join("ce");
-    succeeds(&[
-        "train-ce",
-        "--data",
-        &spec,
-        "--model",
-        "mlp",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "8",
-        "--out",
-        s(&ce),
-        "-q",
-    ]);
+    let ce = small_ce(t.path(), &spec);
     // A run of the other stage.
     fails_naming(
         &["pretrain", "--resume", s(&ce), "-q"],
@@ -1012,21 +1018,7 @@ fn a_saved_config_reused_on_other_data_fits_the_new_images() {
     let config: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(pre.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["model"]["encoder"]["input_dim"], 64);
-    let ce = t.path().join("ce");
-    succeeds(&[
-        "train-ce",
-        "--data",
-        &spec,
-        "--model",
-        "mlp",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "8",
-        "--out",
-        s(&ce),
-        "-q",
-    ]);
+    let ce = small_ce(t.path(), &spec);
     let colour = t.path().join("cifar");
     fs::create_dir_all(&colour).unwrap();
     for (name, n) in [("data_batch_1.bin", 16), ("test_batch.bin", 8)] {
@@ -1084,21 +1076,7 @@ fn linear_takes_a_run_output_and_names_a_cross_entropy_run() {
     let config: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(lin.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["encoder_run"], s(&run.join("supcon")));
-    let ce = t.path().join("ce");
-    succeeds(&[
-        "train-ce",
-        "--data",
-        &spec,
-        "--model",
-        "mlp",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "8",
-        "--out",
-        s(&ce),
-        "-q",
-    ]);
+    let ce = small_ce(t.path(), &spec);
     fails_naming(
         &[
             "linear",

@@ -348,12 +348,23 @@ fn ctrl_c_saves_a_mid_epoch_checkpoint_and_resume_matches_an_uninterrupted_run()
             "-q",
         ])
     };
-    let lin_full = f.root.join("lin-full");
-    ok(&lin(&lin_full));
-    let lin_cut = f.root.join("lin-cut");
-    let mut child = spawn(&lin(&lin_cut));
+    probe_stopped_and_resumed_equals_uninterrupted(&lin, &f.root.join("lin"), 20, 2000);
+}
+
+/// Runs the probe `lin(out)` to the end, and again stopped by Ctrl-C after `stop_after`
+/// epochs and resumed; both must log the same `epochs` epoch losses and write the same
+/// classifier.
+fn probe_stopped_and_resumed_equals_uninterrupted(
+    lin: &dyn Fn(&Path) -> Vec<String>,
+    root: &Path,
+    stop_after: usize,
+    epochs: usize,
+) {
+    let (full, cut) = (root.join("full"), root.join("cut"));
+    ok(&lin(&full));
+    let mut child = spawn(&lin(&cut));
     let deadline = Instant::now() + Duration::from_secs(120);
-    while epoch_count(&lin_cut) < 20 {
+    while epoch_count(&cut) < stop_after {
         assert!(child.try_wait().unwrap().is_none(), "probe ended too soon");
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(2));
@@ -363,12 +374,12 @@ fn ctrl_c_saves_a_mid_epoch_checkpoint_and_resume_matches_an_uninterrupted_run()
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("supcon linear --resume"), "{err}");
-    ok(&resume_args("linear", &lin_cut));
-    assert_eq!(epoch_losses(&lin_full).len(), 2000);
-    assert_eq!(epoch_losses(&lin_full), epoch_losses(&lin_cut));
+    ok(&resume_args("linear", &cut));
+    assert_eq!(epoch_losses(&full).len(), epochs);
+    assert_eq!(epoch_losses(&full), epoch_losses(&cut));
     assert_eq!(
-        tensors(&lin_full.join("classifier.safetensors")),
-        tensors(&lin_cut.join("classifier.safetensors"))
+        tensors(&full.join("classifier.safetensors")),
+        tensors(&cut.join("classifier.safetensors"))
     );
 }
 
@@ -398,28 +409,7 @@ fn ctrl_c_then_resume_of_an_augmented_linear_probe_matches_an_uninterrupted_one(
             "-q",
         ])
     };
-    let full = f.root.join("lin-full");
-    ok(&lin(&full));
-    let cut = f.root.join("lin-cut");
-    let mut child = spawn(&lin(&cut));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while epoch_count(&cut) < 4 {
-        assert!(child.try_wait().unwrap().is_none(), "probe ended too soon");
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    signal(&child, "INT");
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{err}");
-    assert!(err.contains("supcon linear --resume"), "{err}");
-    ok(&resume_args("linear", &cut));
-    assert_eq!(epoch_losses(&full).len(), 300);
-    assert_eq!(epoch_losses(&full), epoch_losses(&cut));
-    assert_eq!(
-        tensors(&full.join("classifier.safetensors")),
-        tensors(&cut.join("classifier.safetensors"))
-    );
+    probe_stopped_and_resumed_equals_uninterrupted(&lin, &f.root.join("lin"), 4, 300);
 }
 
 /// `supcon run` stopped in its pre-training stage continues with `supcon run --resume`:

@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::{ClassifierSpec, InferError, InputSpec, ModelDir, ModelKind};
+use super::{ClassifierSpec, InferError, InputSpec, ModelDir, ModelKind, preprocess};
 use crate::data::{Image, ImageDataset};
 use crate::train::features::Matrix;
 use crate::train::supervised::SupervisedModel;
@@ -116,12 +116,7 @@ impl Classifier {
     /// # Errors
     /// [`InferError::Invalid`] when `n` is 0 (at least 1 is expected).
     pub fn with_batch_size(mut self, n: usize) -> Result<Self, InferError> {
-        if n == 0 {
-            return Err(InferError::Invalid(
-                "batch size 0: expected at least 1 image per forward pass".to_string(),
-            ));
-        }
-        self.batch_size = n;
+        self.batch_size = preprocess::batch_size(n)?;
         Ok(self)
     }
 

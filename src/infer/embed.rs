@@ -9,7 +9,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::npy::{Array, npy_bytes, safetensors_bytes};
-use super::{InferError, InputSpec, ModelDir};
+use super::{InferError, InputSpec, ModelDir, preprocess};
 use crate::data::ImageDataset;
 use crate::fsutil::write_atomic;
 use crate::model::{Encoder, ProjectionHead};
@@ -105,12 +105,7 @@ impl Embedder {
     /// # Errors
     /// [`InferError::Invalid`] when `n` is 0 (at least 1 is expected).
     pub fn with_batch_size(mut self, n: usize) -> Result<Self, InferError> {
-        if n == 0 {
-            return Err(InferError::Invalid(
-                "batch size 0: expected at least 1 image per forward pass".to_string(),
-            ));
-        }
-        self.batch_size = n;
+        self.batch_size = preprocess::batch_size(n)?;
         Ok(self)
     }
 

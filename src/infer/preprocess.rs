@@ -365,6 +365,19 @@ pub fn image_from_u8(
     })
 }
 
+/// A forward-pass batch size: `n`, which must be at least 1.
+///
+/// # Errors
+/// [`InferError::Invalid`] for 0.
+pub(crate) fn batch_size(n: usize) -> Result<usize, InferError> {
+    if n == 0 {
+        return Err(InferError::Invalid(
+            "batch size 0: expected at least 1 image per forward pass".to_string(),
+        ));
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
