@@ -969,31 +969,23 @@ fn settings_that_would_do_nothing_are_named() {
     // stopped part-way names `supcon run --resume`.
     fs::create_dir_all(r.join("supcon")).unwrap();
     fs::write(r.join("supcon/config.json"), "{}").unwrap();
+    let run_again = [
+        "run",
+        "--data",
+        &spec,
+        "--model",
+        "mlp",
+        "--out",
+        s(&r),
+        "-q",
+    ];
     fails_naming(
-        &[
-            "run",
-            "--data",
-            &spec,
-            "--model",
-            "mlp",
-            "--out",
-            s(&r),
-            "-q",
-        ],
+        &run_again,
         &["already holds runs (supcon)", "pick another --out"],
     );
     fs::write(r.join("run.json"), "{}").unwrap();
     fails_naming(
-        &[
-            "run",
-            "--data",
-            &spec,
-            "--model",
-            "mlp",
-            "--out",
-            s(&r),
-            "-q",
-        ],
+        &run_again,
         &[
             "unfinished `supcon run`",
             &format!("supcon run --resume {}", s(&r)),
