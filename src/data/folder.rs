@@ -398,12 +398,30 @@ fn require_training_images(
     }
     for (label, ((name, path), &count)) in classes.iter().zip(&decoded).enumerate() {
         if count == 0 {
-            let listed = files.iter().filter(|(_, l)| *l == label).count();
+            let bad: Vec<&PathBuf> = files
+                .iter()
+                .filter(|(_, l)| *l == label)
+                .map(|(p, _)| p)
+                .collect();
+            let listed = bad.len();
+            let mut names: Vec<String> = bad
+                .iter()
+                .take(3)
+                .map(|p| {
+                    p.file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+                })
+                .collect();
+            if listed > 3 {
+                names.push(format!("and {} more", listed - 3));
+            }
+            let names = names.join(", ");
             return Err(DataError::Format {
                 path: path.clone(),
                 reason: format!(
                     "class folder '{name}' has no training image left: all {listed} of its \
-                     training image file(s) were undecodable and skipped (skip_bad=true); \
+                     training image file(s) ({names}) were undecodable and skipped \
+                     (skip_bad=true); \
                      expected at least one decodable .jpg/.jpeg/.png image per class (fix \
                      or remove the bad files, or remove the folder)"
                 ),
