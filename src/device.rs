@@ -208,7 +208,9 @@ impl DeviceChoice {
     /// draws initial weights from each device's own generator, lazily, on the device a
     /// parameter is first used on, so building on a GPU (or moving a module not yet
     /// initialised) would give other weights than the CPU for the same seed. The device's
-    /// own generator is seeded with `seed` too.
+    /// own generator is seeded with `seed` too. Concurrent calls are serialised; other
+    /// draws from the CPU's generator on other threads at the same time (a module built
+    /// directly with `init`) would still interleave with this one's.
     ///
     /// # Errors
     /// Whatever `init` returns.
@@ -230,10 +232,17 @@ impl DeviceChoice {
                 let _ = param.val();
             }
         }
+        // The CPU's generator is process-wide: two initialisations at once (threads of a
+        // library user) would interleave their draws.
+        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let guard = INIT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let host = Self::Cpu.autodiff_device();
         host.seed(seed);
         let module = init(&host)?;
         module.visit(&mut Materialise);
+        drop(guard);
         if !self.is_gpu() {
             return Ok(module);
         }
