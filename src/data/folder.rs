@@ -398,24 +398,16 @@ fn require_training_images(
     }
     for (label, ((name, path), &count)) in classes.iter().zip(&decoded).enumerate() {
         if count == 0 {
-            let bad: Vec<&PathBuf> = files
+            let bad: Vec<String> = files
                 .iter()
                 .filter(|(_, l)| *l == label)
-                .map(|(p, _)| p)
-                .collect();
-            let listed = bad.len();
-            let mut names: Vec<String> = bad
-                .iter()
-                .take(3)
-                .map(|p| {
+                .map(|(p, _)| {
                     p.file_name()
                         .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
                 })
                 .collect();
-            if listed > 3 {
-                names.push(format!("and {} more", listed - 3));
-            }
-            let names = names.join(", ");
+            let listed = bad.len();
+            let names = crate::error::listing(bad.iter(), 3);
             return Err(DataError::Format {
                 path: path.clone(),
                 reason: format!(

@@ -574,11 +574,7 @@ fn check_classes(
     run: &str,
     expected: &[String],
 ) -> Result<(), RunEvalError> {
-    let list = |names: &[String]| {
-        let shown: Vec<&str> = names.iter().take(10).map(String::as_str).collect();
-        let more = if names.len() > 10 { ", ..." } else { "" };
-        format!("{}{more}", shown.join(", "))
-    };
+    let list = |names: &[String]| crate::error::listing(names.iter(), 10);
     if got.len() != expected.len() {
         return Err(RunEvalError::Invalid(format!(
             "{what}: {} classes, but {run} with {} ({}); evaluate on data with the run's \

@@ -191,15 +191,7 @@ fn check_out(out: &Path, force: bool) -> Result<(), InferError> {
         return Ok(());
     }
     names.sort();
-    let total = names.len();
-    let mut listed = names
-        .into_iter()
-        .take(LISTED_ENTRIES)
-        .collect::<Vec<_>>()
-        .join(", ");
-    if total > LISTED_ENTRIES {
-        listed.push_str(&format!(" and {} more", total - LISTED_ENTRIES));
-    }
+    let listed = crate::error::listing(names.iter(), LISTED_ENTRIES);
     Err(InferError::Invalid(format!(
         "--out {}: is not empty and is not an earlier export (no classifier.json); it \
          holds {listed}. Refusing to write model.safetensors and classifier.json there, \

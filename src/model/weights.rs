@@ -338,17 +338,9 @@ fn compare_signatures(model: &Signature, file: &Signature) -> Option<String> {
     ))
 }
 
-/// The first few items, comma-separated, with a count of the rest.
+/// The first [`MAX_LISTED`] items, comma-separated, with a count of the rest.
 fn listing<T: std::fmt::Display>(items: impl ExactSizeIterator<Item = T>) -> String {
-    let total = items.len();
-    let mut text: Vec<String> = items
-        .take(MAX_LISTED)
-        .map(|item| item.to_string())
-        .collect();
-    if total > MAX_LISTED {
-        text.push(format!("and {} more", total - MAX_LISTED));
-    }
-    text.join(", ")
+    crate::error::listing(items, MAX_LISTED)
 }
 
 /// Refuses an apply that reported errors, missing tensors, or unused tensors other than

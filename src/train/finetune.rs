@@ -215,7 +215,7 @@ fn run_finetune(
     config.device.check()?;
     // Written if missing (a run killed before writing it); a resumed run must see the same data.
     run.check_data(&data.summary())?;
-    // Loaded and initialised on the CPU, then moved: the same classifier whatever the device.
+    // Initialised on the CPU from the seed: the same classifier whatever the device.
     let model = config.device.init_seeded(config.seed, |device| {
         let encoder = source.load_encoder(device).map_err(train_err)?;
         Ok::<_, TrainError>(SupervisedModel::with_new_classifier(

@@ -166,6 +166,7 @@ pub fn linear_probe(
     }
     let (encoder, data_config, data) = prepare(config, quiet)?;
     if config.augment.is_some() {
+        // The augmented loader's own check, made before the run directory exists.
         super::pretrain::check_batch(config.batch_size, &data)?;
     }
     let run = RunDir::create(out)?;
@@ -286,17 +287,11 @@ fn run_linear(
         let batches: Batches<'_> = match &source {
             Source::Cached(train_x) => {
                 let order = shuffled_order(train_x.rows, config.seed, epoch as u64);
-                let chunks: Vec<Vec<usize>> = order
-                    .chunks(config.batch_size)
-                    .map(<[usize]>::to_vec)
-                    .collect();
-                let (labels, device) = (&data.train.labels, &device);
-                Box::new(
-                    chunks
-                        .into_iter()
-                        .skip(done)
-                        .map(move |chunk| Ok(gather(train_x, labels, &chunk, device))),
-                )
+                let (labels, device, size) = (&data.train.labels, &device, config.batch_size);
+                Box::new((done..steps_per_epoch).map(move |b| {
+                    let chunk = &order[b * size..((b + 1) * size).min(order.len())];
+                    Ok(gather(train_x, labels, chunk, device))
+                }))
             }
             Source::Augmented(loader) => {
                 let (plain, device) = (&plain, &device);

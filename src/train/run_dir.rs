@@ -270,20 +270,7 @@ pub fn truncate_metrics(path: &Path, epoch: usize, step: usize) -> Result<(), Ru
 /// # Errors
 /// I/O or JSON errors naming the file, or a `shape` that is not three numbers.
 pub fn recorded_shape(dir: &Path) -> Result<Option<[usize; 3]>, RunDirError> {
-    let path = dir.join("data.json");
-    if !path.exists() {
-        return Ok(None);
-    }
-    let summary: serde_json::Value = read_json(&path)?;
-    summary
-        .get("shape")
-        .map(|shape| {
-            serde_json::from_value(shape.clone()).map_err(|e| RunDirError::Json {
-                path: path.clone(),
-                reason: format!("shape: {e}"),
-            })
-        })
-        .transpose()
+    recorded_field(dir, "shape")
 }
 
 /// The class names recorded in the `data.json` of the run in `dir`, when it has them
@@ -292,17 +279,22 @@ pub fn recorded_shape(dir: &Path) -> Result<Option<[usize; 3]>, RunDirError> {
 /// # Errors
 /// I/O or JSON errors naming the file, or `class_names` that is not a list of strings.
 pub fn recorded_class_names(dir: &Path) -> Result<Option<Vec<String>>, RunDirError> {
+    recorded_field(dir, "class_names")
+}
+
+/// One field of the run's `data.json` (`None` without the file or the field).
+fn recorded_field<T: DeserializeOwned>(dir: &Path, field: &str) -> Result<Option<T>, RunDirError> {
     let path = dir.join("data.json");
     if !path.exists() {
         return Ok(None);
     }
     let summary: serde_json::Value = read_json(&path)?;
     summary
-        .get("class_names")
-        .map(|names| {
-            serde_json::from_value(names.clone()).map_err(|e| RunDirError::Json {
+        .get(field)
+        .map(|value| {
+            serde_json::from_value(value.clone()).map_err(|e| RunDirError::Json {
                 path: path.clone(),
-                reason: format!("class_names: {e}"),
+                reason: format!("{field}: {e}"),
             })
         })
         .transpose()

@@ -363,6 +363,8 @@ pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
             anyhow::bail!("config file {}: {e}", path.display());
         }
     }
+    // Typed from the text again (not from `value`): the parsers' messages then point at
+    // the line of a wrong field.
     let parsed = if toml {
         toml::from_str(&text).map_err(anyhow::Error::from)
     } else {

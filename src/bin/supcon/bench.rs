@@ -179,18 +179,14 @@ fn random_batch(batch: usize, views: usize, dim: usize, classes: usize) -> (Vec<
 }
 
 fn loss(b: LossBench) -> Result<()> {
-    for (flag, v) in [
+    require_flags_positive(&[
         ("--batch", b.batch),
         ("--dim", b.dim),
         ("--views", b.views),
         ("--classes", b.classes),
         ("--block", b.block),
         ("--reps", b.reps),
-    ] {
-        if v == 0 {
-            bail!("{flag} 0: expected at least 1");
-        }
-    }
+    ])?;
     let bytes = loss_bench_bytes(
         b.implementation,
         b.batch,
@@ -427,18 +423,14 @@ pub struct StepBench {
 }
 
 fn step(b: StepBench) -> Result<()> {
-    for (flag, v) in [
+    require_flags_positive(&[
         ("--batch", b.batch),
         ("--size", b.size),
         ("--channels", b.channels),
         ("--views", b.views),
         ("--steps", b.steps),
         ("--chunk", b.chunk.unwrap_or(1)),
-    ] {
-        if v == 0 {
-            bail!("{flag} 0: expected at least 1");
-        }
-    }
+    ])?;
     if b.views > MAX_VIEWS {
         bail!("--views {}: expected at most {MAX_VIEWS}", b.views);
     }
@@ -610,4 +602,15 @@ fn augment(b: AugmentBench) -> Result<()> {
             "threads": if b.threads == 0 { rayon::current_num_threads() } else { b.threads }})
     );
     Ok(())
+}
+
+/// Counts given by flags that must be at least 1.
+///
+/// # Errors
+/// The first flag that is 0, by name.
+fn require_flags_positive(flags: &[(&str, usize)]) -> Result<()> {
+    match flags.iter().find(|(_, v)| *v == 0) {
+        Some((flag, _)) => bail!("{flag} 0: expected at least 1"),
+        None => Ok(()),
+    }
 }

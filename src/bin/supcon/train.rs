@@ -444,11 +444,12 @@ fn run_stage<R: serde::de::DeserializeOwned>(
     resume: impl FnOnce() -> Result<R, TrainError>,
 ) -> Result<R> {
     let report = dir.join("report.json");
-    let result = if report.is_file() {
+    if report.is_file() {
         return supcon::train::RunDir::open(dir)
             .and_then(|run| run.read_json("report.json"))
             .with_context(|| format!("reading {}", report.display()));
-    } else if dir.join("config.json").is_file() {
+    }
+    let result = if dir.join("config.json").is_file() {
         resume()
     } else {
         start()
@@ -575,11 +576,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         || train_supervised(&plan.ce, &stage_dir("ce"), &opts),
         || resume_supervised(&stage_dir("ce"), &opts),
     )?;
-    let (pre, epochs, batch_size) = (
-        &plan.pretrain,
-        plan.pretrain.epochs,
-        plan.pretrain.batch_size,
-    );
+    let pre = &plan.pretrain;
 
     let rows = [
         ("SupCon + linear", &l.test, supcon_secs),
@@ -587,7 +584,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     ];
     println!(
         "data {} | encoder {} | {} epochs, batch {}",
-        pre.data.spec, pre.model.encoder.name, epochs, batch_size
+        pre.data.spec, pre.model.encoder.name, pre.epochs, pre.batch_size
     );
     println!(
         "{:<18} {:>7} {:>7} {:>7} {:>9}",
@@ -610,7 +607,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     let text = serde_json::to_string_pretty(&serde_json::json!({
         "data": pre.data.spec, "encoder": pre.model.encoder.name.to_string(),
-        "epochs": epochs, "batch_size": batch_size, "results": summary}))?;
+        "epochs": pre.epochs, "batch_size": pre.batch_size, "results": summary}))?;
     supcon::fsutil::write_atomic(&out.join("summary.json"), text.as_bytes())
         .with_context(|| format!("writing {}", out.join("summary.json").display()))?;
     println!("results in {}", out.display());
