@@ -15,6 +15,7 @@ pub mod error;
 pub mod eval;
 pub mod fsutil;
 pub mod infer;
+pub mod kernels;
 pub mod loss;
 pub mod model;
 pub mod train;

@@ -37,6 +37,7 @@
 
 mod error;
 pub mod heads;
+pub mod layers;
 pub mod mlp;
 pub mod resnet;
 pub mod weights;

@@ -15,11 +15,10 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::ModelError;
+use super::{ModelError, layers};
 
 /// The residual block a ResNet stacks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -350,8 +349,8 @@ impl ResNet {
     /// - returns: `[B, D, H/s, W/s]`, `s = 8` (CIFAR stem), `16` (compact stem) or `32`
     ///   (ImageNet stem), rounded up
     pub fn feature_map(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv1.forward(x); // [B, w, H, W] (cifar) or [B, w, H/2, W/2]
-        let x = relu(self.bn1.forward(x)); // same
+        let x = layers::conv2d(&self.conv1, x); // [B, w, H, W] (cifar) or [B, w, H/2, W/2]
+        let x = layers::batch_norm(&self.bn1, x, None, true); // same, after the ReLU
         let x = match &self.maxpool {
             Some(pool) => pool.forward(x), // [B, w, H/4, W/4]
             None => x,
@@ -499,11 +498,10 @@ impl BasicBlock {
             Some(downsample) => downsample.forward(x.clone()), // [B, P, H/s, W/s]
             None => x.clone(),                                 // [B, P, H, W]
         };
-        let out = self.conv1.forward(x); // [B, P, H/s, W/s]
-        let out = relu(self.bn1.forward(out)); // [B, P, H/s, W/s]
-        let out = self.conv2.forward(out); // [B, P, H/s, W/s]
-        let out = self.bn2.forward(out); // [B, P, H/s, W/s]
-        relu(out + identity) // [B, P, H/s, W/s]
+        let out = layers::conv2d(&self.conv1, x); // [B, P, H/s, W/s]
+        let out = layers::batch_norm(&self.bn1, out, None, true); // [B, P, H/s, W/s]
+        let out = layers::conv2d(&self.conv2, out); // [B, P, H/s, W/s]
+        layers::batch_norm(&self.bn2, out, Some(identity), true) // relu(bn2 + identity)
     }
 }
 
@@ -535,13 +533,12 @@ impl Bottleneck {
             Some(downsample) => downsample.forward(x.clone()), // [B, 4P, H/s, W/s]
             None => x.clone(),                                 // [B, 4P, H, W]
         };
-        let out = self.conv1.forward(x); // [B, P, H, W]
-        let out = relu(self.bn1.forward(out)); // [B, P, H, W]
-        let out = self.conv2.forward(out); // [B, P, H/s, W/s]
-        let out = relu(self.bn2.forward(out)); // [B, P, H/s, W/s]
-        let out = self.conv3.forward(out); // [B, 4P, H/s, W/s]
-        let out = self.bn3.forward(out); // [B, 4P, H/s, W/s]
-        relu(out + identity) // [B, 4P, H/s, W/s]
+        let out = layers::conv2d(&self.conv1, x); // [B, P, H, W]
+        let out = layers::batch_norm(&self.bn1, out, None, true); // [B, P, H, W]
+        let out = layers::conv2d(&self.conv2, out); // [B, P, H/s, W/s]
+        let out = layers::batch_norm(&self.bn2, out, None, true); // [B, P, H/s, W/s]
+        let out = layers::conv2d(&self.conv3, out); // [B, 4P, H/s, W/s]
+        layers::batch_norm(&self.bn3, out, Some(identity), true) // relu(bn3 + identity)
     }
 }
 
@@ -567,7 +564,7 @@ impl Downsample {
     /// - `x`: `[B, C_in, H, W]`
     /// - returns: `[B, C_out, H/stride, W/stride]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(x); // [B, C_out, H/s, W/s]
-        self.bn.forward(x) // [B, C_out, H/s, W/s]
+        let x = layers::conv2d(&self.conv, x); // [B, C_out, H/s, W/s]
+        layers::batch_norm(&self.bn, x, None, false) // [B, C_out, H/s, W/s]
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
+use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use clap::{Args, Subcommand, ValueEnum};
@@ -420,6 +421,28 @@ pub struct StepBench {
     /// (what `pretrain --chunk N` does) [default: one autodiff graph over the batch]
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     chunk: Option<usize>,
+    /// Convolution and BatchNorm implementation on the CPU: the project's kernels, or
+    /// burn's own operations (for comparison)
+    #[arg(long, default_value = "project")]
+    kernels: KernelChoice,
+    /// Print, after the JSON line, a table of where a step's time goes: forward, loss,
+    /// backward, optimiser, and each kernel by shape with its GFLOP/s and fraction of the
+    /// machine's single-threaded-gemm peak
+    #[arg(long)]
+    profile: bool,
+    /// Time the no-grad forward pass of the evaluation model (what `embed`, `predict` and
+    /// the cached linear probe run) instead of a training step
+    #[arg(long)]
+    forward_only: bool,
+}
+
+/// Which convolution and BatchNorm implementation a benchmark uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KernelChoice {
+    /// The project's CPU kernels (`supcon::kernels`)
+    Project,
+    /// burn's own operations
+    Burn,
 }
 
 fn step(b: StepBench) -> Result<()> {
@@ -453,6 +476,13 @@ fn step(b: StepBench) -> Result<()> {
         );
     }
     b.device.check()?;
+    supcon::kernels::set_enabled(b.kernels == KernelChoice::Project);
+    if b.chunk.is_some() && (b.forward_only || b.profile) {
+        bail!(
+            "--chunk times the gradient-cached step, which --forward-only and --profile do \
+             not measure: drop --chunk or them"
+        );
+    }
     let device = b.device.autodiff_device();
     let mut config = SupConModelConfig {
         head: HeadConfig::default(),
@@ -462,6 +492,9 @@ fn step(b: StepBench) -> Result<()> {
     config.encoder.in_channels = b.channels;
     config.encoder.input_dim = Some(b.channels * b.size * b.size);
     let mut model = config.try_init(&device)?;
+    if b.forward_only {
+        return forward_only(&b, model.valid());
+    }
     let mut optim = OptimizerConfig::default().init();
     let loss_config = SupConLossConfig::default();
     let loss_fn = loss_config.init()?;
@@ -470,7 +503,11 @@ fn step(b: StepBench) -> Result<()> {
     let labels: Vec<usize> = (0..b.batch).map(|i| i % 10).collect();
     let mut times = Vec::new();
     let mut memory = DeviceMemory::default();
+    let mut phases = [0.0f64; 4];
     for i in 0..b.steps + 2 {
+        if i == 2 && b.profile {
+            supcon::kernels::profile::start();
+        }
         let x = Tensor::<4>::random(
             [n, b.channels, b.size, b.size],
             Distribution::Normal(0.0, 1.0),
@@ -530,11 +567,16 @@ fn step(b: StepBench) -> Result<()> {
         let z = model.project(x); // [V*B, P]
         let p = z.dims()[1];
         let z = z.reshape([b.views, b.batch, p]).swap_dims(0, 1);
+        // Phase marks are read only when profiling (on the GPU they would wait for the
+        // device); the CPU backend runs each operation when it is called.
+        let t_forward = t.elapsed().as_secs_f64();
         let l = loss_fn.forward(z, Positives::Labels(&labels))?;
+        let t_loss = t.elapsed().as_secs_f64();
         if probe {
             memory.sample(&device)?;
         }
         let grads = l.backward();
+        let t_backward = t.elapsed().as_secs_f64();
         if probe {
             memory.sample(&device)?;
         }
@@ -548,7 +590,16 @@ fn step(b: StepBench) -> Result<()> {
             memory.sample(&device)?;
         }
         if i >= 2 {
-            times.push(t.elapsed().as_secs_f64());
+            let total = t.elapsed().as_secs_f64();
+            times.push(total);
+            for (acc, v) in phases.iter_mut().zip([
+                t_forward,
+                t_loss - t_forward,
+                t_backward - t_loss,
+                total - t_backward,
+            ]) {
+                *acc += v;
+            }
         }
     }
     memory.sample(&device)?;
@@ -559,10 +610,118 @@ fn step(b: StepBench) -> Result<()> {
         serde_json::json!({"bench": "step", "model": b.model.to_string(), "batch": b.batch,
             "views": b.views, "size": b.size, "chunk": b.chunk, "imgs_per_s": n as f64 / secs,
             "ms_per_step": secs * 1000.0, "peak_rss_mb": peak_rss_mb(),
-            "device": b.device.describe(),
+            "device": b.device.describe(), "kernels": b.kernels.to_possible_value()
+                .map(|v| v.get_name().to_string()),
             "device_in_use_mb": device_in_use_mb, "device_reserved_mb": device_reserved_mb})
     );
+    if b.profile {
+        let steps = b.steps as f64;
+        let step_ms = phases.iter().sum::<f64>() / steps * 1e3;
+        let rows: Vec<(String, f64)> = ["forward (encoder + head)", "loss", "backward", "optimiser"]
+            .iter()
+            .zip(phases)
+            .map(|(name, s)| (name.to_string(), s / steps * 1e3))
+            .collect();
+        print_profile(step_ms, &rows, steps);
+    }
     Ok(())
+}
+
+/// The no-grad forward of the evaluation model, `--forward-only`.
+fn forward_only(b: &StepBench, model: supcon::model::SupConModel) -> Result<()> {
+    let device = b.device.device();
+    let n = b.views * b.batch;
+    let mut times = Vec::new();
+    let mut total = 0.0;
+    for i in 0..b.steps + 2 {
+        if i == 2 && b.profile {
+            supcon::kernels::profile::start();
+        }
+        let x = Tensor::<4>::random(
+            [n, b.channels, b.size, b.size],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        sync(&device)?;
+        let t = Instant::now();
+        let features = model.encode(x); // [V*B, D]
+        let _ = features.into_data();
+        if i >= 2 {
+            let secs = t.elapsed().as_secs_f64();
+            times.push(secs);
+            total += secs;
+        }
+    }
+    let secs = median(times);
+    println!(
+        "{}",
+        serde_json::json!({"bench": "forward", "model": b.model.to_string(), "batch": n,
+            "size": b.size, "imgs_per_s": n as f64 / secs, "ms_per_batch": secs * 1000.0,
+            "peak_rss_mb": peak_rss_mb(), "device": b.device.describe(),
+            "kernels": b.kernels.to_possible_value().map(|v| v.get_name().to_string())})
+    );
+    if b.profile {
+        let steps = b.steps as f64;
+        let ms = total / steps * 1e3;
+        print_profile(ms, &[("forward (encoder)".to_string(), ms)], steps);
+    }
+    Ok(())
+}
+
+/// The `--profile` table: phases, then each kernel by shape with its GFLOP/s and its fraction
+/// of the machine's gemm peak.
+fn print_profile(step_ms: f64, phases: &[(String, f64)], steps: f64) {
+    let records = supcon::kernels::profile::take();
+    let peak = supcon::kernels::profile::sgemm_peak_gflops();
+    println!(
+        "\nper step: {step_ms:.1} ms; gemm peak of this machine ({} threads): {peak:.0} GFLOP/s",
+        rayon::current_num_threads()
+    );
+    println!("{:<44} {:>9} {:>7}", "phase", "ms/step", "share");
+    for (name, ms) in phases {
+        println!("{name:<44} {ms:>9.1} {:>6.1}%", 100.0 * ms / step_ms);
+    }
+    println!(
+        "\n{:<18} {:<30} {:>6} {:>9} {:>7} {:>8} {:>7}",
+        "kernel", "shape", "calls", "ms/step", "share", "GFLOP/s", "of peak"
+    );
+    let mut kernel_ms = 0.0;
+    for (op, shape, t) in &records {
+        let ms = t.seconds / steps * 1e3;
+        kernel_ms += ms;
+        let (rate, frac) = if t.flops > 0.0 {
+            let rate = t.flops / t.seconds / 1e9;
+            (format!("{rate:.0}"), format!("{:.0}%", 100.0 * rate / peak))
+        } else {
+            ("-".to_string(), "-".to_string())
+        };
+        println!(
+            "{:<18} {:<30} {:>6.0} {:>9.1} {:>6.1}% {:>8} {:>7}",
+            op.name(),
+            shape,
+            t.calls as f64 / steps,
+            ms,
+            100.0 * ms / step_ms,
+            rate,
+            frac
+        );
+    }
+    println!(
+        "{:<18} {:<30} {:>6} {:>9.1} {:>6.1}%",
+        "all kernels",
+        "",
+        "",
+        kernel_ms,
+        100.0 * kernel_ms / step_ms
+    );
+    println!(
+        "{:<18} {:<30} {:>6} {:>9.1} {:>6.1}%",
+        "the rest",
+        "(burn ops, loss, optimiser)",
+        "",
+        step_ms - kernel_ms,
+        100.0 * (step_ms - kernel_ms) / step_ms
+    );
 }
 
 #[derive(Args, Debug)]

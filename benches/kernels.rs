@@ -1,0 +1,116 @@
+//! The CPU kernels on ResNet-18's layer shapes (CIFAR stem, 32x32 input, batch 256 = 128
+//! images x 2 views): convolution forward, data gradient, weight gradient, and the fused
+//! BatchNorm forward and backward.
+//!
+//! `cargo bench --bench kernels` (add `-- conv` or `-- norm` to filter). Criterion's
+//! throughput for a convolution is in floating-point operations per second ("Gelem/s" reads
+//! as GFLOP/s); the machine's single-threaded-gemm peak over all threads is printed first, so
+//! each figure can be read as a fraction of it. `supcon bench step --profile` gives the same
+//! breakdown inside a whole training step.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use supcon::kernels::batch_norm::{NormShape, affine_act, batch_norm_backward, channel_stats, scales};
+use supcon::kernels::conv::{ConvGeometry, conv2d_backward, conv2d_forward};
+use supcon::kernels::profile::sgemm_peak_gflops;
+
+const BATCH: usize = 256;
+
+fn values(n: usize, seed: u32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// (in channels, side, out channels, kernel, stride) of ResNet-18's distinct convolutions.
+const CONVS: [(usize, usize, usize, usize, usize); 9] = [
+    (3, 32, 64, 3, 1),
+    (64, 32, 64, 3, 1),
+    (64, 32, 128, 3, 2),
+    (64, 32, 128, 1, 2),
+    (128, 16, 128, 3, 1),
+    (128, 16, 256, 3, 2),
+    (256, 8, 256, 3, 1),
+    (256, 8, 512, 3, 2),
+    (512, 4, 512, 3, 1),
+];
+
+fn conv(c: &mut Criterion) {
+    eprintln!(
+        "gemm peak of this machine ({} threads): {:.0} GFLOP/s",
+        rayon::current_num_threads(),
+        sgemm_peak_gflops()
+    );
+    let mut group = c.benchmark_group("conv");
+    group.sample_size(10);
+    for (cin, side, cout, kernel, stride) in CONVS {
+        let geo = ConvGeometry {
+            batch: BATCH,
+            in_channels: cin,
+            height: side,
+            width: side,
+            out_channels: cout,
+            kernel_h: kernel,
+            kernel_w: kernel,
+            stride: [stride, stride],
+            padding: [kernel / 2, kernel / 2],
+        };
+        let x = values(BATCH * geo.in_image(), 1);
+        let w = values(cout * geo.patch(), 2);
+        let dy = values(BATCH * geo.out_image(), 3);
+        let name = format!("{cout}<-{cin} {kernel}x{kernel}/{stride} {side}x{side}");
+        group.throughput(Throughput::Elements((2.0 * geo.macs()) as u64));
+        group.bench_function(BenchmarkId::new("forward", &name), |b| {
+            b.iter(|| conv2d_forward(&geo, &x, &w))
+        });
+        group.bench_function(BenchmarkId::new("data-grad", &name), |b| {
+            b.iter(|| conv2d_backward(&geo, &x, &w, &dy, true, false))
+        });
+        group.bench_function(BenchmarkId::new("weight-grad", &name), |b| {
+            b.iter(|| conv2d_backward(&geo, &x, &w, &dy, false, true))
+        });
+    }
+    group.finish();
+}
+
+fn norm(c: &mut Criterion) {
+    let mut group = c.benchmark_group("norm");
+    group.sample_size(10);
+    for (channels, side) in [(64, 32), (128, 16), (256, 8), (512, 4)] {
+        let shape = NormShape {
+            batch: BATCH,
+            channels,
+            plane: side * side,
+        };
+        let x = values(shape.len(), 4);
+        let res = values(shape.len(), 5);
+        let dy = values(shape.len(), 6);
+        let gamma = vec![1.0f32; channels];
+        let beta = vec![0.0f32; channels];
+        let name = format!("{channels}x{side}x{side}");
+        // Bytes a pass must at least move: read x (+ residual), write y.
+        group.throughput(Throughput::Bytes((shape.len() * 4 * 3) as u64));
+        group.bench_function(BenchmarkId::new("forward+add+relu", &name), |b| {
+            b.iter(|| {
+                let (mean, var) = channel_stats(shape, &x);
+                let scale = scales(&gamma, &var, 1e-5);
+                affine_act(shape, &x, &mean, &scale, &beta, Some(&res), true)
+            })
+        });
+        let (mean, var) = channel_stats(shape, &x);
+        let scale = scales(&gamma, &var, 1e-5);
+        let y = affine_act(shape, &x, &mean, &scale, &beta, Some(&res), true);
+        group.bench_function(BenchmarkId::new("backward", &name), |b| {
+            b.iter(|| {
+                batch_norm_backward(shape, &x, Some(&y), &dy, &gamma, &mean, &var, 1e-5, true)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, conv, norm);
+criterion_main!(benches);

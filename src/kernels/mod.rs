@@ -1,0 +1,161 @@
+//! The project's own CPU kernels for the layers a ResNet spends its time in: convolution
+//! (forward, data gradient, weight gradient) and BatchNorm fused with the residual add and
+//! the ReLU, in training and evaluation mode.
+//!
+//! They sit behind burn's backend-extension point ([`ops::CpuKernels`], implemented for
+//! `Flex` and `Autodiff<Flex>`), so the rest of the crate keeps using `Tensor`s and burn's
+//! autodiff. On other devices (the Vulkan GPU build), for other dtypes, or when turned off
+//! with [`set_enabled`], the layers in [`crate::model::layers`] use burn's own operations.
+//!
+//! - [`conv`]: im2col + single-threaded `gemm` per group of images, rayon across groups.
+//! - [`batch_norm`]: per-channel reductions and one fused elementwise pass each way.
+//!
+//! Every result is independent of the thread count (see each module's "Determinism").
+
+pub mod batch_norm;
+pub mod conv;
+pub mod ops;
+pub mod profile;
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::backend::{DispatchDevice, Dispatch};
+use burn::tensor::{DType, Tensor};
+
+use ops::CpuKernels;
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+thread_local! {
+    static SCOPED: Cell<Option<bool>> = const { Cell::new(None) };
+}
+
+/// Turns the kernels on or off for the whole process (on by default). Off, every layer runs
+/// burn's own operations: for comparisons (`supcon bench step --kernels burn`).
+pub fn set_enabled(enabled: bool) {
+    ENABLED.store(enabled, Ordering::Relaxed);
+}
+
+/// Runs `f` with the kernels turned on or off for the layers this thread calls, whatever
+/// the process-wide setting (tests compare both paths side by side this way).
+pub fn scoped<T>(enabled: bool, f: impl FnOnce() -> T) -> T {
+    let before = SCOPED.with(|s| s.replace(Some(enabled)));
+    struct Restore(Option<bool>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SCOPED.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(before);
+    f()
+}
+
+/// Whether the kernels are turned on for this thread (see [`set_enabled`] and [`scoped`]).
+pub fn enabled() -> bool {
+    SCOPED
+        .with(Cell::get)
+        .unwrap_or_else(|| ENABLED.load(Ordering::Relaxed))
+}
+
+/// Whether the kernels run for this tensor: turned on, an `f32` tensor on the CPU (`Flex`)
+/// device, with or without autodiff.
+pub fn applies<const D: usize>(x: &Tensor<D>) -> bool {
+    enabled()
+        && x.dtype() == DType::F32
+        && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+}
+
+/// Convolution without bias, dilation or groups, with symmetric zero padding.
+///
+/// The caller checks [`applies`] for `x` and `weight`, that `weight` is `[K, C, kh, kw]` with
+/// `C` the input's channels, and that the padded input holds the kernel.
+///
+/// # Shapes
+/// - `x`: `[N, C, H, W]`, `weight`: `[K, C, kh, kw]`
+/// - returns: `[N, K, (H + 2 ph - kh) / sh + 1, (W + 2 pw - kw) / sw + 1]`
+pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, stride: [usize; 2], padding: [usize; 2]) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CpuKernels>::conv2d_nchw(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        stride[0],
+        stride[1],
+        padding[0],
+        padding[1],
+    ))
+}
+
+/// An empty tensor standing for "no residual" on `x`'s device.
+fn no_residual<const D: usize>(x: &Tensor<D>) -> Tensor<1> {
+    Tensor::zeros([0], &x.device())
+}
+
+/// Training-mode BatchNorm with the batch's statistics, then `+ residual` and the ReLU when
+/// `relu` is set. Returns the output and the (detached) batch mean and biased variance.
+///
+/// The caller checks [`applies`] for `x`.
+///
+/// # Shapes
+/// - `x`, `residual`: `[N, C, ...]`; `gamma`, `beta`: `[C]`
+/// - returns: (`[N, C, ...]`, mean `[C]`, variance `[C]`)
+pub fn batch_norm_train<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    residual: Option<Tensor<D>>,
+    epsilon: f64,
+    relu: bool,
+) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
+    let residual = match residual {
+        Some(r) => r.into_dispatch(),
+        None => no_residual(&x).into_dispatch(),
+    };
+    let out = <Dispatch as CpuKernels>::batch_norm_act(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        residual,
+        epsilon,
+        relu,
+    );
+    (
+        Tensor::from_dispatch(out.output),
+        Tensor::from_dispatch(out.mean),
+        Tensor::from_dispatch(out.variance),
+    )
+}
+
+/// Evaluation-mode BatchNorm with the given statistics, then `+ residual` and the ReLU when
+/// `relu` is set.
+///
+/// The caller checks [`applies`] for `x`.
+///
+/// # Shapes
+/// - `x`, `residual`: `[N, C, ...]`; `gamma`, `beta`, `mean`, `variance`: `[C]`
+/// - returns: `[N, C, ...]`
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_eval<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    mean: Tensor<1>,
+    variance: Tensor<1>,
+    residual: Option<Tensor<D>>,
+    epsilon: f64,
+    relu: bool,
+) -> Tensor<D> {
+    let residual = match residual {
+        Some(r) => r.into_dispatch(),
+        None => no_residual(&x).into_dispatch(),
+    };
+    Tensor::from_dispatch(<Dispatch as CpuKernels>::batch_norm_eval_act(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        mean.into_dispatch(),
+        variance.into_dispatch(),
+        residual,
+        epsilon,
+        relu,
+    ))
+}
