@@ -165,9 +165,9 @@ pub fn affine_act(
 ) -> Vec<f32> {
     assert_eq!(x.len(), shape.len(), "affine_act: input");
     assert!(residual.is_none_or(|r| r.len() == x.len()), "affine_act: residual");
-    let mut out = vec![0.0f32; x.len()];
+    let mut out = super::zeros(x.len());
     let p = shape.plane.max(1);
-    out.par_chunks_mut(p).enumerate().for_each(|(plane, out)| {
+    let affine_plane = |plane: usize, out: &mut [f32]| {
         let c = plane % shape.channels;
         let (m, a, b) = (mean[c], scale[c], beta[c]);
         let x = &x[plane * p..][..p];
@@ -186,8 +186,22 @@ pub fn affine_act(
                 }
             }
         }
-    });
+    };
+    let per_task = planes_per_task(p);
+    out.par_chunks_mut(p * per_task)
+        .enumerate()
+        .for_each(|(task, out)| {
+            for (i, out) in out.chunks_mut(p).enumerate() {
+                affine_plane(task * per_task + i, out);
+            }
+        });
     out
+}
+
+/// Planes per parallel task in the elementwise passes: about 16K elements, so that small
+/// planes (a 2x2 map) do not drown in task overhead.
+fn planes_per_task(plane: usize) -> usize {
+    (1usize << 14).div_ceil(plane.max(1))
 }
 
 /// The per-channel `scale = gamma / sqrt(var + eps)` of a normalisation.
@@ -258,8 +272,8 @@ pub fn batch_norm_backward(
             )
         })
         .collect();
-    let mut dx = vec![0.0f32; x.len()];
-    let mut dres = want_residual.then(|| vec![0.0f32; x.len()]);
+    let mut dx = super::zeros(x.len());
+    let mut dres = want_residual.then(|| super::zeros(x.len()));
     let p = shape.plane.max(1);
     let body = |plane: usize, dx: &mut [f32], dres: Option<&mut [f32]>| {
         let c = plane % shape.channels;
@@ -288,16 +302,25 @@ pub fn batch_norm_backward(
             }
         }
     };
+    let per_task = planes_per_task(p);
     match dres.as_mut() {
         Some(dres) => dx
-            .par_chunks_mut(p)
-            .zip(dres.par_chunks_mut(p))
+            .par_chunks_mut(p * per_task)
+            .zip(dres.par_chunks_mut(p * per_task))
             .enumerate()
-            .for_each(|(plane, (dx, dr))| body(plane, dx, Some(dr))),
+            .for_each(|(task, (dx, dr))| {
+                for (i, (dx, dr)) in dx.chunks_mut(p).zip(dr.chunks_mut(p)).enumerate() {
+                    body(task * per_task + i, dx, Some(dr));
+                }
+            }),
         None => dx
-            .par_chunks_mut(p)
+            .par_chunks_mut(p * per_task)
             .enumerate()
-            .for_each(|(plane, dx)| body(plane, dx, None)),
+            .for_each(|(task, dx)| {
+                for (i, dx) in dx.chunks_mut(p).enumerate() {
+                    body(task * per_task + i, dx, None);
+                }
+            }),
     }
     (dx, dgamma, dbeta, dres)
 }

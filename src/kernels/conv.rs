@@ -341,7 +341,7 @@ pub fn conv2d_forward(geo: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32>
     assert_eq!(x.len(), geo.batch * geo.in_image(), "conv2d_forward: input");
     assert_eq!(weight.len(), geo.out_channels * geo.patch(), "conv2d_forward: weight");
     let g = geo.group();
-    let mut out = vec![0.0f32; geo.batch * geo.out_image()];
+    let mut out = super::zeros(geo.batch * geo.out_image());
     out.par_chunks_mut(g * geo.out_image())
         .enumerate()
         .for_each_init(
@@ -473,9 +473,9 @@ pub fn conv2d_backward(
     let lanes = groups.min(WEIGHT_GRAD_LANES);
     // Lane `l` takes groups `[l*groups/lanes, (l+1)*groups/lanes)`.
     let lane_start = |l: usize| (l * groups / lanes) * g;
-    let mut dx = need_x.then(|| vec![0.0f32; geo.batch * geo.in_image()]);
+    let mut dx = need_x.then(|| super::zeros(geo.batch * geo.in_image()));
     let mut partials = if need_weight {
-        vec![0.0f32; lanes * k * patch]
+        super::zeros(lanes * k * patch)
     } else {
         Vec::new()
     };

@@ -58,6 +58,25 @@ pub fn enabled() -> bool {
         .unwrap_or_else(|| ENABLED.load(Ordering::Relaxed))
 }
 
+/// A zeroed vector of `n` floats, its pages first touched by writes spread over the rayon
+/// threads. `vec![0.0; n]` maps large buffers to the kernel's shared zero page, so that a
+/// kernel that reads before it writes (`+=`) takes a copy-on-write fault per page, each
+/// flushing the TLB of every core; writing first takes plain faults, in parallel.
+pub(crate) fn zeros(n: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    let mut v: Vec<f32> = Vec::with_capacity(n);
+    v.spare_capacity_mut()
+        .par_chunks_mut(1 << 16)
+        .for_each(|chunk| {
+            for x in chunk {
+                x.write(0.0);
+            }
+        });
+    // SAFETY: every element of the capacity was initialised just above.
+    unsafe { v.set_len(n) };
+    v
+}
+
 /// Whether the kernels run for this tensor: turned on, an `f32` tensor on the CPU (`Flex`)
 /// device, with or without autodiff.
 pub fn applies<const D: usize>(x: &Tensor<D>) -> bool {
