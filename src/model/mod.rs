@@ -26,13 +26,13 @@
 //!
 //! Compact stem (3x3 stride-2 convolution, no max-pool), Basic blocks `[1, 1, 1, 1]`, base
 //! width 16: D = 128, 0.31 M parameters (0.34 M with the default MLP head). One SupCon step
-//! at batch 256 (512 views of 3x32x32: forward, loss, backward, SGD with momentum) costs
-//! about 0.85 CPU-seconds on the project's 2-vCPU AMD EPYC machine, i.e. roughly 0.45 s of
-//! wall time on two idle cores (0.8-1.2 s measured while the machine was shared with
-//! compilations). With the full-resolution `cifar` stem the same network costs about
-//! 3.9 CPU-seconds (about 2 s) per step, which is why the preset uses the compact stem;
-//! `EncoderConfig { stem: Some(Stem::Cifar), .. }` selects it. Measured by the ignored test
-//! `tiny_preset_supcon_step_timing` in `tests/models.rs`:
+//! at batch 256 (512 views of 3x32x32: forward, loss, backward, SGD with momentum) takes
+//! 233-249 ms of wall time on the project's 2-core Intel machine with the CPU kernels of
+//! [`crate::kernels`] (`supcon bench step --model resnet-tiny --batch 256 --steps 5`, two
+//! rounds; 546-585 ms before them). With the full-resolution `cifar` stem every stage sees
+//! four times the pixels, which is why the preset uses the compact stem;
+//! `EncoderConfig { stem: Some(Stem::Cifar), .. }` selects it. An older figure on an AMD EPYC
+//! machine came from the ignored test `tiny_preset_supcon_step_timing` in `tests/models.rs`:
 //! `cargo test --test models -- --ignored --nocapture tiny_preset_supcon_step_timing`.
 
 mod error;
