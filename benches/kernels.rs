@@ -12,18 +12,10 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use supcon::kernels::batch_norm::{NormShape, affine_act, batch_norm_backward, channel_stats, scales};
 use supcon::kernels::conv::{ConvGeometry, conv2d_backward, conv2d_forward};
 use supcon::kernels::profile::sgemm_peak_gflops;
+use supcon::kernels::seeded_values as values;
 
 const BATCH: usize = 256;
 
-fn values(n: usize, seed: u32) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-        })
-        .collect()
-}
 
 /// (in channels, side, out channels, kernel, stride) of ResNet-18's distinct convolutions.
 const CONVS: [(usize, usize, usize, usize, usize); 9] = [

@@ -2,28 +2,16 @@
 //! chunked back-propagation equals one step of the plain autodiff loss over the whole
 //! batch, when both normalise BatchNorm over the same chunks.
 
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 use supcon::data::batcher::Batch;
 use supcon::loss::{Positives, SupConLossConfig};
 use supcon::model::{EncoderConfig, EncoderKind, HeadConfig, SupConModelConfig};
 mod common;
-use common::tiny_batch;
+use common::{params, tiny_batch};
 use supcon::train::chunked::{chunked_gradients, untracked_copy};
 use supcon::train::pretrain::PretrainModel;
 
-fn params<M: Module>(m: &M) -> Vec<f32> {
-    struct Collect(Vec<f32>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            self.0.extend(p.val().try_into_vec_as::<f32>().unwrap());
-        }
-    }
-    let mut c = Collect(Vec::new());
-    m.visit(&mut c);
-    c.0
-}
 
 fn model(device: &Device, joint: bool) -> PretrainModel {
     device.seed(11);

@@ -2,7 +2,10 @@
 //! PyTorch float64 references, through burn's autodiff; and a whole ResNet training step with
 //! and without them.
 
-use supcon::burn::module::{Module, ModuleVisitor, Param};
+use supcon::burn::module::{Module, Param};
+
+mod common;
+use common::params;
 use supcon::burn::nn::conv::Conv2dConfig;
 use supcon::burn::nn::{BatchNormConfig, PaddingConfig2d};
 use supcon::burn::optim::GradientsParams;
@@ -20,18 +23,6 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
 }
 
-/// Every float parameter (BatchNorm running statistics included), in visiting order.
-fn params<M: Module>(m: &M) -> Vec<f32> {
-    struct Collect(Vec<f32>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            self.0.extend(p.val().try_into_vec_as::<f32>().unwrap());
-        }
-    }
-    let mut c = Collect(Vec::new());
-    m.visit(&mut c);
-    c.0
-}
 
 /// Largest `|a - b| / (1 + |b|)`.
 fn max_rel(a: &[f32], b: &[f32]) -> f64 {
@@ -288,16 +279,6 @@ fn kernels_match_pytorch_float64_references() {
     }
 }
 
-/// Deterministic values in `[-1, 1)` (an LCG), so a test sees the same numbers every run.
-fn lcg(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
-}
 
 /// One SupCon training step of a ResNet (forward, loss, backward, SGD) with and without the
 /// kernels: the losses agree to 1e-5 and the parameter updates agree as closely as burn's own
@@ -312,7 +293,7 @@ fn lcg(n: usize, seed: u64) -> Vec<f32> {
 fn a_resnet_training_step_matches_burn() {
     let device = cpu().autodiff();
     for (model, batch, side, seed) in [
-        (EncoderKind::ResNet18, 8, 32, 1),
+        (EncoderKind::ResNet18, 8, 32, 1u32),
         (EncoderKind::ResNetTiny, 8, 16, 2),
     ] {
         let mut config = SupConModelConfig {
@@ -321,10 +302,10 @@ fn a_resnet_training_step_matches_burn() {
         };
         config.encoder.name = model;
         let start = supcon::device::DeviceChoice::Cpu
-            .init_seeded(seed, |d| config.try_init(d))
+            .init_seeded(u64::from(seed), |d| config.try_init(d))
             .unwrap();
         let x = Tensor::<4>::from_data(
-            TensorData::new(lcg(2 * batch * 3 * side * side, seed), [2 * batch, 3, side, side]),
+            TensorData::new(kernels::seeded_values(2 * batch * 3 * side * side, seed), [2 * batch, 3, side, side]),
             &device,
         );
         let labels: Vec<usize> = (0..batch).map(|i| i % 3).collect();
@@ -357,7 +338,7 @@ fn a_resnet_training_step_matches_burn() {
         // normalised away by the first BatchNorm).
         let signs = Tensor::<4>::from_data(
             TensorData::new(
-                lcg(x.shape().num_elements(), seed + 100)
+                kernels::seeded_values(x.shape().num_elements(), seed + 100)
                     .into_iter()
                     .map(|v| if v < 0.0 { -1.0f32 } else { 1.0 })
                     .collect::<Vec<_>>(),
@@ -387,4 +368,41 @@ fn a_resnet_training_step_matches_burn() {
              update moves by {noise:e} when the input moves by 2^-22"
         );
     }
+}
+
+/// `supcon bench step --profile` breaks a step down by kernel and shape; with
+/// `--kernels burn` no kernel runs; `--chunk` with `--profile` is refused by name.
+#[test]
+fn bench_step_profile_lists_the_kernels_it_ran() {
+    use std::process::Command;
+    let run = |args: &[&str]| {
+        Command::new(common::BIN)
+            .args(["bench", "step", "--model", "resnet-tiny", "--batch", "4", "--steps", "1"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--profile"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["kernels"], "project");
+    // resnet-tiny: the stem, four stages of one Basic block, three projection shortcuts.
+    for row in ["conv fwd", "conv bwd (dx+dw)", "bn+act fwd", "bn+act bwd", "16<-3 3x3/2 on 8x32x32"] {
+        assert!(text.contains(row), "no '{row}' row in:\n{text}");
+    }
+    // Distinct forward shapes: the stem, layer1's 3x3 (its two convolutions share a row), and
+    // per later stage a strided 3x3, a stride-1 3x3 and a 1x1 shortcut: 1 + 1 + 3 * 3.
+    let kernel_rows = text.lines().filter(|l| l.starts_with("conv fwd")).count();
+    assert_eq!(kernel_rows, 11, "one row per distinct forward convolution shape:\n{text}");
+
+    let out = run(&["--profile", "--kernels", "burn"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("conv fwd") && text.contains("all kernels"), "{text}");
+
+    let out = run(&["--profile", "--chunk", "2"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--chunk") && err.contains("--profile"), "{err}");
 }

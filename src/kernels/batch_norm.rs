@@ -329,15 +329,7 @@ pub fn batch_norm_backward(
 mod tests {
     use super::*;
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(7);
-        (0..n)
-            .map(|_| {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
+    use crate::kernels::seeded_values as values;
 
     /// The loss `L = sum(w * y)` of the fused forward, in f64, for finite differences.
     #[allow(clippy::too_many_arguments)]

@@ -121,6 +121,19 @@ impl ConvGeometry {
     }
 }
 
+/// The output columns `ox_lo..ox_hi` whose input column `ox*sw + kx - pw` lies inside the
+/// image, for kernel column `kx`.
+fn inside_columns(geo: &ConvGeometry, kx: usize) -> (usize, usize) {
+    let (w, wo, sw, pw) = (geo.width, geo.out_w(), geo.stride[1], geo.padding[1]);
+    let lo = pw.saturating_sub(kx).div_ceil(sw).min(wo);
+    let hi = if w + pw > kx {
+        ((w + pw - kx - 1) / sw + 1).min(wo)
+    } else {
+        0
+    };
+    (lo, hi.max(lo))
+}
+
 /// Fills `col` (`[C*kh*kw, g*R*Wo]`, row-major) from the `g` images of `x` (`[g, C, H, W]`),
 /// for the `R` output rows `rows`.
 fn im2col(geo: &ConvGeometry, x: &[f32], g: usize, rows: Range<usize>, col: &mut [f32]) {
@@ -134,14 +147,7 @@ fn im2col(geo: &ConvGeometry, x: &[f32], g: usize, rows: Range<usize>, col: &mut
         for ky in 0..geo.kernel_h {
             for kx in 0..geo.kernel_w {
                 let dst_row = &mut col[row * cols..(row + 1) * cols];
-                // Output columns whose input column `ox*sw + kx - pw` lies inside the image.
-                let ox_lo = pw.saturating_sub(kx).div_ceil(sw).min(wo);
-                let ox_hi = if w + pw > kx {
-                    ((w + pw - kx - 1) / sw + 1).min(wo)
-                } else {
-                    0
-                }
-                .max(ox_lo);
+                let (ox_lo, ox_hi) = inside_columns(geo, kx);
                 for i in 0..g {
                     let plane = &x[(i * geo.in_channels + c) * h * w..][..h * w];
                     for oy in 0..ho {
@@ -186,13 +192,7 @@ fn col2im(geo: &ConvGeometry, col: &[f32], g: usize, rows: Range<usize>, dx: &mu
         for ky in 0..geo.kernel_h {
             for kx in 0..geo.kernel_w {
                 let src_row = &col[row * cols..(row + 1) * cols];
-                let ox_lo = pw.saturating_sub(kx).div_ceil(sw).min(wo);
-                let ox_hi = if w + pw > kx {
-                    ((w + pw - kx - 1) / sw + 1).min(wo)
-                } else {
-                    0
-                }
-                .max(ox_lo);
+                let (ox_lo, ox_hi) = inside_columns(geo, kx);
                 for i in 0..g {
                     let plane = &mut dx[(i * geo.in_channels + c) * h * w..][..h * w];
                     for oy in 0..ho {
@@ -632,16 +632,7 @@ mod tests {
         out
     }
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        // A small deterministic LCG: uniform in [-1, 1).
-        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(12345);
-        (0..n)
-            .map(|_| {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
+    use crate::kernels::seeded_values as values;
 
     fn geo(n: usize, c: usize, hw: [usize; 2], k: usize, kk: usize, s: usize, p: usize) -> ConvGeometry {
         ConvGeometry {

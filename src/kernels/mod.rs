@@ -77,6 +77,19 @@ pub(crate) fn zeros(n: usize) -> Vec<f32> {
     v
 }
 
+/// `n` deterministic values, uniform in `[-1, 1)` (a 32-bit LCG seeded with `seed`): test and
+/// benchmark inputs that are the same on every run and every machine.
+#[doc(hidden)]
+pub fn seeded_values(n: usize, seed: u32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(12_345);
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
 /// Whether the kernels run for this tensor: turned on, an `f32` tensor on the CPU (`Flex`)
 /// device, with or without autodiff.
 pub fn applies<const D: usize>(x: &Tensor<D>) -> bool {

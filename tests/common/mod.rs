@@ -201,3 +201,19 @@ pub fn naive_knn(
         })
         .collect()
 }
+
+/// Every float parameter of a module (BatchNorm running statistics included), in visiting
+/// order, as one vector.
+pub fn params<M: supcon::burn::module::Module>(m: &M) -> Vec<f32> {
+    use supcon::burn::module::{ModuleVisitor, Param};
+    use supcon::burn::tensor::Tensor;
+    struct Collect(Vec<f32>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            self.0.extend(p.val().try_into_vec_as::<f32>().unwrap());
+        }
+    }
+    let mut c = Collect(Vec::new());
+    m.visit(&mut c);
+    c.0
+}

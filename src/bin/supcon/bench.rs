@@ -505,15 +505,7 @@ fn step(b: StepBench) -> Result<()> {
     let mut memory = DeviceMemory::default();
     let mut phases = [0.0f64; 4];
     for i in 0..b.steps + 2 {
-        if i == 2 && b.profile {
-            supcon::kernels::profile::start();
-        }
-        let x = Tensor::<4>::random(
-            [n, b.channels, b.size, b.size],
-            Distribution::Normal(0.0, 1.0),
-            &device,
-        );
-        sync(&device)?;
+        let x = step_input(&b, i, &device)?;
         if let Some(chunk) = b.chunk {
             // The images as the data loader hands them over (host memory, view-major).
             let images = x
@@ -622,9 +614,24 @@ fn step(b: StepBench) -> Result<()> {
             .zip(phases)
             .map(|(name, s)| (name.to_string(), s / steps * 1e3))
             .collect();
-        print_profile(step_ms, &rows, steps);
+        print_profile(step_ms, &rows, steps)?;
     }
     Ok(())
+}
+
+/// Step `i`'s input, `[views * batch, channels, size, size]` standard-normal images on the
+/// device (ready before the clock starts); kernel profiling starts with the first timed step.
+fn step_input(b: &StepBench, i: usize, device: &Device) -> Result<Tensor<4>> {
+    if i == 2 && b.profile {
+        supcon::kernels::profile::start();
+    }
+    let x = Tensor::<4>::random(
+        [b.views * b.batch, b.channels, b.size, b.size],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    sync(device)?;
+    Ok(x)
 }
 
 /// The no-grad forward of the evaluation model, `--forward-only`.
@@ -634,15 +641,7 @@ fn forward_only(b: &StepBench, model: supcon::model::SupConModel) -> Result<()> 
     let mut times = Vec::new();
     let mut total = 0.0;
     for i in 0..b.steps + 2 {
-        if i == 2 && b.profile {
-            supcon::kernels::profile::start();
-        }
-        let x = Tensor::<4>::random(
-            [n, b.channels, b.size, b.size],
-            Distribution::Normal(0.0, 1.0),
-            &device,
-        );
-        sync(&device)?;
+        let x = step_input(b, i, &device)?;
         let t = Instant::now();
         let features = model.encode(x); // [V*B, D]
         let _ = features.into_data();
@@ -663,28 +662,32 @@ fn forward_only(b: &StepBench, model: supcon::model::SupConModel) -> Result<()> 
     if b.profile {
         let steps = b.steps as f64;
         let ms = total / steps * 1e3;
-        print_profile(ms, &[("forward (encoder)".to_string(), ms)], steps);
+        print_profile(ms, &[("forward (encoder)".to_string(), ms)], steps)?;
     }
     Ok(())
 }
 
 /// The `--profile` table: phases, then each kernel by shape with its GFLOP/s and its fraction
-/// of the machine's gemm peak.
-fn print_profile(step_ms: f64, phases: &[(String, f64)], steps: f64) {
+/// of the machine's gemm peak. A closed standard output (`| head`) ends the table quietly.
+fn print_profile(step_ms: f64, phases: &[(String, f64)], steps: f64) -> Result<()> {
+    use std::fmt::Write as _;
     let records = supcon::kernels::profile::take();
     let peak = supcon::kernels::profile::sgemm_peak_gflops();
-    println!(
+    let mut out = String::new();
+    writeln!(
+        out,
         "\nper step: {step_ms:.1} ms; gemm peak of this machine ({} threads): {peak:.0} GFLOP/s",
         rayon::current_num_threads()
-    );
-    println!("{:<44} {:>9} {:>7}", "phase", "ms/step", "share");
+    )?;
+    writeln!(out, "{:<44} {:>9} {:>7}", "phase", "ms/step", "share")?;
     for (name, ms) in phases {
-        println!("{name:<44} {ms:>9.1} {:>6.1}%", 100.0 * ms / step_ms);
+        writeln!(out, "{name:<44} {ms:>9.1} {:>6.1}%", 100.0 * ms / step_ms)?;
     }
-    println!(
+    writeln!(
+        out,
         "\n{:<18} {:<30} {:>6} {:>9} {:>7} {:>8} {:>7}",
         "kernel", "shape", "calls", "ms/step", "share", "GFLOP/s", "of peak"
-    );
+    )?;
     let mut kernel_ms = 0.0;
     for (op, shape, t) in &records {
         let ms = t.seconds / steps * 1e3;
@@ -695,7 +698,8 @@ fn print_profile(step_ms: f64, phases: &[(String, f64)], steps: f64) {
         } else {
             ("-".to_string(), "-".to_string())
         };
-        println!(
+        writeln!(
+            out,
             "{:<18} {:<30} {:>6.0} {:>9.1} {:>6.1}% {:>8} {:>7}",
             op.name(),
             shape,
@@ -704,24 +708,19 @@ fn print_profile(step_ms: f64, phases: &[(String, f64)], steps: f64) {
             100.0 * ms / step_ms,
             rate,
             frac
-        );
+        )?;
     }
-    println!(
-        "{:<18} {:<30} {:>6} {:>9.1} {:>6.1}%",
-        "all kernels",
-        "",
-        "",
-        kernel_ms,
-        100.0 * kernel_ms / step_ms
-    );
-    println!(
-        "{:<18} {:<30} {:>6} {:>9.1} {:>6.1}%",
-        "the rest",
-        "(burn ops, loss, optimiser)",
-        "",
-        step_ms - kernel_ms,
-        100.0 * (step_ms - kernel_ms) / step_ms
-    );
+    for (name, what, ms) in [
+        ("all kernels", "", kernel_ms),
+        ("the rest", "(burn ops, loss, optimiser)", step_ms - kernel_ms),
+    ] {
+        writeln!(out, "{name:<18} {what:<30} {:>6} {ms:>9.1} {:>6.1}%", "", 100.0 * ms / step_ms)?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    match std::io::Write::write_all(&mut stdout, out.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 #[derive(Args, Debug)]
