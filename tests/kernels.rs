@@ -406,3 +406,55 @@ fn bench_step_profile_lists_the_kernels_it_ran() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--chunk") && err.contains("--profile"), "{err}");
 }
+
+/// A whole ResNet training step (kernels, burn's other operations, the loss, SGD) gives the
+/// same bits on 1, 2 and 3 compute threads.
+#[test]
+fn a_resnet_training_step_does_not_depend_on_the_thread_count() {
+    let device = cpu().autodiff();
+    let mut config = SupConModelConfig {
+        head: HeadConfig::default(),
+        ..SupConModelConfig::default()
+    };
+    config.encoder.name = EncoderKind::ResNet18;
+    let start = supcon::device::DeviceChoice::Cpu
+        .init_seeded(5, |d| config.try_init(d))
+        .unwrap();
+    let (batch, side) = (6, 16);
+    let x = kernels::seeded_values(2 * batch * 3 * side * side, 9);
+    let labels: Vec<usize> = (0..batch).map(|i| i % 2).collect();
+    let step = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let model = config
+                    .try_init(&device)
+                    .unwrap()
+                    .load_record(start.clone().into_record());
+                let x = Tensor::<4>::from_data(
+                    TensorData::new(x.clone(), [2 * batch, 3, side, side]),
+                    &device,
+                );
+                let z = model.project(x);
+                let p = z.dims()[1];
+                let z = z.reshape([2, batch, p]).swap_dims(0, 1);
+                let loss = SupConLossConfig::default()
+                    .init()
+                    .unwrap()
+                    .forward(z, Positives::Labels(&labels))
+                    .unwrap();
+                let value = loss.clone().into_scalar::<f32>();
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                let model = OptimizerConfig::default().init().step(0.1, model, grads);
+                (value.to_bits(), params(&model))
+            })
+    };
+    let one = step(1);
+    for threads in [2, 3] {
+        let other = step(threads);
+        assert_eq!(one.0, other.0, "loss bits, {threads} threads");
+        assert!(one.1 == other.1, "parameters differ with {threads} threads");
+    }
+}
