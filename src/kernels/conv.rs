@@ -573,15 +573,24 @@ pub fn conv2d_backward(
             }
         });
 
+    // Lane 0 plus lanes 1, 2, ... in order, element by element (in parallel over elements:
+    // each element's sum keeps that order whatever the thread count).
     let dw = need_weight.then(|| {
-        let mut lanes_iter = partials.chunks(k * patch);
-        let mut dw = lanes_iter.next().map(<[f32]>::to_vec).unwrap_or_default();
-        for lane in lanes_iter {
-            for (d, s) in dw.iter_mut().zip(lane) {
-                *d += *s;
-            }
-        }
-        dw
+        let size = k * patch;
+        let (first, rest) = partials.split_at_mut(size);
+        first
+            .par_chunks_mut(1 << 14)
+            .enumerate()
+            .for_each(|(chunk, dst)| {
+                let at = chunk << 14;
+                for lane in rest.chunks(size) {
+                    for (d, s) in dst.iter_mut().zip(&lane[at..]) {
+                        *d += *s;
+                    }
+                }
+            });
+        partials.truncate(size);
+        partials
     });
     (dx, dw)
 }
