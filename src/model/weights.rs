@@ -231,9 +231,8 @@ pub fn read_torchvision_signature(
 
 /// Saves `resnet` as a torchvision state dict in safetensors format: torchvision's names
 /// (`bn1.weight`, `layer1.0.downsample.0.weight`, ...), no `fc` and no
-/// `num_batches_tracked`. [`import_torchvision_resnet`] (and
-/// `safetensors.torch.load_file` into a torchvision ResNet with `strict=False`) reads it
-/// back. The write is atomic; an existing file is replaced.
+/// `num_batches_tracked`. [`import_torchvision_resnet`] reads it back. The write is
+/// atomic; an existing file is replaced.
 pub fn save_torchvision_resnet(resnet: &ResNet, path: impl AsRef<Path>) -> Result<(), ModelError> {
     let path = path.as_ref();
     let resnet = resnet.valid();
