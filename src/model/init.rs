@@ -95,7 +95,7 @@ impl EncoderInit {
     ///
     /// # Errors
     /// Any error of [`check`](Self::check) or of
-    /// [`import_torchvision_resnet`](super::import_torchvision_resnet).
+    /// [`import_torchvision_resnet`].
     pub fn apply(
         &self,
         encoder: Encoder,
@@ -345,7 +345,7 @@ const STEM: [&str; 5] = [
 ///
 /// # Errors
 /// Any error of [`check_torchvision_file`] or
-/// [`import_torchvision_resnet`](super::import_torchvision_resnet).
+/// [`import_torchvision_resnet`].
 pub fn init_resnet(
     resnet: ResNet,
     config: &ResNetConfig,
