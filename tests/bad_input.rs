@@ -261,6 +261,25 @@ fn truncated_or_corrupt_dataset_files_are_named() {
         &pretrain(&spec, s(&out), &[]),
         &[s(&img), "not read further"],
     );
+    // The absolute cap: a 2.2 MB gzip whose header declares 2,100 images of 1024x1024
+    // (2.2 GB: within the 1032:1 deflate ratio of the stream's 2.2 MB, so the
+    // header-relative checks would let it decompress) is refused before anything past
+    // the header is decompressed.
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    enc.write_all(&[0, 0, 8, 3]).unwrap();
+    for dim in [2100u32, 1024, 1024] {
+        enc.write_all(&dim.to_be_bytes()).unwrap();
+    }
+    enc.write_all(&vec![7u8; 2_200_000]).unwrap();
+    fs::write(&img, enc.finish().unwrap()).unwrap();
+    fails_naming(
+        &["data", "--data", &spec],
+        &[
+            s(&img),
+            "2202009600 data bytes",
+            "at most 2147483648 bytes (2 GiB)",
+        ],
+    );
 
     // CIFAR-10: a truncated training batch, an empty test batch.
     let c = t.path().join("cifar");

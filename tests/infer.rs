@@ -737,6 +737,24 @@ fn export_never_overwrites_a_folder_that_is_not_an_export() {
         read_json(&out.join("classifier.json"))["source"]["kind"],
         "ce"
     );
+    // The source run is recorded as an absolute path, from a relative --model too.
+    let relative = tempfile::tempdir().unwrap();
+    let rel_out = relative.path().join("rel");
+    let status = Command::new(BIN)
+        .current_dir(&run)
+        .args(["export", "--model", "ce", "--out", s(&rel_out)])
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let recorded = read_json(&rel_out.join("classifier.json"))["source"]["run"].clone();
+    assert_eq!(
+        recorded,
+        serde_json::json!(std::fs::canonicalize(run.join("ce")).unwrap())
+    );
     let err = fails(&supcon(&[
         "export",
         "--model",

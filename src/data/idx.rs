@@ -37,6 +37,11 @@ const IDX_UBYTE: u8 = 0x08;
 pub const IDX_DEFAULT_CLASSES: usize = 10;
 /// Largest number of classes an IDX label file can express (labels are bytes).
 pub const IDX_MAX_CLASSES: usize = 256;
+/// The most data bytes a gzipped IDX file may decompress to (2 GiB), whatever its header
+/// declares: the header-relative cap alone would let a few megabytes of gzip with a
+/// matching header grow to gigabytes. The largest public IDX set (EMNIST ByClass,
+/// 697,932 images of 28x28) holds 547 MB.
+pub const IDX_MAX_GZIP_DATA_BYTES: usize = 2 << 30;
 
 /// How class names are chosen for an IDX dataset.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -209,9 +214,10 @@ const DEFLATE_MAX_RATIO: usize = 1032;
 
 /// Returns the IDX file `bytes` decompressed when they are a gzip stream (detected by
 /// magic bytes), else unchanged. Decompression is capped by the header: the header is
-/// decompressed first, checked (magic, then `check` on the dimensions), and then no more
-/// than the data bytes it declares are decompressed, so a decompression bomb or a
-/// corrupt header is an error naming the file, never an unbounded allocation.
+/// decompressed first, checked (magic, then `check` on the dimensions, then at most
+/// [`IDX_MAX_GZIP_DATA_BYTES`] declared), and then no more than the data bytes it
+/// declares are decompressed, so a decompression bomb or a corrupt header is an error
+/// naming the file, never an unbounded allocation.
 ///
 /// # Errors
 /// [`DataError::Format`] naming `path` on a corrupt or truncated gzip stream, a bad
@@ -242,6 +248,13 @@ fn gunzip_idx(
     let (dims, _) = parse_dims(&out, path, ndims, what)?;
     check(&dims)?;
     let data_len = data_len(&dims, path)?;
+    if data_len > IDX_MAX_GZIP_DATA_BYTES {
+        return Err(fmt_err(format!(
+            "header declares dimensions {dims:?} ({data_len} data bytes); a gzipped IDX file \
+             may hold at most {IDX_MAX_GZIP_DATA_BYTES} bytes (2 GiB); not decompressed \
+             (decompress it yourself if it really is that large)"
+        )));
+    }
     let most = bytes.len().saturating_mul(DEFLATE_MAX_RATIO);
     if data_len > most {
         return Err(fmt_err(format!(

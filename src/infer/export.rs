@@ -20,7 +20,7 @@ pub const CLASSIFIER_VERSION: u32 = 1;
 pub struct ExportSource {
     /// `linear`, `ce`, `finetune`, `pretrain` (joint classifier) or `export`.
     pub kind: String,
-    /// The run directory it was exported from.
+    /// The run directory it was exported from, as an absolute path.
     pub run: PathBuf,
     /// The dataset spec the classifier was trained on.
     pub data: String,

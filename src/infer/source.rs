@@ -296,7 +296,10 @@ impl ModelDir {
             std: summary.std.clone(),
             source: Some(ExportSource {
                 kind: self.kind.name().into(),
-                run: self.dir.clone(),
+                // Absolute: the record must not depend on the directory export ran in.
+                run: std::fs::canonicalize(&self.dir)
+                    .or_else(|_| std::path::absolute(&self.dir))
+                    .unwrap_or_else(|_| self.dir.clone()),
                 data: summary.name.clone(),
             }),
         };

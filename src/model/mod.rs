@@ -37,6 +37,7 @@
 
 mod error;
 pub mod heads;
+pub mod init;
 pub mod layers;
 pub mod mlp;
 pub mod resnet;
@@ -53,11 +54,13 @@ pub use error::ModelError;
 pub use heads::{
     HeadConfig, HeadKind, LinearClassifier, LinearClassifierConfig, ProjectionHead, l2_normalize,
 };
+pub use init::{EncoderInit, InitReport, check_torchvision_file, init_resnet};
 pub use mlp::{MlpEncoder, MlpEncoderConfig};
 pub use resnet::{BlockKind, ResNet, ResNetConfig, Stem};
 pub use weights::{
     ImportReport, import_torchvision_classifier, import_torchvision_resnet, load_weights,
-    read_weights_metadata, save_weights, save_weights_with_metadata,
+    read_torchvision_signature, read_weights_metadata, save_torchvision_resnet, save_weights,
+    save_weights_with_metadata,
 };
 
 /// Number of trainable parameters of any module: every float parameter except BatchNorm

@@ -1,5 +1,6 @@
 //! Weight I/O: any module to and from safetensors, and torchvision ResNet checkpoints
-//! (PyTorch `.pth` / `.pt` state dicts) into [`ResNet`] and [`LinearClassifier`].
+//! (PyTorch `.pth` / `.pt` state dicts, or the same state dict as `.safetensors`) into
+//! [`ResNet`] and [`LinearClassifier`], and a [`ResNet`] back out in torchvision's layout.
 //!
 //! Saving is atomic: the file is written to a temporary sibling, fsynced, then renamed
 //! over the destination, so a crash leaves either the old file or the new one. Loading
@@ -14,7 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::store::{ApplyResult, ModuleSnapshot, ModuleStore, PytorchStore, SafetensorsStore};
+use burn::store::{
+    ApplyResult, BurnToPyTorchAdapter, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter,
+    PytorchStore, SafetensorsStore,
+};
 use burn::tensor::Tensor;
 
 use super::{LinearClassifier, ModelError, ResNet};
@@ -114,8 +118,10 @@ pub struct ImportReport {
     pub skipped: Vec<String>,
 }
 
-/// Loads a torchvision ResNet checkpoint (a `state_dict` saved with `torch.save`) into
-/// `resnet`, which must have the same depth, width and stem.
+/// Loads a torchvision ResNet checkpoint (a `state_dict` saved with `torch.save`, or the
+/// same state dict as a `.safetensors` file, told apart by the extension) into `resnet`,
+/// which must have the same depth, width and stem (the ImageNet stem; see
+/// [`EncoderInit`](super::EncoderInit) for the CIFAR stem). Nothing is downloaded.
 ///
 /// Names map one to one (`conv1.weight`, `bn1.running_mean`, `layer1.0.conv2.weight`, ...)
 /// except the shortcut: `layerN.0.downsample.0.*` -> `downsample.conv.*` and
@@ -134,7 +140,22 @@ pub fn import_torchvision_resnet(
     top_level_key: Option<&str>,
 ) -> Result<(ResNet, ImportReport), ModelError> {
     let path = path.as_ref();
-    let mut store = torchvision_store(path, top_level_key);
+    match torchvision_store(path, top_level_key)? {
+        TorchvisionStore::Pytorch(store) => import_resnet_from(resnet, path, store),
+        TorchvisionStore::Safetensors(store) => import_resnet_from(resnet, path, store),
+    }
+}
+
+/// [`import_torchvision_resnet`] from an opened store.
+fn import_resnet_from<S>(
+    resnet: ResNet,
+    path: &Path,
+    mut store: S,
+) -> Result<(ResNet, ImportReport), ModelError>
+where
+    S: ModuleStore,
+    S::Error: std::fmt::Display,
+{
     let file_tensors = store
         .get_all_tensors()
         .map_err(|err| ModelError::weights(path, format!("cannot read the checkpoint: {err}")))?;
@@ -179,6 +200,57 @@ pub fn import_torchvision_resnet(
     ))
 }
 
+/// The tensor names (torchvision's) and shapes of a torchvision checkpoint, `fc.*` and
+/// `num_batches_tracked` included: what [`import_torchvision_resnet`] would read.
+///
+/// # Errors
+/// [`ModelError::Io`] when the file cannot be opened, [`ModelError::Weights`] when it is
+/// not a PyTorch or safetensors checkpoint.
+pub fn read_torchvision_signature(
+    path: impl AsRef<Path>,
+    top_level_key: Option<&str>,
+) -> Result<BTreeMap<String, Vec<usize>>, ModelError> {
+    fn names<S>(path: &Path, mut store: S) -> Result<Signature, ModelError>
+    where
+        S: ModuleStore,
+        S::Error: std::fmt::Display,
+    {
+        Ok(store
+            .get_all_tensors()
+            .map_err(|err| ModelError::weights(path, format!("cannot read the checkpoint: {err}")))?
+            .iter()
+            .map(|(name, tensor)| (to_torchvision_name(name), tensor.shape.to_vec()))
+            .collect())
+    }
+    let path = path.as_ref();
+    match torchvision_store(path, top_level_key)? {
+        TorchvisionStore::Pytorch(store) => names(path, store),
+        TorchvisionStore::Safetensors(store) => names(path, store),
+    }
+}
+
+/// Saves `resnet` as a torchvision state dict in safetensors format: torchvision's names
+/// (`bn1.weight`, `layer1.0.downsample.0.weight`, ...), no `fc` and no
+/// `num_batches_tracked`. [`import_torchvision_resnet`] reads it back. The write is
+/// atomic; an existing file is replaced.
+pub fn save_torchvision_resnet(resnet: &ResNet, path: impl AsRef<Path>) -> Result<(), ModelError> {
+    let path = path.as_ref();
+    let resnet = resnet.valid();
+    let mut store = SafetensorsStore::from_bytes(None)
+        .skip_enum_variants(true)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .with_key_remapping(r"\.downsample\.conv\.", ".downsample.0.")
+        .with_key_remapping(r"\.downsample\.bn\.", ".downsample.1.")
+        .metadata("format", "pt");
+    resnet
+        .save_into(&mut store)
+        .map_err(|err| ModelError::weights(path, format!("cannot serialise the weights: {err}")))?;
+    let bytes = store
+        .get_bytes()
+        .map_err(|err| ModelError::weights(path, format!("cannot serialise the weights: {err}")))?;
+    write_atomic(path, &bytes)
+}
+
 /// Loads the classifier `fc.weight` / `fc.bias` of a torchvision checkpoint into a
 /// [`LinearClassifier`] of the same shape (PyTorch's `[K, D]` weight is transposed to
 /// burn's `[D, K]`).
@@ -188,7 +260,26 @@ pub fn import_torchvision_classifier(
     top_level_key: Option<&str>,
 ) -> Result<LinearClassifier, ModelError> {
     let path = path.as_ref();
-    let mut store = torchvision_store(path, top_level_key).with_regex(r"^fc\.");
+    match torchvision_store(path, top_level_key)? {
+        TorchvisionStore::Pytorch(store) => {
+            import_classifier_from(classifier, path, store.with_regex(r"^fc\."))
+        }
+        TorchvisionStore::Safetensors(store) => {
+            import_classifier_from(classifier, path, store.with_regex(r"^fc\."))
+        }
+    }
+}
+
+/// [`import_torchvision_classifier`] from an opened store.
+fn import_classifier_from<S>(
+    classifier: LinearClassifier,
+    path: &Path,
+    mut store: S,
+) -> Result<LinearClassifier, ModelError>
+where
+    S: ModuleStore,
+    S::Error: std::fmt::Display,
+{
     let file_signature: Signature = store
         .get_all_tensors()
         .map_err(|err| ModelError::weights(path, format!("cannot read the checkpoint: {err}")))?
@@ -212,18 +303,65 @@ pub fn import_torchvision_classifier(
     Ok(classifier)
 }
 
-/// A PyTorch store with torchvision's shortcut names mapped to ours.
-fn torchvision_store(path: &Path, top_level_key: Option<&str>) -> PytorchStore {
+/// A torchvision checkpoint opened for reading, by its format.
+enum TorchvisionStore {
+    /// A `torch.save` pickle (`.pth`, `.pt`, anything but `.safetensors`).
+    Pytorch(PytorchStore),
+    /// A `.safetensors` file of the same state dict.
+    Safetensors(SafetensorsStore),
+}
+
+/// Whether `path` names a safetensors file (by its extension, in any case).
+fn is_safetensors(path: &Path) -> bool {
+    path.extension()
+        .and_then(|ext| ext.to_str())
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("safetensors"))
+}
+
+/// A store with torchvision's names (shortcut, BatchNorm, `[out, in]` Linear weights)
+/// mapped to ours. The file must be a regular file: a directory, FIFO or device is refused
+/// before it is opened.
+fn torchvision_store(
+    path: &Path,
+    top_level_key: Option<&str>,
+) -> Result<TorchvisionStore, ModelError> {
+    let meta = fs::metadata(path).map_err(|err| ModelError::io(path, err))?;
+    if !meta.is_file() {
+        return Err(ModelError::weights(
+            path,
+            "not a regular file (expected a .pth state dict or a .safetensors file)",
+        ));
+    }
+    if is_safetensors(path) {
+        if let Some(key) = top_level_key {
+            return Err(ModelError::weights(
+                path,
+                format!("a safetensors file has no nested state dict (top-level key '{key}')"),
+            ));
+        }
+        // Checked by our own header reader first: a clear message for a file that is not
+        // safetensors at all.
+        read_safetensors_header(path)?;
+        return Ok(TorchvisionStore::Safetensors(
+            SafetensorsStore::from_file(path)
+                .skip_enum_variants(true)
+                .with_from_adapter(PyTorchToBurnAdapter)
+                .with_key_remapping(r"\.downsample\.0\.", ".downsample.conv.")
+                .with_key_remapping(r"\.downsample\.1\.", ".downsample.bn.")
+                .validate(true)
+                .allow_partial(false),
+        ));
+    }
     let store = PytorchStore::from_file(path)
         .map_indices_contiguous(false)
         .with_key_remapping(r"\.downsample\.0\.", ".downsample.conv.")
         .with_key_remapping(r"\.downsample\.1\.", ".downsample.bn.")
         .validate(true)
         .allow_partial(false);
-    match top_level_key {
+    Ok(TorchvisionStore::Pytorch(match top_level_key {
         Some(key) => store.with_top_level_key(key),
         None => store,
-    }
+    }))
 }
 
 /// Our shortcut names written the torchvision way (for messages and comparisons).

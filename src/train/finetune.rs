@@ -14,9 +14,11 @@
 //! the target data keeps its own size.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use super::init::{announce_init, init_encoder};
 use super::pretrain::{RunOptions, check_batch};
 use super::run_dir::RunDir;
 use super::setup::DataConfig;
@@ -27,7 +29,7 @@ use super::{OptimizerConfig, ScheduleConfig, TrainError};
 use crate::augment::AugmentConfig;
 use crate::device::DeviceChoice;
 use crate::infer::{InferError, ModelDir};
-use crate::model::EncoderConfig;
+use crate::model::{EncoderConfig, EncoderInit};
 
 /// Fine-tuning settings; saved as the run's `config.json` (with `encoder` and `data`
 /// filled in).
@@ -59,6 +61,10 @@ pub struct FinetuneConfig {
     pub device: DeviceChoice,
     /// Checkpoint every this many epochs (and after the last). Default 1.
     pub checkpoint_every: usize,
+    /// Fine-tune torchvision weights (`torchvision:FILE`, see [`crate::model::init`])
+    /// instead of a run's encoder: `pretrained_run` is then empty, and `encoder` (a
+    /// torchvision depth) and `data` are required. Read when the run starts, not on resume.
+    pub init: Option<EncoderInit>,
 }
 
 impl Default for FinetuneConfig {
@@ -78,6 +84,7 @@ impl Default for FinetuneConfig {
             seed: 0,
             device: DeviceChoice::Cpu,
             checkpoint_every: 1,
+            init: None,
         }
     }
 }
@@ -118,30 +125,68 @@ pub fn finetune(
         .validate(config.epochs)
         .map_err(TrainError::Config)?;
     config.augment.validate()?;
-    let source = ModelDir::open(&config.pretrained_run).map_err(train_err)?;
-    let encoder_config = source.encoder_config().clone();
-    let data_config = match (&config.data, source.data_config()) {
+    let mut saved = config.clone();
+    let source = match &config.init {
+        Some(init) => {
+            if !config.pretrained_run.as_os_str().is_empty() {
+                return Err(TrainError::Config(format!(
+                    "pretrained_run = {} and init = {init}: fine-tune either a run's encoder \
+                     or torchvision weights, not both",
+                    config.pretrained_run.display()
+                )));
+            }
+            saved.init = Some(init.absolute());
+            None
+        }
+        None => Some(ModelDir::open(&config.pretrained_run).map_err(train_err)?),
+    };
+    let mut encoder_config = match (&source, &config.encoder) {
+        (Some(source), _) => source.encoder_config().clone(),
+        (None, Some(encoder)) => encoder.clone(),
+        (None, None) => {
+            return Err(TrainError::Config(
+                "fine-tuning torchvision weights needs the encoder (--model resnet18, \
+                 resnet34 or resnet50)"
+                    .into(),
+            ));
+        }
+    };
+    let data_config = match (&config.data, source.as_ref().and_then(|s| s.data_config())) {
         (Some(d), _) => d.clone(),
         (None, Some((d, _))) => d,
         (None, None) => {
-            return Err(TrainError::Config(format!(
-                "{} records no training data; pass the target data (--data)",
-                source.dir().display()
-            )));
+            return Err(TrainError::Config(match &source {
+                Some(source) => format!(
+                    "{} records no training data; pass the target data (--data)",
+                    source.dir().display()
+                ),
+                None => "fine-tuning torchvision weights needs the target data (--data)".into(),
+            }));
         }
     };
-    let data = target_data(&data_config, &encoder_config, &source, config.seed, opts)?;
+    let data = target_data(
+        &data_config,
+        &encoder_config,
+        source.as_ref(),
+        config.seed,
+        opts,
+    )?;
+    if source.is_none() {
+        // The new encoder takes the target data's channels, as a cross-entropy run's.
+        encoder_config.fit_to_images(data.shape());
+        encoder_config.validate()?;
+        super::init::check_init(saved.init.as_ref(), &encoder_config)?;
+    }
     check_batch(config.batch_size, &data)?;
     let run = RunDir::create(out)?;
-    let mut saved = config.clone();
     saved.encoder = Some(encoder_config.clone());
     saved.data = Some(data_config.clone());
     run.write_json("config.json", &saved)?;
     run_finetune(
-        config,
+        &saved,
         encoder_config,
         data_config,
-        &source,
+        source.as_ref(),
         &data,
         &run,
         None,
@@ -167,13 +212,23 @@ pub fn resume_finetune(run: &Path, opts: &RunOptions) -> Result<SupervisedReport
     };
     let last = super::checkpoint::resume_point(&run)?;
     opts.apply_resume_device(&run, &mut config, |c, device| c.device = device)?;
-    let source = ModelDir::open(&config.pretrained_run).map_err(train_err)?;
-    let data = target_data(&data_config, &encoder_config, &source, config.seed, opts)?;
+    let source = match config.init {
+        // The checkpoint holds the weights: the file is not read again.
+        Some(_) => None,
+        None => Some(ModelDir::open(&config.pretrained_run).map_err(train_err)?),
+    };
+    let data = target_data(
+        &data_config,
+        &encoder_config,
+        source.as_ref(),
+        config.seed,
+        opts,
+    )?;
     run_finetune(
         &config,
         encoder_config,
         data_config,
-        &source,
+        source.as_ref(),
         &data,
         &run,
         last,
@@ -181,15 +236,19 @@ pub fn resume_finetune(run: &Path, opts: &RunOptions) -> Result<SupervisedReport
     )
 }
 
-/// The target data, converted to the pre-trained encoder's input.
+/// The target data, converted to the pre-trained encoder's input (torchvision weights,
+/// `source` `None`, take the data as it is).
 fn target_data(
     data_config: &DataConfig,
     encoder_config: &EncoderConfig,
-    source: &ModelDir,
+    source: Option<&ModelDir>,
     seed: u64,
     opts: &RunOptions,
 ) -> Result<crate::data::LoadedDataset, TrainError> {
     let mut data = data_config.load(seed)?;
+    let Some(source) = source else {
+        return Ok(data);
+    };
     let target = target_shape(encoder_config, data.shape(), source)?;
     let converted = crate::infer::convert_dataset(&mut data, target).map_err(train_err)?;
     if converted && !opts.quiet {
@@ -206,7 +265,7 @@ fn run_finetune(
     config: &FinetuneConfig,
     encoder_config: EncoderConfig,
     data_config: DataConfig,
-    source: &ModelDir,
+    source: Option<&ModelDir>,
     data: &crate::data::LoadedDataset,
     run: &RunDir,
     resume_from: Option<PathBuf>,
@@ -216,14 +275,27 @@ fn run_finetune(
     // Written if missing (a run killed before writing it); a resumed run must see the same data.
     run.check_data(&data.summary())?;
     // Initialised on the CPU from the seed: the same classifier whatever the device.
+    // Torchvision weights in a new run; a resumed run's checkpoint replaces them.
+    let init = config.init.as_ref().filter(|_| resume_from.is_none());
+    let init_report = OnceLock::new();
     let model = config.device.init_seeded(config.seed, |device| {
-        let encoder = source.load_encoder(device).map_err(train_err)?;
+        let encoder = match source {
+            Some(source) => source.load_encoder(device).map_err(train_err)?,
+            None => init_encoder(
+                encoder_config.try_init(device)?,
+                &encoder_config,
+                init,
+                device,
+                &init_report,
+            )?,
+        };
         Ok::<_, TrainError>(SupervisedModel::with_new_classifier(
             encoder,
             data.num_classes(),
             device,
         ))
     })?;
+    announce_init(&init_report, opts.quiet);
     let supervised = SupervisedConfig {
         data: data_config,
         encoder: encoder_config,
@@ -235,6 +307,7 @@ fn run_finetune(
         seed: config.seed,
         device: config.device,
         checkpoint_every: config.checkpoint_every,
+        init: config.init.clone(),
     };
     train_supervised_model(&supervised, data, model, run, resume_from, "finetune", opts)
 }

@@ -11,6 +11,7 @@ pub mod distributed;
 mod error;
 pub mod features;
 pub mod finetune;
+pub mod init;
 pub mod interrupt;
 pub mod linear;
 pub mod memory_bank;

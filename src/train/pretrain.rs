@@ -6,6 +6,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use burn::module::Module;
@@ -18,6 +19,7 @@ use serde_json::json;
 use super::checkpoint::{self, LoopState};
 use super::chunked::embed_pass;
 use super::distributed::DataParallel;
+use super::init::{announce_init, init_encoder};
 use super::interrupt;
 use super::memory_bank::{MemoryBank, ema_update};
 use super::run_dir::{RunDir, truncate_metrics};
@@ -27,7 +29,8 @@ use crate::augment::AugmentConfig;
 use crate::device::DeviceChoice;
 use crate::loss::{LossError, Positives, Queue, SupConLossConfig};
 use crate::model::{
-    LinearClassifier, LinearClassifierConfig, SupConModel, SupConModelConfig, save_weights,
+    EncoderInit, LinearClassifier, LinearClassifierConfig, SupConModel, SupConModelConfig,
+    save_weights,
 };
 
 /// Which contrastive objective.
@@ -124,6 +127,9 @@ pub struct PretrainConfig {
     /// [`super::distributed`]). The first device holds the model and must equal `device`.
     /// Default: empty (one device, `device`).
     pub devices: Vec<DeviceChoice>,
+    /// Initial encoder weights (`torchvision:FILE`, see [`crate::model::init`]); `None`
+    /// (the default) initialises at random. Read when the run starts, not on resume.
+    pub init: Option<EncoderInit>,
 }
 
 /// The most views per image a run accepts (the paper uses 2).
@@ -192,6 +198,7 @@ impl Default for PretrainConfig {
             memory_bank: 0,
             momentum_encoder: None,
             devices: Vec::new(),
+            init: None,
         }
     }
 }
@@ -402,6 +409,8 @@ pub fn pretrain(
     config.model = adapt_model_config(config.model, data.shape());
     config.validate()?;
     check_batch(config.batch_size, &data)?;
+    config.init = config.init.as_ref().map(EncoderInit::absolute);
+    super::init::check_init(config.init.as_ref(), &config.model.encoder)?;
     let run = RunDir::create(out)?;
     run.write_json("config.json", &config)?;
     run.write_json("data.json", &data.summary())?;
@@ -440,9 +449,21 @@ fn run_pretrain(
             "--joint needs labels; it cannot be combined with --method simclr".into(),
         ));
     }
-    let mut model = config
-        .device
-        .init_seeded(config.seed, |d| build_model(config, data.num_classes(), d))?;
+    // A new run starts from `init`'s weights; a resumed one from its checkpoint.
+    let init = config.init.as_ref().filter(|_| resume_from.is_none());
+    let init_report = OnceLock::new();
+    let mut model = config.device.init_seeded(config.seed, |d| {
+        let mut model = build_model(config, data.num_classes(), d)?;
+        model.net.encoder = init_encoder(
+            model.net.encoder,
+            &config.model.encoder,
+            init,
+            d,
+            &init_report,
+        )?;
+        Ok::<_, TrainError>(model)
+    })?;
+    announce_init(&init_report, opts.quiet);
     let mut optim = config.optimizer.init();
     let (mut epoch, mut step) = (0usize, 0usize);
     // Batches already done of the epoch a mid-epoch checkpoint stopped in, and their loss sum.

@@ -2,6 +2,7 @@
 //! and cross-entropy, with the same data, augmentation and budget controls as stage 1.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use burn::module::Module;
@@ -13,6 +14,7 @@ use serde_json::json;
 
 use super::checkpoint::{self, LoopState};
 use super::features::map_split;
+use super::init::{announce_init, init_encoder};
 use super::interrupt;
 use super::metrics::{ClassificationMetrics, classification_metrics};
 use super::pretrain::RunOptions;
@@ -23,7 +25,7 @@ use crate::augment::AugmentConfig;
 use crate::data::LoadedDataset;
 use crate::device::DeviceChoice;
 use crate::model::{
-    Encoder, EncoderConfig, LinearClassifier, LinearClassifierConfig, save_weights,
+    Encoder, EncoderConfig, EncoderInit, LinearClassifier, LinearClassifierConfig, save_weights,
 };
 
 /// Cross-entropy baseline settings; saved as the run's `config.json`.
@@ -50,6 +52,9 @@ pub struct SupervisedConfig {
     pub device: DeviceChoice,
     /// Checkpoint every this many epochs (and after the last). Default 1.
     pub checkpoint_every: usize,
+    /// Initial encoder weights (`torchvision:FILE`, see [`crate::model::init`]); `None`
+    /// (the default) initialises at random. Read when the run starts, not on resume.
+    pub init: Option<EncoderInit>,
 }
 
 impl Default for SupervisedConfig {
@@ -68,6 +73,7 @@ impl Default for SupervisedConfig {
             seed: 0,
             device: DeviceChoice::Cpu,
             checkpoint_every: 1,
+            init: None,
         }
     }
 }
@@ -142,6 +148,8 @@ pub fn train_supervised(
     config.encoder.fit_to_images(data.shape());
     config.encoder.validate()?;
     super::pretrain::check_batch(config.batch_size, &data)?;
+    config.init = config.init.as_ref().map(EncoderInit::absolute);
+    super::init::check_init(config.init.as_ref(), &config.encoder)?;
     let run = RunDir::create(out)?;
     run.write_json("config.json", &config)?;
     run.write_json("data.json", &data.summary())?;
@@ -170,14 +178,19 @@ fn run_supervised(
     let data = config.data.load(config.seed)?;
     // Written if missing (a run killed before writing it); a resumed run must see the same data.
     run.check_data(&data.summary())?;
+    // A new run starts from `init`'s weights; a resumed one from its checkpoint.
+    let init = config.init.as_ref().filter(|_| resume_from.is_none());
+    let init_report = OnceLock::new();
     let model = config.device.init_seeded(config.seed, |device| {
         let encoder = config.encoder.try_init(device)?;
+        let encoder = init_encoder(encoder, &config.encoder, init, device, &init_report)?;
         Ok::<_, TrainError>(SupervisedModel::with_new_classifier(
             encoder,
             data.num_classes(),
             device,
         ))
     })?;
+    announce_init(&init_report, opts.quiet);
     train_supervised_model(config, &data, model, run, resume_from, "ce", opts)
 }
 

@@ -8,7 +8,7 @@ use clap::Args;
 use supcon::augment::{Augment, AugmentConfig};
 use supcon::device::DeviceChoice;
 use supcon::loss::{ContrastMode, Variant};
-use supcon::model::{EncoderConfig, EncoderKind, HeadKind, Stem};
+use supcon::model::{EncoderConfig, EncoderInit, EncoderKind, HeadKind, Stem};
 use supcon::train::{DataConfig, Decay, OptimizerConfig, OptimizerKind, ScheduleConfig};
 
 /// Which data.
@@ -99,6 +99,26 @@ impl ModelArgs {
         if let Some(w) = self.width {
             encoder.width = w;
         }
+    }
+}
+
+/// Initial encoder weights.
+#[derive(Args, Debug, Clone, Default)]
+pub struct InitArgs {
+    /// Start the encoder from a torchvision ResNet's weights: torchvision:FILE, a state dict
+    /// saved with torch.save (.pth) or as .safetensors, for --model resnet18 | resnet34 |
+    /// resnet50 (also resnet101, resnet152) at width 1. Nothing is downloaded. The file's
+    /// 7x7 stem loads only with --stem imagenet (3-channel images); with the cifar or
+    /// compact stem, conv1 and bn1 keep their random initialisation, every other layer is
+    /// loaded, and a warning says so. The file's fc is not used
+    #[arg(long, value_name = "torchvision:FILE")]
+    pub init: Option<EncoderInit>,
+}
+
+impl InitArgs {
+    /// The flags that were given, by name.
+    pub fn given(&self) -> Vec<&'static str> {
+        given(&[("--init", self.init.is_some())])
     }
 }
 

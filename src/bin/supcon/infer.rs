@@ -14,7 +14,9 @@ use supcon::train::{
     DataConfig, FinetuneConfig, RunOptions, finetune as finetune_stage, resume_finetune,
 };
 
-use crate::args::{DataArgs, TrainArgs, TrainTargets, default_out, read_config};
+use crate::args::{
+    DataArgs, InitArgs, ModelArgs, TrainArgs, TrainTargets, default_out, read_config,
+};
 
 /// Output format of `predict`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -476,8 +478,13 @@ pub fn embed(args: EmbedArgs) -> Result<()> {
 pub struct FinetuneArgs {
     /// The run holding the pre-trained encoder (a pretrain run, a linear probe or
     /// `supcon run` output, a train-ce/finetune run, or an export)
-    #[arg(long, value_name = "RUN_DIR", required_unless_present = "resume")]
+    #[arg(long, value_name = "RUN_DIR", required_unless_present_any = ["resume", "init"])]
     encoder: Option<PathBuf>,
+    #[command(flatten)]
+    init: InitArgs,
+    // With --init only: the architecture the torchvision weights load into.
+    #[command(flatten)]
+    model: ModelArgs,
     #[command(flatten)]
     data: DataArgs,
     #[command(flatten)]
@@ -503,13 +510,32 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
     };
     let mut flags = args.data.given();
     flags.extend(args.train.given());
+    flags.extend(args.init.given());
+    flags.extend(args.model.given());
     crate::args::refuse_with_resume(args.resume.as_deref(), &flags)?;
-    let report = match (&args.resume, &args.encoder) {
-        (Some(dir), _) => {
+    if args.encoder.is_some() && args.init.init.is_some() {
+        anyhow::bail!(
+            "--encoder and --init are alternatives: fine-tune a run's encoder, or torchvision \
+             weights"
+        );
+    }
+    let model_flags = args.model.given();
+    if args.init.init.is_none() && !model_flags.is_empty() {
+        anyhow::bail!(
+            "{}: the architecture comes from the pre-trained run (--encoder); these flags \
+             choose it only for torchvision weights (--init)",
+            model_flags.join(", ")
+        );
+    }
+    let report = match (&args.resume, &args.encoder, &args.init.init) {
+        (Some(dir), _, _) => {
             resume_finetune(dir, &opts).with_context(|| format!("resuming {}", dir.display()))?
         }
-        (None, Some(encoder)) => finetune_new(&args, encoder, &opts)?,
-        (None, None) => anyhow::bail!("--encoder RUN_DIR or --resume DIR is required"),
+        (None, Some(encoder), _) => finetune_new(&args, Some(encoder), &opts)?,
+        (None, None, Some(_)) => finetune_new(&args, None, &opts)?,
+        (None, None, None) => {
+            anyhow::bail!("--encoder RUN_DIR, --init torchvision:FILE or --resume DIR is required")
+        }
     };
     println!(
         "{}",
@@ -520,22 +546,34 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
     Ok(())
 }
 
+/// A new fine-tuning run of the encoder in `encoder`, or (`None`) of `--init`'s weights.
 fn finetune_new(
     args: &FinetuneArgs,
-    encoder: &Path,
+    encoder: Option<&Path>,
     opts: &RunOptions,
 ) -> Result<supcon::train::SupervisedReport> {
     let mut c: FinetuneConfig = match &args.config {
         Some(path) => read_config(path)?,
         None => FinetuneConfig::default(),
     };
-    c.pretrained_run = encoder.to_path_buf();
+    match encoder {
+        Some(encoder) => c.pretrained_run = encoder.to_path_buf(),
+        None => {
+            c.init.clone_from(&args.init.init);
+            let mut model = c.encoder.clone().unwrap_or_default();
+            args.model.apply(&mut model);
+            c.encoder = Some(model);
+            // The target data: the configured one, or the default (builtin) when no flag
+            // names any.
+            c.data.get_or_insert_with(DataConfig::default);
+        }
+    }
     let d = &args.data;
     if !d.given().is_empty() {
         // Flags refine the configured data, else the pre-trained run's.
         let mut data = c.data.clone().unwrap_or_else(|| {
-            ModelDir::open(encoder)
-                .ok()
+            encoder
+                .and_then(|e| ModelDir::open(e).ok())
                 .and_then(|m| m.data_config())
                 .map(|(d, _)| d)
                 .unwrap_or_default()

@@ -12,8 +12,8 @@ use supcon::train::{
 };
 
 use crate::args::{
-    DataArgs, LossArgs, ModelArgs, TrainArgs, TrainTargets, default_out, given, read_config,
-    refuse_with_resume,
+    DataArgs, InitArgs, LossArgs, ModelArgs, TrainArgs, TrainTargets, default_out, given,
+    read_config, refuse_with_resume,
 };
 
 #[derive(Args, Debug)]
@@ -26,6 +26,8 @@ pub struct PretrainArgs {
     data: DataArgs,
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    init: InitArgs,
     #[command(flatten)]
     loss: LossArgs,
     #[command(flatten)]
@@ -78,6 +80,9 @@ impl PretrainArgs {
         }
         self.data.apply(&mut c.data);
         self.model.apply(&mut c.model.encoder);
+        if self.init.init.is_some() {
+            c.init.clone_from(&self.init.init);
+        }
         let l = &self.loss;
         if let Some(t) = l.temperature {
             c.loss.temperature = t;
@@ -155,6 +160,7 @@ impl PretrainArgs {
         ]);
         g.extend(self.data.given());
         g.extend(self.model.given());
+        g.extend(self.init.given());
         g.extend(self.loss.given());
         g.extend(self.train.given());
         g
@@ -276,6 +282,8 @@ pub struct SupervisedArgs {
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
+    init: InitArgs,
+    #[command(flatten)]
     train: TrainArgs,
     /// Start from a configuration file (.toml or .json); flags override it
     #[arg(long, value_name = "FILE")]
@@ -299,6 +307,7 @@ pub fn supervised(args: SupervisedArgs) -> Result<()> {
     let mut flags = given(&[("--config", args.config.is_some())]);
     flags.extend(args.data.given());
     flags.extend(args.model.given());
+    flags.extend(args.init.given());
     flags.extend(args.train.given());
     refuse_with_resume(args.resume.as_deref(), &flags)?;
     let report = match &args.resume {
@@ -312,6 +321,9 @@ pub fn supervised(args: SupervisedArgs) -> Result<()> {
             };
             args.data.apply(&mut c.data);
             args.model.apply(&mut c.encoder);
+            if args.init.init.is_some() {
+                c.init.clone_from(&args.init.init);
+            }
             args.train.apply(TrainTargets {
                 epochs: &mut c.epochs,
                 batch_size: &mut c.batch_size,
