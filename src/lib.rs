@@ -11,12 +11,15 @@
 pub mod augment;
 pub mod data;
 pub mod device;
+pub mod dirlock;
 pub mod error;
 pub mod eval;
 pub mod fsutil;
 pub mod infer;
 pub mod loss;
 pub mod model;
+pub mod outputs;
+pub mod stop;
 pub mod train;
 
 pub use burn;
