@@ -11,6 +11,7 @@
 pub mod augment;
 pub mod data;
 pub mod device;
+pub mod dirlock;
 pub mod error;
 pub mod eval;
 pub mod fsutil;
@@ -18,6 +19,8 @@ pub mod infer;
 pub mod kernels;
 pub mod loss;
 pub mod model;
+pub mod outputs;
+pub mod stop;
 pub mod train;
 
 pub use burn;

@@ -46,4 +46,7 @@ pub enum DataError {
         /// What was expected and what was found.
         reason: String,
     },
+    /// Decoding gave up on a stop request (Ctrl-C).
+    #[error(transparent)]
+    Stopped(#[from] crate::stop::Stopped),
 }

@@ -130,6 +130,20 @@ fn class_dirs(dir: &Path) -> Result<Vec<(String, PathBuf)>, DataError> {
         }
     }
     out.sort();
+    // Names that are not UTF-8 are shown with U+FFFD; two such folders can then look
+    // alike, and one class name would stand for two folders.
+    if let Some(pair) = out.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(DataError::Format {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "class folders {} and {} both read as class '{}' (their names are not valid \
+                 UTF-8 and differ only in the bytes shown as U+FFFD); rename one of them",
+                pair[0].1.display(),
+                pair[1].1.display(),
+                pair[0].0
+            ),
+        });
+    }
     Ok(out)
 }
 
@@ -162,25 +176,62 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
 
 /// Decodes one image file to CHW `u8` pixels of `size x size` with `channels`
 /// channels (1: grayscale, otherwise RGB): [`decode_image_bytes`] on the file's bytes
-/// (files over [`MAX_IMAGE_FILE_BYTES`] are refused before they are read),
-/// with its extension as the format hint.
+/// with its extension as the format hint. Anything but a regular file (a FIFO, a device,
+/// a link to `/dev/zero`) is refused before it is opened, and at most
+/// [`MAX_IMAGE_FILE_BYTES`] are read: the cap holds while reading, whatever the file's
+/// size claims.
 ///
 /// # Errors
 /// A message (without the path) when the file cannot be read or decoded.
 pub fn decode_image_file(path: &Path, size: usize, gray: bool) -> Result<Vec<u8>, String> {
-    let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
-    if len > MAX_IMAGE_FILE_BYTES {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
         return Err(format!(
-            "file of {len} bytes; expected an image file of at most {MAX_IMAGE_FILE_BYTES} bytes"
+            "not a regular file ({}); expected an image file",
+            file_kind(&meta.file_type())
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let too_big = |len: u64| {
+        format!(
+            "file of {len} bytes or more; expected an image file of at most \
+             {MAX_IMAGE_FILE_BYTES} bytes"
+        )
+    };
+    if meta.len() > MAX_IMAGE_FILE_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_IMAGE_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_IMAGE_FILE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
     decode_image_bytes(
         &bytes,
         ::image::ImageFormat::from_path(path).ok(),
         size,
         gray,
     )
+}
+
+/// A file type in words, for messages.
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a folder"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a plain file"
+    }
 }
 
 /// Decodes the bytes of an image file to CHW `u8` pixels of `size x size` exactly as
@@ -278,10 +329,18 @@ fn decode_split(
     opts: &FolderOptions,
     skipped: &mut Vec<PathBuf>,
 ) -> Result<ImageDataset, DataError> {
+    // A stop request (Ctrl-C) skips the remaining files: decoding a large folder stops
+    // within one image per thread.
     let decoded: Vec<Result<Vec<u8>, String>> = files
         .par_iter()
-        .map(|(p, _)| decode_image_file(p, opts.size, opts.gray))
+        .map(|(p, _)| {
+            if crate::stop::requested() {
+                return Err(String::new());
+            }
+            decode_image_file(p, opts.size, opts.gray)
+        })
         .collect();
+    crate::stop::check("decoding the image folder")?;
     let per_image = opts.channels() * opts.size * opts.size;
     let mut pixels = Vec::with_capacity(files.len() * per_image);
     let mut labels = Vec::with_capacity(files.len());

@@ -37,11 +37,6 @@ const IDX_UBYTE: u8 = 0x08;
 pub const IDX_DEFAULT_CLASSES: usize = 10;
 /// Largest number of classes an IDX label file can express (labels are bytes).
 pub const IDX_MAX_CLASSES: usize = 256;
-/// The most data bytes a gzipped IDX file may decompress to (2 GiB), whatever its header
-/// declares: the header-relative cap alone would let a few megabytes of gzip with a
-/// matching header grow to gigabytes. The largest public IDX set (EMNIST ByClass,
-/// 697,932 images of 28x28) holds 547 MB.
-pub const IDX_MAX_GZIP_DATA_BYTES: usize = 2 << 30;
 
 /// How class names are chosen for an IDX dataset.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -212,12 +207,16 @@ fn parse_header(bytes: &[u8], path: &Path, ndims: u8, what: &str) -> Result<Vec<
 /// Largest expansion of a deflate stream: a 258-byte match coded in 2 bits.
 const DEFLATE_MAX_RATIO: usize = 1032;
 
+/// The most data bytes a gzip IDX file may declare (2 GiB: EMNIST ByClass, the largest
+/// IDX dataset, holds 0.6 GB), whatever its compressed size allows.
+pub const MAX_GZIP_IDX_DATA_BYTES: usize = 2 << 30;
+
 /// Returns the IDX file `bytes` decompressed when they are a gzip stream (detected by
-/// magic bytes), else unchanged. Decompression is capped by the header: the header is
-/// decompressed first, checked (magic, then `check` on the dimensions, then at most
-/// [`IDX_MAX_GZIP_DATA_BYTES`] declared), and then no more than the data bytes it
-/// declares are decompressed, so a decompression bomb or a corrupt header is an error
-/// naming the file, never an unbounded allocation.
+/// magic bytes), else unchanged. Decompression is capped absolutely
+/// ([`MAX_GZIP_IDX_DATA_BYTES`]) and by the header: the header is
+/// decompressed first, checked (magic, then `check` on the dimensions), and then no more
+/// than the data bytes it declares are decompressed, so a decompression bomb or a
+/// corrupt header is an error naming the file, never an unbounded allocation.
 ///
 /// # Errors
 /// [`DataError::Format`] naming `path` on a corrupt or truncated gzip stream, a bad
@@ -229,6 +228,18 @@ fn gunzip_idx(
     ndims: u8,
     what: &str,
     check: impl Fn(&[usize]) -> Result<(), DataError>,
+) -> Result<Vec<u8>, DataError> {
+    gunzip_idx_capped(bytes, path, ndims, what, check, MAX_GZIP_IDX_DATA_BYTES)
+}
+
+/// [`gunzip_idx`] with the absolute cap `max_data` on the declared data bytes.
+fn gunzip_idx_capped(
+    bytes: Vec<u8>,
+    path: &Path,
+    ndims: u8,
+    what: &str,
+    check: impl Fn(&[usize]) -> Result<(), DataError>,
+    max_data: usize,
 ) -> Result<Vec<u8>, DataError> {
     if !is_gzip(&bytes) {
         return Ok(bytes);
@@ -248,11 +259,11 @@ fn gunzip_idx(
     let (dims, _) = parse_dims(&out, path, ndims, what)?;
     check(&dims)?;
     let data_len = data_len(&dims, path)?;
-    if data_len > IDX_MAX_GZIP_DATA_BYTES {
+    if data_len > max_data {
         return Err(fmt_err(format!(
-            "header declares dimensions {dims:?} ({data_len} data bytes); a gzipped IDX file \
-             may hold at most {IDX_MAX_GZIP_DATA_BYTES} bytes (2 GiB); not decompressed \
-             (decompress it yourself if it really is that large)"
+            "header declares dimensions {dims:?} ({data_len} data bytes); a gzip IDX file may \
+             hold at most {max_data} bytes of data (decompress it first if it really is \
+             that large)"
         )));
     }
     let most = bytes.len().saturating_mul(DEFLATE_MAX_RATIO);
@@ -500,6 +511,27 @@ pub fn load_idx(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_gzip_header_over_the_absolute_cap_is_refused_before_decompressing() {
+        use std::io::Write;
+        // 100 labels, within what the stream could hold, but over a 64-byte cap.
+        let mut raw = vec![0, 0, 8, 1, 0, 0, 0, 100];
+        raw.extend(std::iter::repeat_n(1u8, 100));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&raw).unwrap();
+        let bytes = gz.finish().unwrap();
+        let path = std::path::Path::new("labels.gz");
+        let ok = super::gunzip_idx_capped(bytes.clone(), path, 1, "labels", |_| Ok(()), 100);
+        assert_eq!(ok.unwrap(), raw);
+        let err =
+            super::gunzip_idx_capped(bytes, path, 1, "labels", |_| Ok(()), 64).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("labels.gz") && text.contains("at most 64 bytes of data"),
+            "{text}"
+        );
+    }
+
     use super::*;
 
     fn idx3(n: u32, r: u32, c: u32, data: &[u8]) -> Vec<u8> {

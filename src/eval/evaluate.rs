@@ -90,6 +90,9 @@ pub enum RunEvalError {
     /// The data could not be loaded.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// An output path that would overwrite a run's file, an input, or a dataset.
+    #[error(transparent)]
+    Output(#[from] crate::outputs::OutputError),
 }
 
 fn run_err(path: &Path, reason: impl Into<String>) -> RunEvalError {
@@ -192,6 +195,21 @@ pub fn inspect_run(dir: &Path) -> Result<RunInfo, RunEvalError> {
         }
         if dir.join("linear/config.json").is_file() && dir.join("ce/config.json").is_file() {
             return Ok(info(RunKind::Suite, None, 0, DeviceChoice::Cpu, None, true));
+        }
+        if dir.join("run.json").is_file() {
+            let missing: Vec<&str> = ["supcon", "linear", "ce"]
+                .into_iter()
+                .filter(|s| !dir.join(s).join("report.json").is_file())
+                .collect();
+            return Err(run_err(
+                dir,
+                format!(
+                    "an unfinished `supcon run` (stage {} has not finished); continue it \
+                     with: supcon run --resume {}",
+                    missing.join(", "),
+                    dir.display()
+                ),
+            ));
         }
         return Err(run_err(
             dir,
@@ -358,6 +376,7 @@ pub fn load_run_encoder(info: &RunInfo) -> Result<Encoder, RunEvalError> {
                     ),
                 )
             })?;
+            crate::train::linear::verify_encoder(&info.dir, &encoder)?;
             Ok(encoder)
         }
         RunKind::Ce | RunKind::Finetune => Ok(load_ce(info, None)?.0),
@@ -872,6 +891,10 @@ pub fn evaluate_dir(
 ) -> Result<Vec<EvalReport>, RunEvalError> {
     opts.validate()?;
     let info = inspect_run(dir)?;
+    if let Some(baseline) = &opts.baseline {
+        // Checked before the corruption run, whose results a bad baseline would waste.
+        check_baseline(baseline)?;
+    }
     match info.kind {
         RunKind::Suite => {
             let ce_dir = dir.join("ce");
@@ -897,6 +920,84 @@ pub fn evaluate_dir(
         }
         _ => Ok(vec![evaluate_run(&info, opts, None, log)?]),
     }
+}
+
+/// `supcon eval`: evaluates `dir` as [`evaluate_dir`] does and writes the results to
+/// `out` (default `dir/eval.json`), returning them and the file written. The run folder is
+/// locked ([`crate::dirlock`]) from start to end, and a given `out` is checked against
+/// the output rule ([`crate::outputs`]) before any work.
+///
+/// # Errors
+/// As [`evaluate_dir`]; a locked run; a refused `out`; I/O errors naming the file.
+pub fn evaluate_to_file(
+    dir: &Path,
+    out: Option<&Path>,
+    opts: &EvalOptions,
+    log: Log<'_>,
+) -> Result<(Vec<EvalReport>, PathBuf), RunEvalError> {
+    let file = match out {
+        Some(out) => {
+            let mut inputs = vec![dir.to_path_buf()];
+            inputs.extend(opts.baseline.clone());
+            let data = inspect_run(dir)
+                .ok()
+                .and_then(|i| i.data)
+                .map(|d| opts.data.apply(&d))
+                .and_then(|d| d.dataset_dir());
+            crate::outputs::check_file(out, &crate::outputs::Inputs::new(inputs, data))?;
+            out.to_path_buf()
+        }
+        None => dir.join("eval.json"),
+    };
+    // The run (or output) folder `file` goes into: checked free at once (a training or
+    // resume writing there fails this command before any work), locked while written.
+    let folder = crate::dirlock::output_folder(&file);
+    if let Some(folder) = &folder {
+        drop(crate::dirlock::DirLock::acquire(folder).map_err(RunDirError::from)?);
+    }
+    let reports = evaluate_dir(dir, opts, log)?;
+    let value = if reports.len() == 1 {
+        EvalFile::One(Box::new(reports[0].clone()))
+    } else {
+        EvalFile::Many {
+            runs: reports.clone(),
+        }
+    };
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| RunDirError::Io {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    }
+    let _lock = folder
+        .map(|f| crate::dirlock::DirLock::acquire(&f))
+        .transpose()
+        .map_err(RunDirError::from)?;
+    crate::train::run_dir::write_json(&file, &value)?;
+    Ok((reports, file))
+}
+
+/// Cheap checks of `--baseline` made before any work: an eval file with corruption
+/// results, or a folder holding a classifier run.
+fn check_baseline(path: &Path) -> Result<(), RunEvalError> {
+    if path.is_file() {
+        let file = EvalFile::read(path)?;
+        let reports = file.reports();
+        if reports.is_empty() {
+            return Err(run_err(path, "--baseline: the eval file holds no run"));
+        }
+        if reports.iter().all(|r| r.corruptions.is_none()) {
+            return Err(run_err(
+                path,
+                "--baseline: this eval file has no corruption results (run `supcon eval \
+                 --corruptions ...` on the baseline)",
+            ));
+        }
+        return Ok(());
+    }
+    classifier_runs(path)
+        .map(|_| ())
+        .map_err(|e| RunEvalError::Invalid(format!("--baseline {}: {e}", path.display())))
 }
 
 /// Evaluates one classifier run. `baseline` (already measured errors) takes precedence
@@ -935,6 +1036,14 @@ pub fn evaluate_run(
             ),
         ));
     }
+    crate::train::run_dir::check_finished(
+        &info.dir,
+        if info.kind == RunKind::Linear {
+            "classifier.safetensors"
+        } else {
+            "model.safetensors"
+        },
+    )?;
     if info.kind == RunKind::Pretrain && !info.has_classifier {
         // Same message as load_eval_model, before loading any data.
         load_eval_model(info, 1)?;

@@ -38,7 +38,7 @@ use super::evaluate::{
 };
 use super::sweep::SweepReport;
 use crate::train::ClassificationMetrics;
-use crate::train::run_dir::{read_json, read_metrics};
+use crate::train::run_dir::{read_json, read_metrics_lenient};
 
 /// What stopped the report.
 #[derive(Debug, thiserror::Error)]
@@ -619,7 +619,8 @@ pub fn pca_2d(x: &[f32], n: usize, d: usize) -> Result<Vec<(f64, f64)>, super::E
 }
 
 /// The evaluation of `dir`: `dir/eval.json`, then `suite/eval.json`.
-fn find_eval(dir: &Path, suite: Option<&Path>) -> Option<EvalReport> {
+/// A malformed `eval.json` is left out with a warning naming the file and the line.
+fn find_eval(dir: &Path, suite: Option<&Path>, log: &dyn Fn(&str)) -> Option<EvalReport> {
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(x), Ok(y)) => x == y,
         _ => a == b,
@@ -629,8 +630,17 @@ fn find_eval(dir: &Path, suite: Option<&Path>) -> Option<EvalReport> {
         files.push(s.join("eval.json"));
     }
     for f in files {
-        let Ok(file) = EvalFile::read(&f) else {
+        if !f.exists() {
             continue;
+        }
+        let file = match EvalFile::read(&f) {
+            Ok(file) => file,
+            Err(e) => {
+                log(&format!(
+                    "warning: {e}; this evaluation is left out of the report"
+                ));
+                continue;
+            }
         };
         let reports = file.reports();
         if let Some(r) = reports.iter().find(|r| same(&r.run, dir)) {
@@ -660,14 +670,31 @@ fn label_of(dir: &Path) -> String {
     }
 }
 
-fn entry(info: RunInfo, suite: Option<&Path>) -> Entry {
+fn entry(info: RunInfo, suite: Option<&Path>, log: &dyn Fn(&str)) -> Entry {
     let dir = info.dir.clone();
     let config: Value = read_json(&dir.join("config.json")).unwrap_or(Value::Null);
-    let metrics = read_metrics(&dir.join("metrics.jsonl")).unwrap_or_default();
+    // Malformed lines are skipped with a warning each; the good ones still draw curves.
+    let metrics_path = dir.join("metrics.jsonl");
+    let metrics = if metrics_path.exists() {
+        match read_metrics_lenient(&metrics_path) {
+            Ok((records, skipped)) => {
+                for s in skipped {
+                    log(&format!("warning: {s}"));
+                }
+                records
+            }
+            Err(e) => {
+                log(&format!("warning: {e}; no curves for this run"));
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
     let test = read_json::<Value>(&dir.join("report.json"))
         .ok()
         .and_then(|r| serde_json::from_value(r.get("test")?.clone()).ok());
-    let eval = find_eval(&dir, suite);
+    let eval = find_eval(&dir, suite, log);
     Entry {
         label: label_of(&dir),
         info,
@@ -682,7 +709,10 @@ fn entry(info: RunInfo, suite: Option<&Path>) -> Entry {
 type LabelledSweep = (String, SweepReport);
 
 /// Expands the given directories into runs and sweeps.
-fn collect(dirs: &[PathBuf]) -> Result<(Vec<Entry>, Vec<LabelledSweep>), ReportError> {
+fn collect(
+    dirs: &[PathBuf],
+    log: &dyn Fn(&str),
+) -> Result<(Vec<Entry>, Vec<LabelledSweep>), ReportError> {
     let mut entries = Vec::new();
     let mut sweeps = Vec::new();
     for dir in dirs {
@@ -692,7 +722,7 @@ fn collect(dirs: &[PathBuf]) -> Result<(Vec<Entry>, Vec<LabelledSweep>), ReportE
                 for sub in ["supcon", "linear", "ce"] {
                     let d = dir.join(sub);
                     if d.join("config.json").is_file() {
-                        entries.push(entry(inspect_run(&d)?, Some(dir)));
+                        entries.push(entry(inspect_run(&d)?, Some(dir), log));
                     }
                 }
             }
@@ -701,7 +731,7 @@ fn collect(dirs: &[PathBuf]) -> Result<(Vec<Entry>, Vec<LabelledSweep>), ReportE
                     read_json(&dir.join("sweep.json")).map_err(RunEvalError::from)?;
                 sweeps.push((label_of(dir), r));
             }
-            _ => entries.push(entry(info, None)),
+            _ => entries.push(entry(info, None, log)),
         }
     }
     Ok((entries, sweeps))
@@ -789,7 +819,7 @@ pub fn build_report(
     if dirs.is_empty() {
         return Err(ReportError::Empty);
     }
-    let (entries, sweeps) = collect(dirs)?;
+    let (entries, sweeps) = collect(dirs, log)?;
     let mut page = Page {
         html: String::new(),
         plots: 0,
@@ -1272,7 +1302,14 @@ pub fn build_report(
                     );
                     drew = true;
                 }
-                Err(err) => page.note(&format!("{}: embeddings unavailable: {err}", e.label)),
+                Err(err) => {
+                    // Said on stderr too (a probe whose encoder was retrained, say).
+                    log(&format!(
+                        "warning: {}: embeddings unavailable: {err}",
+                        e.label
+                    ));
+                    page.note(&format!("{}: embeddings unavailable: {err}", e.label));
+                }
             }
         }
         page.html.push_str("</div>\n");
@@ -1382,7 +1419,20 @@ pub fn write_report(
     opts: &ReportOptions,
     log: &dyn Fn(&str),
 ) -> Result<ReportSummary, ReportError> {
+    crate::outputs::check_file(out, &crate::outputs::Inputs::new(dirs.iter().cloned(), []))
+        .map_err(RunEvalError::from)?;
+    // A report written into a run's folder: the folder is checked free at once, and
+    // locked while the report is written.
+    let lock = |dir: &Path| {
+        crate::dirlock::DirLock::acquire(dir)
+            .map_err(|e| RunEvalError::from(crate::train::RunDirError::from(e)))
+    };
+    let folder = crate::dirlock::output_folder(out);
+    if let Some(folder) = &folder {
+        drop(lock(folder)?);
+    }
     let (html, summary) = build_report(dirs, opts, log)?;
+    let _lock = folder.as_deref().map(lock).transpose()?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| ReportError::Io {
             path: parent.to_path_buf(),

@@ -583,6 +583,9 @@ pub fn run_sweep(
     log: &dyn Fn(&str),
 ) -> Result<SweepReport, SweepError> {
     config.validate()?;
+    // Held until the sweep ends: a second sweep into `out` fails at once.
+    let _lock = crate::dirlock::DirLock::create(out)
+        .map_err(|e| SweepError::RunDir(crate::train::RunDirError::Locked(e)))?;
     let file = out.join("sweep.json");
     if file.is_file() {
         let previous: SweepReport = read_json(&file)?;

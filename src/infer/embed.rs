@@ -168,6 +168,32 @@ impl Embedder {
     }
 }
 
+/// Checks, before any work, that the files [`write_embeddings`] would write to `path`
+/// (for `.npy`, also `STEM.labels.npy`) obey the output rule of [`crate::outputs`].
+///
+/// # Errors
+/// [`InferError::Output`] naming the refused file.
+pub fn check_embeddings_out(
+    path: &Path,
+    inputs: &crate::outputs::Inputs,
+) -> Result<(), InferError> {
+    let mut files = vec![path.to_path_buf()];
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+    {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        files.push(path.with_file_name(format!("{stem}.labels.npy")));
+    }
+    for file in files {
+        crate::outputs::check_file(&file, inputs)?;
+    }
+    Ok(())
+}
+
 /// Writes embeddings and their labels, chosen by the extension of `path`:
 /// - `.npy`: the embeddings as `<f4` `[n, D]` to `path` and the labels as `<i8` `[n]` to
 ///   the sibling `STEM.labels.npy` (`emb.npy` -> `emb.labels.npy`);

@@ -50,6 +50,9 @@ pub enum InferError {
     /// A run directory file could not be read or written.
     #[error(transparent)]
     RunDir(#[from] RunDirError),
+    /// An output path that would overwrite a run's file, an input, or a dataset.
+    #[error(transparent)]
+    Output(#[from] crate::outputs::OutputError),
 }
 
 impl InferError {

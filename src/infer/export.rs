@@ -138,6 +138,11 @@ impl ClassifierSpec {
 pub fn export(model: &Path, out: &Path, force: bool) -> Result<ClassifierSpec, InferError> {
     check_out(out, force)?;
     let dir = ModelDir::open(model)?;
+    let data = dir.data_config().and_then(|(d, _)| d.dataset_dir());
+    crate::outputs::check_dir(
+        out,
+        &crate::outputs::Inputs::new([model.to_path_buf()], data),
+    )?;
     let spec = dir.classifier_spec()?;
     let device = crate::device::DeviceChoice::Cpu.device();
     let net = dir.load_classifier(&device)?;
@@ -187,6 +192,8 @@ fn check_out(out: &Path, force: bool) -> Result<(), InferError> {
                 .map_err(|e| InferError::io(out, e))
         })
         .collect::<Result<_, _>>()?;
+    // The lock file of a run folder (crate::dirlock) is no content.
+    names.retain(|n| n != crate::dirlock::LOCK_FILE);
     if names.is_empty() {
         return Ok(());
     }

@@ -37,7 +37,7 @@ mod preprocess;
 mod source;
 
 pub use classifier::{ClassScore, Classifier, Prediction, softmax};
-pub use embed::{Embedder, Layer, write_embeddings};
+pub use embed::{Embedder, Layer, check_embeddings_out, write_embeddings};
 pub use error::InferError;
 pub use export::{CLASSIFIER_FORMAT, CLASSIFIER_VERSION, ClassifierSpec, ExportSource, export};
 pub use preprocess::{

@@ -178,6 +178,11 @@ impl ModelDir {
         } else {
             return Err(not_a_model(dir, "config.json of no known stage"));
         };
+        let weights = match kind {
+            ModelKind::Linear => "classifier.safetensors",
+            _ => "model.safetensors",
+        };
+        crate::train::run_dir::check_finished(dir, weights).map_err(TrainError::from)?;
         Ok(Self {
             dir: dir.to_path_buf(),
             kind,
@@ -296,10 +301,8 @@ impl ModelDir {
             std: summary.std.clone(),
             source: Some(ExportSource {
                 kind: self.kind.name().into(),
-                // Absolute: the record must not depend on the directory export ran in.
-                run: std::fs::canonicalize(&self.dir)
-                    .or_else(|_| std::path::absolute(&self.dir))
-                    .unwrap_or_else(|_| self.dir.clone()),
+                // Absolute: an export is read from anywhere, a relative path means nothing.
+                run: crate::outputs::resolve(&self.dir),
                 data: summary.name.clone(),
             }),
         };
@@ -346,8 +349,8 @@ impl ModelDir {
                 };
                 Ok(load_weights(model, self.dir.join("model.safetensors"))?)
             }
-            Inner::Linear { pretrain, .. } => {
-                let encoder = pretrain.load_encoder(device)?;
+            Inner::Linear { .. } => {
+                let encoder = self.load_encoder(device)?;
                 self.attach_classifier(encoder, classes, device)
             }
             Inner::Pretrain(_) => {
@@ -377,7 +380,7 @@ impl ModelDir {
     /// Missing weights or weights of another architecture.
     pub fn load_encoder(&self, device: &Device) -> Result<Encoder, InferError> {
         match &self.inner {
-            Inner::Linear { pretrain, .. } => pretrain.load_encoder(device),
+            Inner::Linear { .. } => Ok(self.load_projection(device)?.0),
             Inner::Pretrain(_) => Ok(self.load_projection(device)?.0),
             Inner::Export(_) | Inner::Supervised { .. } => {
                 let encoder = self.encoder_config().try_init(device)?;
@@ -408,7 +411,12 @@ impl ModelDir {
                 let net = load_weights(net, self.dir.join("model.safetensors"))?;
                 Ok((net.encoder, net.head))
             }
-            Inner::Linear { pretrain, .. } => pretrain.load_projection(device),
+            Inner::Linear { pretrain, .. } => {
+                let (encoder, head) = pretrain.load_projection(device)?;
+                // The encoder in the pre-training run must still be the probe's.
+                crate::train::linear::verify_encoder(&self.dir, &encoder)?;
+                Ok((encoder, head))
+            }
             _ => Err(InferError::BadModel {
                 path: self.dir.clone(),
                 reason: format!(

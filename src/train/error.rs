@@ -43,10 +43,22 @@ pub enum TrainError {
     /// The run directory could not be written or read.
     #[error(transparent)]
     RunDir(#[from] RunDirError),
+    /// A long phase gave up on a stop request (Ctrl-C) before any checkpoint.
+    #[error(transparent)]
+    Stopped(#[from] crate::stop::Stopped),
+    /// An output path that would overwrite a run's file, an input, or a dataset.
+    #[error(transparent)]
+    Output(#[from] crate::outputs::OutputError),
     /// The loss became NaN or infinite; the last good checkpoint is kept.
     #[error(
-        "the loss is {value} at epoch {epoch}, step {step}: training stopped (lower the learning rate; the last good checkpoint is kept{})",
-        .checkpoint.as_ref().map(|p| format!(" at {}", p.display())).unwrap_or_default()
+        "the loss is {value} at epoch {epoch}, step {step}: training stopped ({}); the usual \
+         causes are a learning rate too high for the batch size and optimiser, or a setting \
+         that scales the loss (a very low temperature, a temperature far below the base \
+         temperature)",
+        match .checkpoint.as_ref().filter(|p| p.join("state.json").is_file()) {
+            Some(p) => format!("the last good checkpoint is kept at {}", p.display()),
+            None => "no checkpoint was written before it".to_string(),
+        }
     )]
     NonFinite {
         /// The bad value.

@@ -49,6 +49,8 @@ where
     let mut values = Vec::new();
     let mut cols = 0;
     for batch in loader.iter(0) {
+        // Polled per batch: a Ctrl-C while caching features takes effect at once.
+        crate::stop::check("feature caching (encoding images)")?;
         let batch = batch?;
         let out = forward(images(&batch, device)); // [B, K]
         cols = out.dims()[1];

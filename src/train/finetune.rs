@@ -164,6 +164,10 @@ pub fn finetune(
             }));
         }
     };
+    crate::outputs::check_dir(
+        out,
+        &crate::outputs::Inputs::new([config.pretrained_run.clone()], data_config.dataset_dir()),
+    )?;
     let data = target_data(
         &data_config,
         &encoder_config,
@@ -201,7 +205,7 @@ pub fn finetune(
 /// # Errors
 /// A missing or incompatible run, or any error of [`finetune`].
 pub fn resume_finetune(run: &Path, opts: &RunOptions) -> Result<SupervisedReport, TrainError> {
-    let run = RunDir::open(run)?;
+    let run = RunDir::open_locked(run)?;
     let mut config: FinetuneConfig = run.read_json("config.json")?;
     let (Some(encoder_config), Some(data_config)) = (config.encoder.clone(), config.data.clone())
     else {

@@ -16,9 +16,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
 use signal_hook::iterator::Signals;
 
 use super::TrainError;
@@ -28,7 +28,6 @@ use super::checkpoint::LoopState;
 /// SIGINT (128 + 2), by convention.
 pub const EXIT_CODE: u8 = 130;
 
-static REQUESTED: AtomicBool = AtomicBool::new(false);
 /// The first signal received (0: none).
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 static INSTALLED: Mutex<bool> = Mutex::new(false);
@@ -52,17 +51,54 @@ pub fn exit_code() -> u8 {
     }
 }
 
-/// Installs the SIGINT/SIGTERM/SIGHUP handler (idempotent): a thread that waits for them.
+/// What the first signal does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Request a stop ([`requested`]): training loops checkpoint and return
+    /// [`TrainError::Interrupted`], long phases give up within about a second; a second
+    /// signal exits at once.
+    Graceful,
+    /// Exit at once (commands with nothing to save: `eval`, `predict`, `embed`, ...).
+    Immediate,
+}
+
+/// Writes `message` to stderr from a helper thread (another thread may hold stderr's
+/// lock, in which case the message is lost) and exits the process at once with `code`,
+/// without running exit handlers or waiting for any lock.
+fn exit_now(message: &str, code: u8) -> ! {
+    let message = message.to_owned();
+    let _ = std::thread::Builder::new().spawn(move || {
+        let _ = std::io::stderr().write_all(message.as_bytes());
+    });
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    signal_hook::low_level::exit(i32::from(code))
+}
+
+/// Installs the SIGINT/SIGTERM/SIGHUP handler (idempotent) in [`Mode::Graceful`]: a
+/// thread that waits for them.
 ///
 /// # Errors
 /// When the OS refuses to register the handler.
 pub fn install() -> Result<(), InterruptError> {
+    install_mode(Mode::Graceful)
+}
+
+/// Installs the SIGINT/SIGTERM/SIGHUP handler (idempotent) in `mode`. Either way the
+/// process ends with the same status for the same signal: 128 + its number.
+///
+/// # Errors
+/// When the OS refuses to register the handler.
+pub fn install_mode(mode: Mode) -> Result<(), InterruptError> {
     let mut installed = INSTALLED
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if *installed {
         return Ok(());
     }
+    // SIGXFSZ (a write past `ulimit -f`) would kill the process without a word; with a
+    // handler of its own the write fails with EFBIG instead, and the error names the file.
+    signal_hook::flag::register(SIGXFSZ, std::sync::Arc::default())
+        .map_err(|e| InterruptError(e.to_string()))?;
     let mut signals =
         Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(|e| InterruptError(e.to_string()))?;
     std::thread::Builder::new()
@@ -70,16 +106,18 @@ pub fn install() -> Result<(), InterruptError> {
         .spawn(move || {
             for signal in signals.forever() {
                 let _ = SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+                if mode == Mode::Immediate {
+                    exit_now("\ninterrupted: exiting now\n", exit_code());
+                }
                 // Not eprintln!: after a hang-up (SIGHUP) stderr may be gone, and a panic
                 // here would end the handler thread.
-                if REQUESTED.swap(true, Ordering::SeqCst) {
-                    let _ = writeln!(std::io::stderr(), "\ninterrupted again: exiting now");
-                    std::process::exit(i32::from(exit_code()));
+                if crate::stop::request() {
+                    exit_now("\ninterrupted again: exiting now\n", exit_code());
                 }
                 let _ = writeln!(
                     std::io::stderr(),
-                    "\ninterrupt: stopping after the current step and saving a checkpoint \
-                     (press Ctrl-C again to quit at once)"
+                    "\ninterrupt: stopping after the current step and saving a checkpoint, \
+                     or within a second in other phases (press Ctrl-C again to quit at once)"
                 );
             }
         })
@@ -90,17 +128,17 @@ pub fn install() -> Result<(), InterruptError> {
 
 /// Whether a stop was requested (a signal arrived, or [`request`] was called).
 pub fn requested() -> bool {
-    REQUESTED.load(Ordering::SeqCst)
+    crate::stop::requested()
 }
 
 /// Requests a stop, as the first Ctrl-C does.
 pub fn request() {
-    REQUESTED.store(true, Ordering::SeqCst);
+    crate::stop::request();
 }
 
 /// Withdraws a pending request (for instance before starting another stage).
 pub fn clear() {
-    REQUESTED.store(false, Ordering::SeqCst);
+    crate::stop::clear();
 }
 
 /// The error a loop returns after saving `checkpoint` at `state` on a stop request;

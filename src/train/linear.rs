@@ -126,6 +126,7 @@ pub fn load_encoder(
             return Err(e.into());
         }
     };
+    super::run_dir::check_finished(encoder_run, "model.safetensors")?;
     let net = config.model.try_init(device)?;
     let net = load_weights(net, run.file("model.safetensors"))?;
     Ok((net.encoder.valid(), config))
@@ -165,6 +166,10 @@ pub fn linear_probe(
         augment.validate()?;
     }
     let (encoder, data_config, data) = prepare(config, quiet)?;
+    crate::outputs::check_dir(
+        out,
+        &crate::outputs::Inputs::new([config.encoder_run.clone()], data_config.dataset_dir()),
+    )?;
     if config.augment.is_some() {
         // The augmented loader's own check, made before the run directory exists.
         super::pretrain::check_batch(config.batch_size, &data)?;
@@ -216,7 +221,7 @@ fn prepare(
 /// # Errors
 /// A missing or incompatible run, or any error of [`linear_probe`].
 pub fn resume_linear(run: &Path, opts: &super::RunOptions) -> Result<LinearReport, TrainError> {
-    let run = RunDir::open(run)?;
+    let run = RunDir::open_locked(run)?;
     let mut config: LinearConfig = run.read_json("config.json")?;
     let last = checkpoint::resume_point(&run)?;
     opts.apply_resume_device(&run, &mut config, |c, device| c.device = device)?;
@@ -517,12 +522,6 @@ fn logits(
 /// # Errors
 /// [`TrainError::Config`] naming `encoder.json` and the encoder run when they differ.
 fn check_encoder(run: &RunDir, fingerprint: u64, encoder_run: &Path) -> Result<(), TrainError> {
-    #[derive(Serialize, Deserialize)]
-    struct Recorded {
-        /// As a string: JSON numbers lose u64 precision in many readers.
-        fingerprint: String,
-        encoder_run: PathBuf,
-    }
     let path = run.file("encoder.json");
     if !path.is_file() {
         let recorded = Recorded {
@@ -538,6 +537,41 @@ fn check_encoder(run: &RunDir, fingerprint: u64, encoder_run: &Path) -> Result<(
              resumed since); start a new linear probe",
             path.display(),
             encoder_run.display()
+        )));
+    }
+    Ok(())
+}
+
+/// A probe's `encoder.json`: the fingerprint of the frozen encoder it was trained on.
+#[derive(Serialize, Deserialize)]
+struct Recorded {
+    /// As a string: JSON numbers lose u64 precision in many readers.
+    fingerprint: String,
+    encoder_run: PathBuf,
+}
+
+/// Checks that `encoder`, loaded now from the probe's pre-training run, is the encoder
+/// the linear probe in `probe` was trained on (its `encoder.json`; a probe without one,
+/// from an older version, is not checked). Every use of a probe (`eval`, `predict`,
+/// `embed`, `export`, `report`, `finetune`) goes through this.
+///
+/// # Errors
+/// [`TrainError::Config`] naming `encoder.json` and the encoder run when the encoder was
+/// retrained or resumed since; an unreadable `encoder.json`.
+pub fn verify_encoder<M: Module>(probe: &Path, encoder: &M) -> Result<(), TrainError> {
+    let path = probe.join("encoder.json");
+    if !path.is_file() {
+        return Ok(());
+    }
+    let recorded: Recorded = super::run_dir::read_json(&path)?;
+    if recorded.fingerprint != fingerprint(encoder).to_string() {
+        return Err(TrainError::Config(format!(
+            "{}: the encoder in {} is not the one this linear probe was trained on (it was \
+             retrained or resumed since), so the probe's classifier no longer fits it; \
+             train a new probe: supcon linear --encoder {}",
+            path.display(),
+            recorded.encoder_run.display(),
+            recorded.encoder_run.display()
         )));
     }
     Ok(())

@@ -5,6 +5,7 @@
 //! reloadable), `data.json` (the data's shape, classes and normalisation, for inference),
 //! `metrics.jsonl`, `checkpoints/`, the final weights and `report.json`.
 
+pub mod applies;
 pub mod checkpoint;
 pub mod chunked;
 pub mod distributed;

@@ -233,6 +233,20 @@ impl PretrainConfig {
                 MAX_BANK_BYTES / (1u64 << 30) as f64
             )));
         }
+        // Settings a configuration file sets explicitly, checked against the same table
+        // as the command-line flags.
+        let explicit = super::setup::explicit_settings(&self.optimizer);
+        let mut explicit: Vec<&str> = explicit.to_vec();
+        if self.loss.positives_cap.is_some() {
+            explicit.push("--positives-cap");
+        }
+        super::applies::check(
+            &explicit,
+            &super::applies::Context {
+                method: Some(self.method),
+                ..super::applies::Context::new(self.optimizer.kind, &self.schedule.decay)
+            },
+        )?;
         if self.method == Method::Simclr && self.views < 2 {
             return Err(TrainError::Config(format!(
                 "views = {}: SimCLR needs at least 2 views (an image's other views are its only \
@@ -278,7 +292,15 @@ impl PretrainConfig {
             .map_err(TrainError::Config)?;
         self.augment.validate()?;
         self.loss.init()?;
-        self.model.validate()?;
+        // The MLP's input size comes from the data when training starts
+        // (`adapt_model_config`); a configuration checked before the data is loaded
+        // (`supcon run`, `supcon sweep`) is checked with a stand-in size.
+        let mut model = self.model.clone();
+        if model.encoder.name == crate::model::EncoderKind::Mlp && model.encoder.input_dim.is_none()
+        {
+            model.encoder.input_dim = Some(1);
+        }
+        model.validate()?;
         Ok(())
     }
 }
@@ -394,6 +416,59 @@ pub fn check_batch(batch_size: usize, data: &crate::data::LoadedDataset) -> Resu
     Ok(())
 }
 
+/// Refuses settings under which the contrastive loss is the same at every step (zero, in
+/// practice), so nothing is learned: no anchor can have a positive (one view per image,
+/// and no other image of its class in a batch or the memory bank), or no anchor can have
+/// a negative (one image per batch without a memory bank, or SupCon on one class).
+///
+/// # Errors
+/// [`TrainError::Config`] saying which and what to change.
+pub fn check_contrast(
+    config: &PretrainConfig,
+    data: &crate::data::LoadedDataset,
+) -> Result<(), TrainError> {
+    let counts = crate::data::class_counts(&data.train);
+    let largest = counts.iter().copied().max().unwrap_or(0);
+    let classes = counts.iter().filter(|&&c| c > 0).count();
+    let batch = config.batch_size.min(data.train.len());
+    let others = batch >= 2 || config.memory_bank > 0;
+    let labels = config.method == Method::Supcon;
+    let positive = config.views >= 2 || (labels && largest >= 2 && others);
+    if !positive {
+        let why = if !labels {
+            "SimCLR's only positives are an image's other views".to_string()
+        } else if largest < 2 {
+            format!(
+                "no class of the training set ({} images) has two images",
+                data.train.len()
+            )
+        } else {
+            format!("a batch holds {batch} image and there is no memory bank")
+        };
+        return Err(TrainError::Config(format!(
+            "views = {}, batch_size = {}: no anchor can have a positive ({why}); the loss \
+             would be 0 at every step; use --views 2 or more",
+            config.views, config.batch_size
+        )));
+    }
+    let negative = others && (!labels || classes >= 2);
+    if !negative {
+        let why = if others {
+            "every training image is of one class, so all of them are positives".to_string()
+        } else {
+            "a batch holds one image and there is no memory bank, so each anchor is \
+             contrasted only with its own views"
+                .to_string()
+        };
+        return Err(TrainError::Config(format!(
+            "batch_size = {}: no anchor can have a negative ({why}); the loss would not \
+             change with training; use --batch-size 2 or more, or --memory-bank K",
+            config.batch_size
+        )));
+    }
+    Ok(())
+}
+
 /// Runs stage 1 into a new run directory `out`.
 ///
 /// # Errors
@@ -403,6 +478,10 @@ pub fn pretrain(
     out: &Path,
     opts: &RunOptions,
 ) -> Result<PretrainReport, TrainError> {
+    crate::outputs::check_dir(
+        out,
+        &crate::outputs::Inputs::new([], config.data.dataset_dir()),
+    )?;
     let data = config.data.load(config.seed)?;
     let mut config = config.clone();
     // Input channels (and the MLP's input size) come from the data, then validate.
@@ -411,6 +490,7 @@ pub fn pretrain(
     check_batch(config.batch_size, &data)?;
     config.init = config.init.as_ref().map(EncoderInit::absolute);
     super::init::check_init(config.init.as_ref(), &config.model.encoder)?;
+    check_contrast(&config, &data)?;
     let run = RunDir::create(out)?;
     run.write_json("config.json", &config)?;
     run.write_json("data.json", &data.summary())?;
@@ -423,7 +503,7 @@ pub fn pretrain(
 /// # Errors
 /// A missing or incompatible run, or any error of [`pretrain`].
 pub fn resume_pretrain(run: &Path, opts: &RunOptions) -> Result<PretrainReport, TrainError> {
-    let run = RunDir::open(run)?;
+    let run = RunDir::open_locked(run)?;
     let mut config: PretrainConfig = run.read_json("config.json")?;
     config.validate()?;
     let last = checkpoint::resume_point(&run)?;

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::data::DataSummary;
+use crate::dirlock::{DirLock, LockError};
 use crate::fsutil::write_atomic;
 
 /// Errors of run-directory I/O, each naming the file.
@@ -47,7 +48,92 @@ pub enum RunDirError {
     /// The directory already holds a run.
     #[error("{0}: already holds a run (config.json exists); pick another --out, or --resume it")]
     Exists(PathBuf),
+    /// The directory holds the output of another command (`supcon run`, a sweep, an export).
+    #[error("{path}: holds {what} ({file} exists); pick another --out")]
+    Other {
+        /// The directory.
+        path: PathBuf,
+        /// What it holds, in words.
+        what: &'static str,
+        /// The file that says so.
+        file: &'static str,
+    },
+    /// Another process writes into the directory.
+    #[error(transparent)]
+    Locked(#[from] LockError),
+    /// A run stopped (Ctrl-C, a crash) before it wrote its final weights.
+    #[error(
+        "{path}: the run is unfinished ({stopped}) and has no {weights} yet; continue it \
+         with: {resume}"
+    )]
+    Unfinished {
+        /// The run directory.
+        path: PathBuf,
+        /// Where it stopped, in words.
+        stopped: String,
+        /// The final weights file it lacks.
+        weights: String,
+        /// The command that continues it.
+        resume: String,
+    },
 }
+
+/// Checks that the run in `dir` finished: it has its `report.json` or its final weights
+/// file `weights`. A folder without `config.json` is not a run and passes (other checks
+/// name it).
+///
+/// # Errors
+/// [`RunDirError::Unfinished`] saying where the run stopped and the `--resume` command
+/// that continues it (`supcon run --resume` for a stage of `supcon run`).
+pub fn check_finished(dir: &Path, weights: &str) -> Result<(), RunDirError> {
+    if !dir.join("config.json").is_file()
+        || dir.join("report.json").exists()
+        || dir.join(weights).exists()
+    {
+        return Ok(());
+    }
+    let config: serde_json::Value = read_json(&dir.join("config.json"))?;
+    let has = |key: &str| config.get(key).is_some();
+    let stage = if has("pretrained_run") {
+        "finetune"
+    } else if has("encoder_run") {
+        "linear"
+    } else if has("method") || has("model") {
+        "pretrain"
+    } else {
+        "train-ce"
+    };
+    let resume = match dir.parent() {
+        Some(p) if p.join("run.json").is_file() => {
+            format!("supcon run --resume {}", p.display())
+        }
+        _ => format!("supcon {stage} --resume {}", dir.display()),
+    };
+    let newest = fs::read_dir(dir.join("checkpoints"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("state.json").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .max();
+    let stopped = match newest {
+        Some(name) => format!("it stopped after checkpoint checkpoints/{name}"),
+        None => "it stopped before its first checkpoint".into(),
+    };
+    Err(RunDirError::Unfinished {
+        path: dir.to_path_buf(),
+        stopped,
+        weights: weights.into(),
+        resume,
+    })
+}
+
+/// Files that mark a directory as the output of a command other than a training stage.
+const OTHER_OUTPUTS: [(&str, &str); 3] = [
+    ("run.json", "a `supcon run` output"),
+    ("sweep.json", "a sweep"),
+    ("classifier.json", "an exported model"),
+];
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> RunDirError + '_ {
     move |source| RunDirError::Io {
@@ -56,24 +142,53 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> RunDirError + '_ {
     }
 }
 
-/// A run directory on disk.
+/// A run directory on disk. One opened for writing ([`create`](Self::create),
+/// [`open_locked`](Self::open_locked)) holds the directory's lock
+/// ([`crate::dirlock`]) for as long as it or a clone lives.
 #[derive(Clone, Debug)]
 pub struct RunDir {
     root: PathBuf,
+    lock: Option<std::sync::Arc<DirLock>>,
 }
 
 impl RunDir {
-    /// Creates a fresh run directory (and its parents).
+    /// Creates a fresh run directory (and its parents) and locks it.
     ///
     /// # Errors
-    /// [`RunDirError::Exists`] when it already holds a `config.json`; I/O errors.
+    /// [`RunDirError::Locked`] when another process writes there;
+    /// [`RunDirError::Exists`] when it already holds a `config.json`;
+    /// [`RunDirError::Other`] when it holds another command's output; I/O errors.
     pub fn create(root: impl Into<PathBuf>) -> Result<Self, RunDirError> {
         let root = root.into();
+        // Locked before looking inside: of two writers racing for one folder, the second
+        // fails here, or (after the first has finished) on its config.json.
+        let lock = DirLock::create(&root)?;
         if root.join("config.json").exists() {
             return Err(RunDirError::Exists(root));
         }
+        if let Some((file, what)) = OTHER_OUTPUTS.iter().find(|(f, _)| root.join(f).exists()) {
+            return Err(RunDirError::Other {
+                path: root,
+                what,
+                file,
+            });
+        }
         fs::create_dir_all(root.join("checkpoints")).map_err(io_err(&root))?;
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            lock: Some(std::sync::Arc::new(lock)),
+        })
+    }
+
+    /// Opens an existing run directory to write into it (a resume, `eval`'s `eval.json`),
+    /// holding its lock.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open), or [`RunDirError::Locked`].
+    pub fn open_locked(root: impl Into<PathBuf>) -> Result<Self, RunDirError> {
+        let mut run = Self::open(root)?;
+        run.lock = Some(std::sync::Arc::new(DirLock::acquire(&run.root)?));
+        Ok(run)
     }
 
     /// Opens an existing run directory.
@@ -92,7 +207,7 @@ impl RunDir {
                 ),
             });
         }
-        Ok(Self { root })
+        Ok(Self { root, lock: None })
     }
 
     /// The directory.
@@ -300,6 +415,39 @@ fn recorded_field<T: DeserializeOwned>(dir: &Path, field: &str) -> Result<Option
         .transpose()
 }
 
+/// Reads every well-formed record of a `metrics.jsonl`, for display: each malformed line
+/// (not only a torn last one) is skipped and described, naming the file and the line.
+///
+/// # Errors
+/// I/O errors naming the file.
+pub fn read_metrics_lenient(
+    path: &Path,
+) -> Result<(Vec<serde_json::Value>, Vec<String>), RunDirError> {
+    let text = fs::read(path).map_err(io_err(path))?;
+    let text = String::from_utf8_lossy(&text);
+    let mut records = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(v) if v.is_object() => records.push(v),
+            Ok(_) => skipped.push(format!(
+                "{} line {}: not a JSON object; line skipped",
+                path.display(),
+                i + 1
+            )),
+            Err(e) => skipped.push(format!(
+                "{} line {}: {e}; line skipped",
+                path.display(),
+                i + 1
+            )),
+        }
+    }
+    Ok((records, skipped))
+}
+
 /// Reads every record of a `metrics.jsonl`, skipping a torn last line (a crash mid-write).
 ///
 /// # Errors
@@ -333,8 +481,15 @@ mod tests {
         let run = RunDir::create(dir.path().join("r")).unwrap();
         run.write_json("config.json", &serde_json::json!({"a": 1}))
             .unwrap();
-        let err = RunDir::create(run.path()).unwrap_err();
+        let path = run.path().to_path_buf();
+        // While `run` holds the folder, a second writer is refused by the lock ...
+        let err = RunDir::create(&path).unwrap_err();
+        assert!(err.to_string().contains("another supcon process"), "{err}");
+        drop(run);
+        // ... and afterwards by the run it finds there.
+        let err = RunDir::create(&path).unwrap_err();
         assert!(err.to_string().contains("already holds a run"), "{err}");
+        let run = RunDir::open(&path).unwrap();
         let mut log = run.metrics().unwrap();
         log.log(&serde_json::json!({"step": 1, "loss": 2.5}))
             .unwrap();

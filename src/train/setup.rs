@@ -41,6 +41,14 @@ impl Default for DataConfig {
 }
 
 impl DataConfig {
+    /// The dataset's folder, when its spec names one (and parses).
+    pub fn dataset_dir(&self) -> Option<std::path::PathBuf> {
+        self.spec
+            .parse::<DatasetSpec>()
+            .ok()
+            .and_then(|s| s.dir().map(std::path::Path::to_path_buf))
+    }
+
     /// Loads, subsets and validates the dataset.
     ///
     /// # Errors
@@ -68,6 +76,16 @@ impl DataConfig {
         validate(&data.train)?;
         validate(&data.test)?;
         Ok(data)
+    }
+}
+
+/// The table settings of [`super::applies`] that an optimiser configuration sets
+/// explicitly (a value other than the default that only some optimisers use).
+pub fn explicit_settings(optimizer: &crate::train::OptimizerConfig) -> &'static [&'static str] {
+    if optimizer.nesterov {
+        &["--nesterov"]
+    } else {
+        &[]
     }
 }
 

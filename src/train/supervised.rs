@@ -142,6 +142,10 @@ pub fn train_supervised(
         .validate(config.epochs)
         .map_err(TrainError::Config)?;
     config.augment.validate()?;
+    crate::outputs::check_dir(
+        out,
+        &crate::outputs::Inputs::new([], config.data.dataset_dir()),
+    )?;
     let data = config.data.load(config.seed)?;
     let mut config = config.clone();
     // Input channels (and the MLP's input size) come from the data.
@@ -161,7 +165,7 @@ pub fn train_supervised(
 /// # Errors
 /// A missing or incompatible run, or any error of [`train_supervised`].
 pub fn resume_supervised(run: &Path, opts: &RunOptions) -> Result<SupervisedReport, TrainError> {
-    let run = RunDir::open(run)?;
+    let run = RunDir::open_locked(run)?;
     let mut config: SupervisedConfig = run.read_json("config.json")?;
     let last = checkpoint::resume_point(&run)?;
     opts.apply_resume_device(&run, &mut config, |c, device| c.device = device)?;

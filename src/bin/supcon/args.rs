@@ -1,7 +1,7 @@
 //! Command-line flags shared by the training commands, and how they override a
 //! configuration (defaults, or a `--config` file).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -19,16 +19,20 @@ pub struct DataArgs {
     #[arg(long, value_name = "SPEC")]
     pub data: Option<String>,
     /// Keep at most N training samples (class-stratified)
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     pub limit: Option<usize>,
     /// Keep exactly K training samples per class (few-shot)
-    #[arg(long, allow_negative_numbers = true, value_name = "K")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "K")]
     pub shots: Option<usize>,
     /// Keep at most N test samples
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     pub test_limit: Option<usize>,
     /// Data-loading threads (0 = one per core); results do not depend on it
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     pub threads: Option<usize>,
 }
 
@@ -74,7 +78,8 @@ pub struct ModelArgs {
     #[arg(long)]
     pub stem: Option<Stem>,
     /// ResNet width multiplier [default: 1]
-    #[arg(long, allow_negative_numbers = true, value_name = "K")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "K")]
     pub width: Option<usize>,
 }
 
@@ -126,10 +131,12 @@ impl InitArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub struct TrainArgs {
     /// Epochs
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     pub epochs: Option<usize>,
     /// Images per batch
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     pub batch_size: Option<usize>,
     /// Learning rate (per 256 samples with --scale-lr) [default: pretrain 0.5 x batch / 1024,
     /// the paper's; train-ce and linear 0.1; finetune 0.01]
@@ -165,13 +172,15 @@ pub struct TrainArgs {
     #[arg(long, value_name = "POLICY")]
     pub augment: Option<Augment>,
     /// Seed of initialisation, shuffling and augmentation
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::whole)]
     pub seed: Option<u64>,
     /// Device: cpu | gpu[:N] (GPU with a `--features gpu` build) [default: cpu]
     #[arg(long)]
     pub device: Option<DeviceChoice>,
     /// Write a checkpoint every N epochs (and after the last)
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     pub checkpoint_every: Option<usize>,
 }
 
@@ -280,6 +289,47 @@ impl LossArgs {
     }
 }
 
+/// Refuses the flags in `given` that do nothing with these settings (the library's one
+/// table, [`supcon::train::applies`]).
+pub fn check_applies(
+    given: &[&str],
+    optimizer: &OptimizerConfig,
+    schedule: &ScheduleConfig,
+    method: Option<supcon::train::Method>,
+) -> Result<()> {
+    let context = supcon::train::applies::Context {
+        method,
+        ..supcon::train::applies::Context::new(optimizer.kind, &schedule.decay)
+    };
+    Ok(supcon::train::applies::check(given, &context)?)
+}
+
+/// Parses a count flag (a whole number >= 0). A negative or fractional value is named
+/// as such, rather than clap's `invalid digit found in string`.
+pub fn count(s: &str) -> Result<usize, String> {
+    parse_whole(s)
+}
+
+/// As [`count`], for 64-bit values (seeds).
+pub fn whole(s: &str) -> Result<u64, String> {
+    parse_whole(s)
+}
+
+fn parse_whole<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    let t = s.trim();
+    t.parse::<T>().map_err(|_| {
+        if t.starts_with('-') && t[1..].parse::<f64>().is_ok() {
+            format!("{t} is negative; expected a whole number >= 0")
+        } else if t.parse::<f64>().is_ok_and(|v| v.fract() != 0.0) {
+            format!("{t} is not a whole number; expected a whole number >= 0")
+        } else if t.parse::<f64>().is_ok() {
+            format!("{t} is too large or not written as digits; expected a whole number >= 0 in digits, such as 100000")
+        } else {
+            format!("'{t}' is not a number; expected a whole number >= 0")
+        }
+    })
+}
+
 /// The names whose flag is set.
 pub fn given(flags: &[(&'static str, bool)]) -> Vec<&'static str> {
     flags
@@ -327,18 +377,29 @@ pub struct LossArgs {
     #[arg(long)]
     pub variant: Option<Variant>,
     /// At most N positives per anchor from other samples
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     pub positives_cap: Option<usize>,
     /// Projection head: mlp | linear [default: mlp]
     #[arg(long)]
     pub head: Option<HeadKind>,
     /// Projection dimension [default: 128]
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     pub proj_dim: Option<usize>,
 }
 
 /// Reads a stage configuration from a `.json` or `.toml` file (unknown fields rejected).
 pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    // A FIFO or a device would block or never end: refused before it is opened.
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        anyhow::bail!(
+            "config file {}: not a regular file; expected a .toml or .json file",
+            path.display()
+        );
+    }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
     let toml = match path.extension().and_then(|e| e.to_str()) {
@@ -393,11 +454,25 @@ pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     parsed.with_context(|| format!("config file {}", path.display()))
 }
 
-/// A default output directory under `runs/`: `runs/<prefix>-<unix seconds>`.
-pub fn default_out(prefix: &str) -> PathBuf {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    PathBuf::from("runs").join(format!("{prefix}-{secs}"))
+/// Runs `work` on the output directory: `out` when given, otherwise a new, unique
+/// `runs/<prefix>-<unix seconds>[-N]`, created atomically so that two commands started in
+/// the same second never share it. A default directory that `work` fails to fill (bad
+/// settings found before training) is removed again when it holds nothing but its lock.
+pub fn with_out<T>(
+    out: Option<&Path>,
+    prefix: &str,
+    work: impl FnOnce(&Path) -> Result<T>,
+) -> Result<T> {
+    if let Some(out) = out {
+        return work(out);
+    }
+    let dir = supcon::dirlock::unique_dir(Path::new("runs"), prefix)
+        .with_context(|| format!("creating runs/{prefix}-<time>"))?;
+    let result = work(&dir);
+    if result.is_err() {
+        let _ = std::fs::remove_file(dir.join(supcon::dirlock::LOCK_FILE));
+        let _ = std::fs::remove_dir(dir.join("checkpoints"));
+        let _ = std::fs::remove_dir(&dir);
+    }
+    result
 }

@@ -87,25 +87,31 @@ enum LossImpl {
 #[derive(Args, Debug)]
 pub struct LossBench {
     /// Samples per batch (N)
-    #[arg(long, allow_negative_numbers = true, default_value_t = 4096)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, default_value_t = 4096)]
     batch: usize,
     /// Embedding dimension
-    #[arg(long, allow_negative_numbers = true, default_value_t = 128)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, default_value_t = 128)]
     dim: usize,
     /// Views per sample
-    #[arg(long, allow_negative_numbers = true, default_value_t = 2)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, default_value_t = 2)]
     views: usize,
     /// Number of classes of the random labels
-    #[arg(long, allow_negative_numbers = true, default_value_t = 100)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, default_value_t = 100)]
     classes: usize,
     /// Implementation
     #[arg(long = "impl", value_enum, default_value_t = LossImpl::Tiled)]
     implementation: LossImpl,
     /// Anchor rows per block (tiled)
-    #[arg(long, allow_negative_numbers = true, default_value_t = DEFAULT_BLOCK)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, default_value_t = DEFAULT_BLOCK)]
     block: usize,
     /// Timed repetitions (after one warm-up)
-    #[arg(long, allow_negative_numbers = true, default_value_t = 5)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, default_value_t = 5)]
     reps: usize,
     /// Device of the plain implementation: cpu | gpu[:N] (tiled is CPU code)
     #[arg(long, default_value = "cpu")]
@@ -400,26 +406,32 @@ pub struct StepBench {
     #[arg(long, default_value = "resnet18")]
     model: EncoderKind,
     /// Images per batch (each gives two views)
-    #[arg(long, allow_negative_numbers = true, default_value_t = 128)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, default_value_t = 128)]
     batch: usize,
     /// Image side (square)
-    #[arg(long, allow_negative_numbers = true, default_value_t = 32)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, default_value_t = 32)]
     size: usize,
     /// Image channels
-    #[arg(long, allow_negative_numbers = true, default_value_t = 3)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, default_value_t = 3)]
     channels: usize,
     /// Views per image (2 for SupCon; the JSON counts views)
-    #[arg(long, allow_negative_numbers = true, default_value_t = 2)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, default_value_t = 2)]
     views: usize,
     /// Timed steps (after two warm-up steps)
-    #[arg(long, allow_negative_numbers = true, default_value_t = 5)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, default_value_t = 5)]
     steps: usize,
     /// Device: cpu | gpu[:N]
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
     /// Gradient caching: embed and back-propagate N views at a time with the tiled loss
     /// (what `pretrain --chunk N` does) [default: one autodiff graph over the batch]
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     chunk: Option<usize>,
     /// Convolution and BatchNorm implementation on the CPU: the project's kernels, or
     /// burn's own operations (for comparison)
@@ -732,16 +744,20 @@ pub struct AugmentBench {
     #[arg(long, default_value = "sim")]
     policy: Augment,
     /// Images per batch
-    #[arg(long, allow_negative_numbers = true, default_value_t = 256)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, default_value_t = 256)]
     batch: usize,
     /// Views per image
-    #[arg(long, allow_negative_numbers = true, default_value_t = 2)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, default_value_t = 2)]
     views: usize,
     /// Loader threads (0 = one per core)
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, default_value_t = 0)]
     threads: usize,
     /// Batches to time
-    #[arg(long, allow_negative_numbers = true, default_value_t = 20)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, default_value_t = 20)]
     batches: usize,
 }
 

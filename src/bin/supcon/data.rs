@@ -11,7 +11,8 @@ pub struct DataCmd {
     #[command(flatten)]
     data: DataArgs,
     /// Seed of the subsetting (--limit, --shots)
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::whole, default_value_t = 0)]
     seed: u64,
 }
 

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use supcon::augment::corrupt::Corruption;
 use supcon::eval::evaluate::{
-    DataOverride, EvalFile, EvalOptions, EvalReport, KnnOptions, RunKind, evaluate_dir,
+    DataOverride, EvalOptions, EvalReport, KnnOptions, RunKind, evaluate_to_file,
     parse_corruptions, parse_severities,
 };
 
@@ -20,13 +20,16 @@ pub struct EvalArgs {
     #[arg(long, value_name = "SPEC")]
     pub data: Option<String>,
     /// At most N training samples for the k-NN bank and few-shot pools [default: the run's]
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     pub limit: Option<usize>,
     /// At most N test samples [default: the run's]
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     pub test_limit: Option<usize>,
     /// Data-loading threads (0 = one per core)
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     pub threads: Option<usize>,
     /// Corruptions: all | none | comma-separated names (gaussian_noise,fog,...)
     #[arg(long, value_name = "all|LIST", default_value = "none", value_parser = corruption_list)]
@@ -36,7 +39,8 @@ pub struct EvalArgs {
     #[arg(long, value_name = "1-5|LIST", value_parser = severity_list)]
     pub severities: Option<SeverityList>,
     /// Seed of the corruptions' randomness (needs --corruptions) [default: 0]
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::whole)]
     pub seed: Option<u64>,
     /// Normalise corruption errors (mCE, relative mCE) by this run (normally the
     /// cross-entropy run) or by an eval JSON file of it [default for a `supcon run`
@@ -50,7 +54,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub knn: bool,
     /// k-NN neighbours (needs --knn) [default: 200]
-    #[arg(long, allow_negative_numbers = true, value_name = "K")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "K")]
     pub knn_k: Option<usize>,
     /// k-NN temperature (needs --knn) [default: 0.07]
     #[arg(long, allow_negative_numbers = true, value_name = "T")]
@@ -59,16 +64,19 @@ pub struct EvalArgs {
     #[arg(
         long,
         allow_negative_numbers = true,
+        value_parser = crate::args::count,
         value_name = "K,...",
         value_delimiter = ','
     )]
     pub few_shot: Vec<usize>,
     /// Few-shot subsets (seeds) per K; accuracies are averaged (needs --few-shot)
     /// [default: 3]
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     pub few_shot_seeds: Option<usize>,
     /// Epochs of each few-shot probe (needs --few-shot) [default: 100]
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     pub few_shot_epochs: Option<usize>,
     /// Output JSON [default: RUN_DIR/eval.json]
     #[arg(long, value_name = "FILE.json")]
@@ -169,26 +177,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
             eprintln!("{m}");
         }
     };
-    let reports = evaluate_dir(&args.model, &opts, &log)
+    let (reports, out) = evaluate_to_file(&args.model, args.out.as_deref(), &opts, &log)
         .with_context(|| format!("supcon eval --model {}", args.model.display()))?;
     for r in &reports {
         print_report(r);
     }
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| args.model.join("eval.json"));
-    let file = if reports.len() == 1 {
-        EvalFile::One(Box::new(reports.into_iter().next().expect("one report")))
-    } else {
-        EvalFile::Many { runs: reports }
-    };
-    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("--out {}: creating {}", out.display(), parent.display()))?;
-    }
-    supcon::train::run_dir::write_json(&out, &file)
-        .with_context(|| format!("--out {}", out.display()))?;
     println!("wrote {}", out.display());
     Ok(())
 }

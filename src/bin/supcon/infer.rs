@@ -9,13 +9,16 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use supcon::data::folder::IMAGE_EXTENSIONS;
 use supcon::data::{ImageDataset, LoadedDataset};
-use supcon::infer::{Classifier, Embedder, Layer, ModelDir, Prediction, write_embeddings};
+use supcon::infer::{
+    Classifier, Embedder, Layer, ModelDir, Prediction, check_embeddings_out, write_embeddings,
+};
+use supcon::outputs::Inputs;
 use supcon::train::{
     DataConfig, FinetuneConfig, RunOptions, finetune as finetune_stage, resume_finetune,
 };
 
 use crate::args::{
-    DataArgs, InitArgs, ModelArgs, TrainArgs, TrainTargets, default_out, read_config,
+    DataArgs, InitArgs, ModelArgs, TrainArgs, TrainTargets, read_config, with_out,
 };
 
 /// Output format of `predict`.
@@ -101,6 +104,7 @@ pub struct PredictArgs {
     #[arg(
         long,
         allow_negative_numbers = true,
+        value_parser = crate::args::count,
         default_value_t = 5,
         value_name = "K"
     )]
@@ -112,6 +116,7 @@ pub struct PredictArgs {
     #[arg(
         long,
         allow_negative_numbers = true,
+        value_parser = crate::args::count,
         default_value_t = 256,
         value_name = "N"
     )]
@@ -435,6 +440,7 @@ pub struct EmbedArgs {
     #[arg(
         long,
         allow_negative_numbers = true,
+        value_parser = crate::args::count,
         default_value_t = 256,
         value_name = "N"
     )]
@@ -460,6 +466,10 @@ pub fn embed(args: EmbedArgs) -> Result<()> {
         .with_context(|| format!("loading the model in {}", args.model.display()))?
         .with_batch_size(args.batch_size)?;
     let (config, seed) = data_config(&model, &args.data)?;
+    check_embeddings_out(
+        &args.out,
+        &Inputs::new([args.model.clone()], config.dataset_dir()),
+    )?;
     let data = config.load(seed)?;
     let split = args.split.of(&data);
     let embeddings = embedder.embed_split(split, args.normalize)?;
@@ -594,8 +604,10 @@ fn finetune_new(
         device: &mut c.device,
         checkpoint_every: Some(&mut c.checkpoint_every),
     });
-    let out = args.out.clone().unwrap_or_else(|| default_out("finetune"));
-    Ok(finetune_stage(&c, &out, opts)?)
+    crate::args::check_applies(&args.train.given(), &c.optimizer, &c.schedule, None)?;
+    with_out(args.out.as_deref(), "finetune", |out| {
+        Ok(finetune_stage(&c, out, opts)?)
+    })
 }
 
 #[derive(Args, Debug)]

@@ -4,7 +4,9 @@
 //! library, print results. Errors print their whole cause chain and exit with status 1
 //! (2 for bad flags, from clap). The training commands stop at a checkpoint on Ctrl-C
 //! (SIGINT), SIGTERM or SIGHUP and exit with status 128 + the signal's number (130, 143,
-//! 129), naming the checkpoint and the `--resume` command; a second signal exits at once.
+//! 129), naming the checkpoint and the `--resume` command; in their other long phases
+//! (data decoding, feature caching) they stop within about a second; a second signal exits
+//! at once. Every other command exits at once on the first signal, with the same status.
 
 mod args;
 mod bench;
@@ -62,8 +64,7 @@ enum Command {
 
 impl Command {
     /// Commands whose training loops stop cleanly at a checkpoint on Ctrl-C (`run` through
-    /// the stage it is in). Others keep the default, Ctrl-C ends them: a sweep records a
-    /// failed point and goes on.
+    /// the stage it is in). Others exit at once, with the same status.
     fn stops_at_checkpoints(&self) -> bool {
         matches!(
             self,
@@ -85,9 +86,12 @@ fn interruption(err: &anyhow::Error) -> Option<&TrainError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if cli.command.stops_at_checkpoints()
-        && let Err(err) = interrupt::install()
-    {
+    let mode = if cli.command.stops_at_checkpoints() {
+        interrupt::Mode::Graceful
+    } else {
+        interrupt::Mode::Immediate
+    };
+    if let Err(err) = interrupt::install_mode(mode) {
         eprintln!("warning: {err}; Ctrl-C will stop without a checkpoint");
     }
     let result = match cli.command {
@@ -110,6 +114,14 @@ fn main() -> ExitCode {
         Err(err) => {
             if let Some(stop) = interruption(&err) {
                 eprintln!("{stop}");
+                return ExitCode::from(interrupt::exit_code());
+            }
+            if interrupt::requested() {
+                // A long phase (decoding, feature caching) gave up on the signal.
+                eprintln!("interrupted: {err}");
+                for cause in err.chain().skip(1) {
+                    eprintln!("  caused by: {cause}");
+                }
                 return ExitCode::from(interrupt::exit_code());
             }
             eprintln!("error: {err}");

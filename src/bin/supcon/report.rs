@@ -26,6 +26,7 @@ pub struct ReportArgs {
     #[arg(
         long,
         allow_negative_numbers = true,
+        value_parser = crate::args::count,
         value_name = "N",
         default_value_t = 1000
     )]
@@ -46,7 +47,8 @@ pub fn run(args: ReportArgs) -> Result<()> {
     };
     let quiet = args.quiet;
     let log = move |m: &str| {
-        if !quiet {
+        // Warnings (a malformed metrics.jsonl line, say) show even with --quiet.
+        if !quiet || m.starts_with("warning:") {
             eprintln!("{m}");
         }
     };

@@ -9,7 +9,7 @@ use clap::Args;
 use supcon::eval::sweep::{GridAxis, SweepConfig, SweepMethod, SweepReport, run_sweep};
 use supcon::train::{LinearConfig, PretrainConfig, RunOptions, SupervisedConfig};
 
-use crate::args::{DataArgs, ModelArgs, default_out};
+use crate::args::{DataArgs, ModelArgs, with_out};
 
 #[derive(Args, Debug)]
 pub struct SweepArgs {
@@ -31,16 +31,20 @@ pub struct SweepArgs {
     )]
     methods: Vec<SweepMethod>,
     /// Epochs of pre-training and of the CE baseline at every point
-    #[arg(long, allow_negative_numbers = true, default_value_t = 2)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, default_value_t = 2)]
     epochs: usize,
     /// Images per batch, unless the grid varies batch_size
-    #[arg(long, allow_negative_numbers = true, default_value_t = 128)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, default_value_t = 128)]
     batch_size: usize,
     /// Linear-probe epochs (on cached features)
-    #[arg(long, allow_negative_numbers = true, default_value_t = 20)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, default_value_t = 20)]
     linear_epochs: usize,
     /// Seed, unless the grid varies it
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::whole, default_value_t = 0)]
     seed: u64,
     /// Output directory: sweep.json and one run directory per point [default:
     /// runs/sweep-<time>]. Rerunning into the same directory reuses finished points
@@ -92,13 +96,15 @@ fn config(args: &SweepArgs) -> SweepConfig {
 
 pub fn run(args: SweepArgs) -> Result<()> {
     let config = config(&args);
-    let out = args.out.clone().unwrap_or_else(|| default_out("sweep"));
     let opts = RunOptions {
         quiet: args.quiet,
         ..RunOptions::default()
     };
     let log = |m: &str| eprintln!("{m}");
-    let report = run_sweep(&config, &out, &opts, &log).context("supcon sweep")?;
+    let (report, out) = with_out(args.out.as_deref(), "sweep", |out| {
+        let report = run_sweep(&config, out, &opts, &log).context("supcon sweep")?;
+        Ok((report, out.to_path_buf()))
+    })?;
     print_report(&report);
     println!("results in {}", out.join("sweep.json").display());
     let failed = report.points.iter().filter(|p| p.error.is_some()).count();

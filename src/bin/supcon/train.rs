@@ -12,8 +12,8 @@ use supcon::train::{
 };
 
 use crate::args::{
-    DataArgs, InitArgs, LossArgs, ModelArgs, TrainArgs, TrainTargets, default_out, given,
-    read_config, refuse_with_resume,
+    DataArgs, InitArgs, LossArgs, ModelArgs, TrainArgs, TrainTargets, check_applies,
+    given, read_config, refuse_with_resume, with_out,
 };
 
 #[derive(Args, Debug)]
@@ -33,7 +33,8 @@ pub struct PretrainArgs {
     #[command(flatten)]
     train: TrainArgs,
     /// Views per image
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     views: Option<usize>,
     /// Also train a linear classifier on stop-gradient features (SupCon + CE)
     #[arg(long)]
@@ -43,14 +44,16 @@ pub struct PretrainArgs {
     loss_impl: Option<supcon::train::LossImpl>,
     /// Embed and back-propagate N views at a time (gradient caching + tiled loss):
     /// exact large batches in bounded memory
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     chunk: Option<usize>,
     /// Data-parallel over these devices with one global batch, e.g. gpu:0,gpu:1 (cpu,cpu:
     /// threads acting as devices); the first holds the model
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     devices: Vec<supcon::device::DeviceChoice>,
     /// Memory bank of K past projections as extra contrast entries (paper: 8192)
-    #[arg(long, allow_negative_numbers = true, value_name = "K")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "K")]
     memory_bank: Option<usize>,
     /// EMA key encoder (MoCo-style) with this momentum produces the queued projections
     #[arg(long, allow_negative_numbers = true, value_name = "M")]
@@ -179,8 +182,15 @@ pub fn pretrain(args: PretrainArgs) -> Result<()> {
         }
         None => {
             let config = args.config()?;
-            let out = args.out.clone().unwrap_or_else(|| default_out("pretrain"));
-            pretrain_stage(&config, &out, &opts)?
+            check_applies(
+                &args.given(),
+                &config.optimizer,
+                &config.schedule,
+                Some(config.method),
+            )?;
+            with_out(args.out.as_deref(), "pretrain", |out| {
+                Ok(pretrain_stage(&config, out, &opts)?)
+            })?
         }
     };
     println!("{}", serde_json::to_string(&report)?);
@@ -261,8 +271,15 @@ pub fn linear(args: LinearArgs) -> Result<()> {
         }
         (None, Some(encoder)) => {
             let config = linear_config(&args, encoder);
-            let out = args.out.clone().unwrap_or_else(|| default_out("linear"));
-            linear_probe(&config, &out, args.quiet)?
+            check_applies(
+                &args.train.given(),
+                &config.optimizer,
+                &config.schedule,
+                None,
+            )?;
+            with_out(args.out.as_deref(), "linear", |out| {
+                Ok(linear_probe(&config, out, args.quiet)?)
+            })?
         }
         (None, None) => bail!("--encoder RUN_DIR or --resume DIR is required"),
     };
@@ -334,8 +351,10 @@ pub fn supervised(args: SupervisedArgs) -> Result<()> {
                 device: &mut c.device,
                 checkpoint_every: Some(&mut c.checkpoint_every),
             });
-            let out = args.out.clone().unwrap_or_else(|| default_out("ce"));
-            train_supervised(&c, &out, &opts)?
+            check_applies(&flags, &c.optimizer, &c.schedule, None)?;
+            with_out(args.out.as_deref(), "ce", |out| {
+                Ok(train_supervised(&c, out, &opts)?)
+            })?
         }
     };
     println!(
@@ -355,16 +374,20 @@ pub struct RunArgs {
     model: ModelArgs,
     /// Epochs of SupCon pre-training and of the cross-entropy baseline (same budget)
     /// [default: 20]
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     epochs: Option<usize>,
     /// Images per batch (both methods) [default: 128]
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     batch_size: Option<usize>,
     /// Linear-probe epochs (on cached features) [default: 40]
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::count, value_name = "N")]
     linear_epochs: Option<usize>,
     /// Seed [default: 0]
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true,
+        value_parser = crate::args::whole)]
     seed: Option<u64>,
     /// Device of all three stages: cpu | gpu[:N] [default: cpu]
     #[arg(long)]
@@ -488,6 +511,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         quiet: args.quiet,
         ..RunOptions::default()
     };
+    // Held for the whole run: a second `supcon run` into the same folder fails at once
+    // (each stage also locks its own folder).
+    let _lock;
     let (out, plan) = match &args.resume {
         Some(dir) => {
             let flags = args.given();
@@ -499,6 +525,10 @@ pub fn run(args: RunArgs) -> Result<()> {
                     flags.join(", ")
                 );
             }
+            _lock = dir
+                .is_dir()
+                .then(|| supcon::dirlock::DirLock::acquire(dir))
+                .transpose()?;
             if dir.join("summary.json").exists() {
                 bail!(
                     "{}: the run already finished; nothing to resume",
@@ -519,7 +549,12 @@ pub fn run(args: RunArgs) -> Result<()> {
             (dir.clone(), plan)
         }
         None => {
-            let out = args.out.clone().unwrap_or_else(|| default_out("run"));
+            let out = match &args.out {
+                Some(out) => out.clone(),
+                None => supcon::dirlock::unique_dir(Path::new("runs"), "run")
+                    .context("creating runs/run-<time>")?,
+            };
+            _lock = Some(supcon::dirlock::DirLock::create(&out)?);
             if out.join("summary.json").exists() {
                 bail!(
                     "{}: already holds a finished run; pick another --out",
