@@ -262,8 +262,12 @@ fn gunzip_idx_capped(
     if data_len > max_data {
         return Err(fmt_err(format!(
             "header declares dimensions {dims:?} ({data_len} data bytes); a gzip IDX file may \
-             hold at most {max_data} bytes of data (decompress it first if it really is \
-             that large)"
+             hold at most {max_data} bytes{} of data (decompress it first if it really is that \
+             large)",
+            match max_data % (1 << 30) {
+                0 => format!(" ({} GiB)", max_data >> 30),
+                _ => String::new(),
+            }
         )));
     }
     let most = bytes.len().saturating_mul(DEFLATE_MAX_RATIO);
