@@ -9,13 +9,14 @@
 //! breakdown inside a whole training step.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use supcon::kernels::batch_norm::{NormShape, affine_act, batch_norm_backward, channel_stats, scales};
+use supcon::kernels::batch_norm::{
+    NormShape, affine_act, batch_norm_backward, channel_stats, scales,
+};
 use supcon::kernels::conv::{ConvGeometry, conv2d_backward, conv2d_forward};
 use supcon::kernels::profile::sgemm_peak_gflops;
 use supcon::kernels::seeded_values as values;
 
 const BATCH: usize = 256;
-
 
 /// (in channels, side, out channels, kernel, stride) of ResNet-18's distinct convolutions.
 const CONVS: [(usize, usize, usize, usize, usize); 9] = [

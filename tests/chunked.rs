@@ -12,7 +12,6 @@ use common::{params, tiny_batch};
 use supcon::train::chunked::{chunked_gradients, untracked_copy};
 use supcon::train::pretrain::PretrainModel;
 
-
 fn model(device: &Device, joint: bool) -> PretrainModel {
     device.seed(11);
     let mut encoder = EncoderConfig::new(EncoderKind::ResNetTiny);

@@ -23,7 +23,6 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
 }
 
-
 /// Largest `|a - b| / (1 + |b|)`.
 fn max_rel(a: &[f32], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len());
@@ -47,6 +46,18 @@ fn assert_close(a: &[f32], b: &[f32], tol: f64, what: &str) {
         a[at],
         b[at]
     );
+}
+
+/// Seeded values in `[-1, 1)` of `y`'s shape, on its device: the output gradient
+/// `d(sum(y * w))/dy = w` the tests back-propagate.
+fn weights_like(y: &Tensor<4>, seed: u32) -> Tensor<4> {
+    Tensor::from_data(
+        TensorData::new(
+            kernels::seeded_values(y.shape().num_elements(), seed),
+            y.shape(),
+        ),
+        &y.device(),
+    )
 }
 
 fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
@@ -78,15 +89,7 @@ fn convolution_matches_burn_forward_and_gradients() {
         let run = |use_kernels: bool| {
             let x = x.clone();
             let y = kernels::scoped(use_kernels, || layers::conv2d(&conv, x.clone()));
-            let dy = Tensor::<4>::from_data(
-                TensorData::new(
-                    (0..y.shape().num_elements())
-                        .map(|i| ((i * 7919) % 23) as f32 / 11.0 - 1.0)
-                        .collect::<Vec<_>>(),
-                    y.shape(),
-                ),
-                &device,
-            );
+            let dy = weights_like(&y, 7);
             let grads = (y.clone() * dy).sum().backward();
             (
                 values(y),
@@ -122,24 +125,21 @@ fn batch_norm_matches_burn_in_training_and_evaluation() {
             bn.beta = Param::from_tensor(random([c], &device).mul_scalar(0.5));
             bn
         };
-        let x = random([n, c, h, w], &device).mul_scalar(2.0).add_scalar(0.5).require_grad();
+        let x = random([n, c, h, w], &device)
+            .mul_scalar(2.0)
+            .add_scalar(0.5)
+            .require_grad();
         let residual = random([n, c, h, w], &device).require_grad();
         let run = |use_kernels: bool| {
             // Fresh running statistics for each run (a clone would share them).
-            let bn = BatchNormConfig::new(c).init(&device).load_record(bn.clone().into_record());
+            let bn = BatchNormConfig::new(c)
+                .init(&device)
+                .load_record(bn.clone().into_record());
             let res = with_residual.then(|| residual.clone());
             let y = kernels::scoped(use_kernels, || {
                 layers::batch_norm(&bn, x.clone(), res, with_relu)
             });
-            let weights = Tensor::<4>::from_data(
-                TensorData::new(
-                    (0..y.shape().num_elements())
-                        .map(|i| ((i * 31) % 17) as f32 / 8.0 - 1.0)
-                        .collect::<Vec<_>>(),
-                    y.shape(),
-                ),
-                &device,
-            );
+            let weights = weights_like(&y, 31);
             let grads = (y.clone() * weights).sum().backward();
             let out = vec![
                 values(y),
@@ -162,9 +162,22 @@ fn batch_norm_matches_burn_in_training_and_evaluation() {
             (out, values(ye))
         };
         let (ours, burn) = (run(true), run(false));
-        let names = ["output", "dx", "dgamma", "dbeta", "dresidual", "running mean", "running var"];
+        let names = [
+            "output",
+            "dx",
+            "dgamma",
+            "dbeta",
+            "dresidual",
+            "running mean",
+            "running var",
+        ];
         for ((a, b), name) in ours.0.iter().zip(&burn.0).zip(names) {
-            assert_close(a, b, 2e-5, &format!("[{n},{c},{h},{w}] res={with_residual} relu={with_relu} {name}"));
+            assert_close(
+                a,
+                b,
+                2e-5,
+                &format!("[{n},{c},{h},{w}] res={with_residual} relu={with_relu} {name}"),
+            );
         }
         assert_close(&ours.1, &burn.1, 1e-5, "evaluation output");
     }
@@ -220,14 +233,19 @@ fn assert_ref(got: &[f32], want: &[f64], tol: f64, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let err = (*g as f64 - w).abs() / (1.0 + w.abs());
-        assert!(err < tol, "{what}[{i}]: {g} vs PyTorch float64 {w} (relative {err:e})");
+        assert!(
+            err < tol,
+            "{what}[{i}]: {g} vs PyTorch float64 {w} (relative {err:e})"
+        );
     }
 }
 
 /// The slice-level kernels against PyTorch float64, to 1e-5 relative (f32 arithmetic).
 #[test]
 fn kernels_match_pytorch_float64_references() {
-    use supcon::kernels::batch_norm::{NormShape, affine_act, batch_norm_backward, channel_stats, scales};
+    use supcon::kernels::batch_norm::{
+        NormShape, affine_act, batch_norm_backward, channel_stats, scales,
+    };
     use supcon::kernels::conv::{ConvGeometry, conv2d_backward, conv2d_forward};
     let fx = fixtures();
     assert!(fx.conv.len() >= 5 && fx.norm.len() >= 3);
@@ -252,12 +270,24 @@ fn kernels_match_pytorch_float64_references() {
     }
     for (i, case) in fx.norm.iter().enumerate() {
         let [n, c, h, w] = case.shape;
-        let shape = NormShape { batch: n, channels: c, plane: h * w };
+        let shape = NormShape {
+            batch: n,
+            channels: c,
+            plane: h * w,
+        };
         let (mean, var) = channel_stats(shape, &case.x);
         assert_ref(&mean, &case.mean, 1e-5, &format!("norm case {i} mean"));
         assert_ref(&var, &case.var, 1e-5, &format!("norm case {i} var"));
         let scale = scales(&case.gamma, &var, case.eps);
-        let y = affine_act(shape, &case.x, &mean, &scale, &case.beta, case.res.as_deref(), case.relu);
+        let y = affine_act(
+            shape,
+            &case.x,
+            &mean,
+            &scale,
+            &case.beta,
+            case.res.as_deref(),
+            case.relu,
+        );
         assert_ref(&y, &case.y, 1e-5, &format!("norm case {i} y"));
         let (dx, dgamma, dbeta, dres) = batch_norm_backward(
             shape,
@@ -271,14 +301,23 @@ fn kernels_match_pytorch_float64_references() {
             case.residual,
         );
         assert_ref(&dx, &case.dx, 1e-5, &format!("norm case {i} dx"));
-        assert_ref(&dgamma, &case.dgamma, 1e-5, &format!("norm case {i} dgamma"));
+        assert_ref(
+            &dgamma,
+            &case.dgamma,
+            1e-5,
+            &format!("norm case {i} dgamma"),
+        );
         assert_ref(&dbeta, &case.dbeta, 1e-5, &format!("norm case {i} dbeta"));
         if case.residual {
-            assert_ref(&dres.unwrap(), case.dres.as_ref().unwrap(), 1e-5, &format!("norm case {i} dres"));
+            assert_ref(
+                &dres.unwrap(),
+                case.dres.as_ref().unwrap(),
+                1e-5,
+                &format!("norm case {i} dres"),
+            );
         }
     }
 }
-
 
 /// One SupCon training step of a ResNet (forward, loss, backward, SGD) with and without the
 /// kernels: the losses agree to 1e-5 and the parameter updates agree as closely as burn's own
@@ -305,7 +344,10 @@ fn a_resnet_training_step_matches_burn() {
             .init_seeded(u64::from(seed), |d| config.try_init(d))
             .unwrap();
         let x = Tensor::<4>::from_data(
-            TensorData::new(kernels::seeded_values(2 * batch * 3 * side * side, seed), [2 * batch, 3, side, side]),
+            TensorData::new(
+                kernels::seeded_values(2 * batch * 3 * side * side, seed),
+                [2 * batch, 3, side, side],
+            ),
             &device,
         );
         let labels: Vec<usize> = (0..batch).map(|i| i % 3).collect();
@@ -346,15 +388,31 @@ fn a_resnet_training_step_matches_burn() {
             ),
             &device,
         );
-        let nudged = step(false, x.clone() + x.clone() * signs.mul_scalar(1.0 / 4_194_304.0));
+        let nudged = step(
+            false,
+            x.clone() + x.clone() * signs.mul_scalar(1.0 / 4_194_304.0),
+        );
         let rel = ((ours.0 - burn.0) / burn.0).abs();
-        assert!(rel < 1e-5, "{model}: loss {} vs {} (relative {rel:e})", ours.0, burn.0);
+        assert!(
+            rel < 1e-5,
+            "{model}: loss {} vs {} (relative {rel:e})",
+            ours.0,
+            burn.0
+        );
         let before = params(&start);
         let update = |after: &[f32]| -> Vec<f64> {
-            after.iter().zip(&before).map(|(a, b)| *a as f64 - *b as f64).collect()
+            after
+                .iter()
+                .zip(&before)
+                .map(|(a, b)| *a as f64 - *b as f64)
+                .collect()
         };
         let distance = |a: &[f64], b: &[f64]| -> f64 {
-            a.iter().zip(b).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt()
+            a.iter()
+                .zip(b)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+                .sqrt()
         };
         let (u_ours, u_burn, u_nudged) = (update(&ours.1), update(&burn.1), update(&nudged.1));
         let norm = distance(&u_burn, &vec![0.0; u_burn.len()]);
@@ -377,34 +435,62 @@ fn bench_step_profile_lists_the_kernels_it_ran() {
     use std::process::Command;
     let run = |args: &[&str]| {
         Command::new(common::BIN)
-            .args(["bench", "step", "--model", "resnet-tiny", "--batch", "4", "--steps", "1"])
+            .args([
+                "bench",
+                "step",
+                "--model",
+                "resnet-tiny",
+                "--batch",
+                "4",
+                "--steps",
+                "1",
+            ])
             .args(args)
             .output()
             .unwrap()
     };
     let out = run(&["--profile"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(first["kernels"], "project");
     // resnet-tiny: the stem, four stages of one Basic block, three projection shortcuts.
-    for row in ["conv fwd", "conv bwd (dx+dw)", "bn+act fwd", "bn+act bwd", "16<-3 3x3/2 on 8x32x32"] {
+    for row in [
+        "conv fwd",
+        "conv bwd (dx+dw)",
+        "bn+act fwd",
+        "bn+act bwd",
+        "16<-3 3x3/2 on 8x32x32",
+    ] {
         assert!(text.contains(row), "no '{row}' row in:\n{text}");
     }
     // Distinct forward shapes: the stem, layer1's 3x3 (its two convolutions share a row), and
     // per later stage a strided 3x3, a stride-1 3x3 and a 1x1 shortcut: 1 + 1 + 3 * 3.
     let kernel_rows = text.lines().filter(|l| l.starts_with("conv fwd")).count();
-    assert_eq!(kernel_rows, 11, "one row per distinct forward convolution shape:\n{text}");
+    assert_eq!(
+        kernel_rows, 11,
+        "one row per distinct forward convolution shape:\n{text}"
+    );
 
     let out = run(&["--profile", "--kernels", "burn"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!text.contains("conv fwd") && text.contains("all kernels"), "{text}");
+    assert!(
+        !text.contains("conv fwd") && text.contains("all kernels"),
+        "{text}"
+    );
 
     let out = run(&["--profile", "--chunk", "2"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--chunk") && err.contains("--profile"), "{err}");
+    assert!(
+        err.contains("--chunk") && err.contains("--profile"),
+        "{err}"
+    );
 }
 
 /// A whole ResNet training step (kernels, burn's other operations, the loss, SGD) gives the

@@ -527,8 +527,7 @@ mod tests {
         let path = std::path::Path::new("labels.gz");
         let ok = super::gunzip_idx_capped(bytes.clone(), path, 1, "labels", |_| Ok(()), 100);
         assert_eq!(ok.unwrap(), raw);
-        let err =
-            super::gunzip_idx_capped(bytes, path, 1, "labels", |_| Ok(()), 64).unwrap_err();
+        let err = super::gunzip_idx_capped(bytes, path, 1, "labels", |_| Ok(()), 64).unwrap_err();
         let text = err.to_string();
         assert!(
             text.contains("labels.gz") && text.contains("at most 64 bytes of data"),

@@ -32,7 +32,11 @@ fn sum(a: &[f32]) -> f64 {
 fn sum_sq_centred(a: &[f32], mean: f32) -> f64 {
     let mut acc = [0.0f32; LANES];
     let chunks = a.chunks_exact(LANES);
-    let tail: f32 = chunks.remainder().iter().map(|v| (v - mean) * (v - mean)).sum();
+    let tail: f32 = chunks
+        .remainder()
+        .iter()
+        .map(|v| (v - mean) * (v - mean))
+        .sum();
     for c in chunks {
         for (s, v) in acc.iter_mut().zip(c) {
             let d = *v - mean;
@@ -164,7 +168,10 @@ pub fn affine_act(
     relu: bool,
 ) -> Vec<f32> {
     assert_eq!(x.len(), shape.len(), "affine_act: input");
-    assert!(residual.is_none_or(|r| r.len() == x.len()), "affine_act: residual");
+    assert!(
+        residual.is_none_or(|r| r.len() == x.len()),
+        "affine_act: residual"
+    );
     let mut out = super::zeros(x.len());
     let p = shape.plane.max(1);
     let affine_plane = |plane: usize, out: &mut [f32]| {
@@ -235,7 +242,10 @@ pub fn batch_norm_backward(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
     assert_eq!(x.len(), shape.len(), "batch_norm_backward: input");
     assert_eq!(grad.len(), shape.len(), "batch_norm_backward: grad");
-    assert!(output.is_none_or(|y| y.len() == x.len()), "batch_norm_backward: output");
+    assert!(
+        output.is_none_or(|y| y.len() == x.len()),
+        "batch_norm_backward: output"
+    );
     let count = (shape.batch * shape.plane) as f64;
     let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (*v as f64 + eps).sqrt()).collect();
     // Per channel: sum(dz), sum(dz * (x - mean)).
@@ -347,7 +357,9 @@ mod tests {
         let mut total = 0.0;
         for c in 0..shape.channels {
             let idx: Vec<usize> = (0..shape.batch)
-                .flat_map(|n| (0..shape.plane).map(move |i| (n * shape.channels + c) * shape.plane + i))
+                .flat_map(|n| {
+                    (0..shape.plane).map(move |i| (n * shape.channels + c) * shape.plane + i)
+                })
                 .collect();
             let mean = idx.iter().map(|&i| x[i]).sum::<f64>() / m;
             let var = idx.iter().map(|&i| (x[i] - mean).powi(2)).sum::<f64>() / m;
@@ -369,10 +381,42 @@ mod tests {
     fn forward_and_backward_match_finite_differences() {
         let eps = 1e-5;
         for (shape, relu, residual) in [
-            (NormShape { batch: 3, channels: 4, plane: 5 }, false, false),
-            (NormShape { batch: 2, channels: 3, plane: 37 }, true, false),
-            (NormShape { batch: 5, channels: 2, plane: 17 }, true, true),
-            (NormShape { batch: 7, channels: 6, plane: 1 }, true, false),
+            (
+                NormShape {
+                    batch: 3,
+                    channels: 4,
+                    plane: 5,
+                },
+                false,
+                false,
+            ),
+            (
+                NormShape {
+                    batch: 2,
+                    channels: 3,
+                    plane: 37,
+                },
+                true,
+                false,
+            ),
+            (
+                NormShape {
+                    batch: 5,
+                    channels: 2,
+                    plane: 17,
+                },
+                true,
+                true,
+            ),
+            (
+                NormShape {
+                    batch: 7,
+                    channels: 6,
+                    plane: 1,
+                },
+                true,
+                false,
+            ),
         ] {
             let x = values(shape.len(), 1);
             let res = values(shape.len(), 2);
@@ -403,7 +447,10 @@ mod tests {
             // The forward value.
             let direct: f64 = y.iter().zip(&w).map(|(a, b)| *a as f64 * *b as f64).sum();
             let want = l(&x64, &g64, &b64, r64);
-            assert!((direct - want).abs() < 1e-4 * (1.0 + want.abs()), "{shape:?} forward");
+            assert!(
+                (direct - want).abs() < 1e-4 * (1.0 + want.abs()),
+                "{shape:?} forward"
+            );
             let h = 1e-6;
             let check = |name: &str, got: f32, plus: f64, minus: f64| {
                 let fd = (plus - minus) / (2.0 * h);
@@ -421,25 +468,44 @@ mod tests {
                     let (mut p, mut m) = (r.to_vec(), r.to_vec());
                     p[i] += h;
                     m[i] -= h;
-                    check("dres", dres[i], l(&x64, &g64, &b64, Some(&p)), l(&x64, &g64, &b64, Some(&m)));
+                    check(
+                        "dres",
+                        dres[i],
+                        l(&x64, &g64, &b64, Some(&p)),
+                        l(&x64, &g64, &b64, Some(&m)),
+                    );
                 }
             }
             for c in 0..shape.channels {
                 let (mut p, mut m) = (g64.clone(), g64.clone());
                 p[c] += h;
                 m[c] -= h;
-                check("dgamma", dgamma[c], l(&x64, &p, &b64, r64), l(&x64, &m, &b64, r64));
+                check(
+                    "dgamma",
+                    dgamma[c],
+                    l(&x64, &p, &b64, r64),
+                    l(&x64, &m, &b64, r64),
+                );
                 let (mut p, mut m) = (b64.clone(), b64.clone());
                 p[c] += h;
                 m[c] -= h;
-                check("dbeta", dbeta[c], l(&x64, &g64, &p, r64), l(&x64, &g64, &m, r64));
+                check(
+                    "dbeta",
+                    dbeta[c],
+                    l(&x64, &g64, &p, r64),
+                    l(&x64, &g64, &m, r64),
+                );
             }
         }
     }
 
     #[test]
     fn reductions_do_not_depend_on_the_thread_count() {
-        let shape = NormShape { batch: 9, channels: 5, plane: 49 };
+        let shape = NormShape {
+            batch: 9,
+            channels: 5,
+            plane: 49,
+        };
         let x = values(shape.len(), 11);
         let dy = values(shape.len(), 12);
         let gamma = values(shape.channels, 13);
@@ -450,7 +516,8 @@ mod tests {
                 .unwrap()
                 .install(|| {
                     let (mean, var) = channel_stats(shape, &x);
-                    let back = batch_norm_backward(shape, &x, None, &dy, &gamma, &mean, &var, 1e-5, true);
+                    let back =
+                        batch_norm_backward(shape, &x, None, &dy, &gamma, &mean, &var, 1e-5, true);
                     (mean, var, back)
                 })
         };

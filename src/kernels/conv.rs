@@ -102,10 +102,7 @@ impl ConvGeometry {
 
     /// A 1x1, stride-1, unpadded convolution: `col` of one image is the image itself.
     fn is_pointwise(&self) -> bool {
-        self.kernel_h == 1
-            && self.kernel_w == 1
-            && self.stride == [1, 1]
-            && self.padding == [0, 0]
+        self.kernel_h == 1 && self.kernel_w == 1 && self.stride == [1, 1] && self.padding == [0, 0]
     }
 
     /// Images per group (see the module documentation); depends on the shape only.
@@ -167,7 +164,10 @@ fn im2col(geo: &ConvGeometry, x: &[f32], g: usize, rows: Range<usize>, col: &mut
                         if sw == 1 {
                             dst[ox_lo..ox_hi].copy_from_slice(&src[ix0..ix0 + (ox_hi - ox_lo)]);
                         } else {
-                            for (d, s) in dst[ox_lo..ox_hi].iter_mut().zip(src[ix0..].iter().step_by(sw)) {
+                            for (d, s) in dst[ox_lo..ox_hi]
+                                .iter_mut()
+                                .zip(src[ix0..].iter().step_by(sw))
+                            {
                                 *d = *s;
                             }
                         }
@@ -211,7 +211,8 @@ fn col2im(geo: &ConvGeometry, col: &[f32], g: usize, rows: Range<usize>, dx: &mu
                                 *d += *s;
                             }
                         } else {
-                            for (d, s) in dst[ix0..].iter_mut().step_by(sw).zip(&src[ox_lo..ox_hi]) {
+                            for (d, s) in dst[ix0..].iter_mut().step_by(sw).zip(&src[ox_lo..ox_hi])
+                            {
                                 *d += *s;
                             }
                         }
@@ -339,7 +340,11 @@ fn gather_group(src: &[f32], k: usize, g: usize, p: usize, tmp: &mut [f32]) {
 pub fn conv2d_forward(geo: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     assert!(geo.is_valid(), "conv2d_forward: invalid geometry {geo:?}");
     assert_eq!(x.len(), geo.batch * geo.in_image(), "conv2d_forward: input");
-    assert_eq!(weight.len(), geo.out_channels * geo.patch(), "conv2d_forward: weight");
+    assert_eq!(
+        weight.len(),
+        geo.out_channels * geo.patch(),
+        "conv2d_forward: weight"
+    );
     let g = geo.group();
     let mut out = super::zeros(geo.batch * geo.out_image());
     out.par_chunks_mut(g * geo.out_image())
@@ -464,9 +469,21 @@ pub fn conv2d_backward(
     need_weight: bool,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     assert!(geo.is_valid(), "conv2d_backward: invalid geometry {geo:?}");
-    assert_eq!(x.len(), geo.batch * geo.in_image(), "conv2d_backward: input");
-    assert_eq!(weight.len(), geo.out_channels * geo.patch(), "conv2d_backward: weight");
-    assert_eq!(grad.len(), geo.batch * geo.out_image(), "conv2d_backward: grad");
+    assert_eq!(
+        x.len(),
+        geo.batch * geo.in_image(),
+        "conv2d_backward: input"
+    );
+    assert_eq!(
+        weight.len(),
+        geo.out_channels * geo.patch(),
+        "conv2d_backward: weight"
+    );
+    assert_eq!(
+        grad.len(),
+        geo.batch * geo.out_image(),
+        "conv2d_backward: grad"
+    );
     let (k, p, patch) = (geo.out_channels, geo.out_pixels(), geo.patch());
     let g = geo.group();
     let groups = geo.batch.div_ceil(g);
@@ -505,11 +522,8 @@ pub fn conv2d_backward(
         (0..lanes).map(|_| None).collect()
     };
 
-    dx_parts
-        .into_par_iter()
-        .zip(dw_parts)
-        .enumerate()
-        .for_each(|(l, (mut dx_lane, mut dw_lane))| {
+    dx_parts.into_par_iter().zip(dw_parts).enumerate().for_each(
+        |(l, (mut dx_lane, mut dw_lane))| {
             let (mut col, mut dcol, mut dy_g) = (Vec::new(), Vec::new(), Vec::new());
             let mut tmp = Vec::new();
             let (start, end) = (lane_start(l), lane_start(l + 1).min(geo.batch));
@@ -571,7 +585,8 @@ pub fn conv2d_backward(
                 }
                 n0 += gn;
             }
-        });
+        },
+    );
 
     // Lane 0 plus lanes 1, 2, ... in order, element by element (in parallel over elements:
     // each element's sum keeps that order whatever the thread count).
@@ -643,7 +658,15 @@ mod tests {
 
     use crate::kernels::seeded_values as values;
 
-    fn geo(n: usize, c: usize, hw: [usize; 2], k: usize, kk: usize, s: usize, p: usize) -> ConvGeometry {
+    fn geo(
+        n: usize,
+        c: usize,
+        hw: [usize; 2],
+        k: usize,
+        kk: usize,
+        s: usize,
+        p: usize,
+    ) -> ConvGeometry {
         ConvGeometry {
             batch: n,
             in_channels: c,
@@ -682,7 +705,10 @@ mod tests {
             let got = conv2d_forward(&geo, &x, &w);
             let want = naive(&geo, &x, &w);
             for (g, w) in got.iter().zip(&want) {
-                assert!((*g as f64 - w).abs() < 1e-4 * (1.0 + w.abs()), "{geo:?}: {g} vs {w}");
+                assert!(
+                    (*g as f64 - w).abs() < 1e-4 * (1.0 + w.abs()),
+                    "{geo:?}: {g} vs {w}"
+                );
             }
         }
     }

@@ -20,7 +20,7 @@ pub mod profile;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use burn::backend::{DispatchDevice, Dispatch};
+use burn::backend::{Dispatch, DispatchDevice};
 use burn::tensor::{DType, Tensor};
 
 use ops::CpuKernels;
@@ -106,7 +106,12 @@ pub fn applies<const D: usize>(x: &Tensor<D>) -> bool {
 /// # Shapes
 /// - `x`: `[N, C, H, W]`, `weight`: `[K, C, kh, kw]`
 /// - returns: `[N, K, (H + 2 ph - kh) / sh + 1, (W + 2 pw - kw) / sw + 1]`
-pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, stride: [usize; 2], padding: [usize; 2]) -> Tensor<4> {
+pub fn conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as CpuKernels>::conv2d_nchw(
         x.into_dispatch(),
         weight.into_dispatch(),
@@ -117,9 +122,15 @@ pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, stride: [usize; 2], padding: [usi
     ))
 }
 
-/// An empty tensor standing for "no residual" on `x`'s device.
-fn no_residual<const D: usize>(x: &Tensor<D>) -> Tensor<1> {
-    Tensor::zeros([0], &x.device())
+/// The residual as the kernels take it: the tensor, or an empty one on `x`'s device for none.
+fn residual_or_empty<const D: usize>(
+    residual: Option<Tensor<D>>,
+    x: &Tensor<D>,
+) -> burn::backend::DispatchTensor {
+    match residual {
+        Some(r) => r.into_dispatch(),
+        None => Tensor::<1>::zeros([0], &x.device()).into_dispatch(),
+    }
 }
 
 /// Training-mode BatchNorm with the batch's statistics, then `+ residual` and the ReLU when
@@ -138,10 +149,7 @@ pub fn batch_norm_train<const D: usize>(
     epsilon: f64,
     relu: bool,
 ) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
-    let residual = match residual {
-        Some(r) => r.into_dispatch(),
-        None => no_residual(&x).into_dispatch(),
-    };
+    let residual = residual_or_empty(residual, &x);
     let out = <Dispatch as CpuKernels>::batch_norm_act(
         x.into_dispatch(),
         gamma.into_dispatch(),
@@ -176,10 +184,7 @@ pub fn batch_norm_eval<const D: usize>(
     epsilon: f64,
     relu: bool,
 ) -> Tensor<D> {
-    let residual = match residual {
-        Some(r) => r.into_dispatch(),
-        None => no_residual(&x).into_dispatch(),
-    };
+    let residual = residual_or_empty(residual, &x);
     Tensor::from_dispatch(<Dispatch as CpuKernels>::batch_norm_eval_act(
         x.into_dispatch(),
         gamma.into_dispatch(),

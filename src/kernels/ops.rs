@@ -2,11 +2,11 @@
 //! forward) and for `Autodiff<Flex>` (the forward plus a hand-written backward), and reached
 //! from `Tensor`s through burn's `Dispatch`.
 
+use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::autodiff::Autodiff;
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{
@@ -150,9 +150,12 @@ fn norm_label(shape: &Shape) -> String {
 }
 
 fn flex_conv(x: &FlexTensor, w: &FlexTensor, geo: &ConvGeometry) -> FlexTensor {
-    let out = timed(KernelOp::ConvForward, || conv_label(geo), 2.0 * geo.macs(), || {
-        conv2d_forward(geo, &values(x), &values(w))
-    });
+    let out = timed(
+        KernelOp::ConvForward,
+        || conv_label(geo),
+        2.0 * geo.macs(),
+        || conv2d_forward(geo, &values(x), &values(w)),
+    );
     tensor(out, [geo.batch, geo.out_channels, geo.out_h(), geo.out_w()])
 }
 
@@ -167,14 +170,19 @@ fn flex_norm(
 ) -> (FlexTensor, Vec<f32>, Vec<f32>) {
     let shape = x.shape();
     let ns = norm_shape(&shape);
-    let (out, mean, var) = timed(KernelOp::NormForward, || norm_label(&shape), 0.0, || {
-        let xs = values(x);
-        let (mean, var) = channel_stats(ns, &xs);
-        let scale = scales(&values(gamma), &var, epsilon);
-        let res = (residual.shape().num_elements() > 0).then(|| values(residual));
-        let out = affine_act(ns, &xs, &mean, &scale, &values(beta), res.as_deref(), relu);
-        (out, mean, var)
-    });
+    let (out, mean, var) = timed(
+        KernelOp::NormForward,
+        || norm_label(&shape),
+        0.0,
+        || {
+            let xs = values(x);
+            let (mean, var) = channel_stats(ns, &xs);
+            let scale = scales(&values(gamma), &var, epsilon);
+            let res = (residual.shape().num_elements() > 0).then(|| values(residual));
+            let out = affine_act(ns, &xs, &mean, &scale, &values(beta), res.as_deref(), relu);
+            (out, mean, var)
+        },
+    );
     (tensor(out, shape), mean, var)
 }
 
@@ -187,7 +195,12 @@ impl CpuKernels for Flex {
         pad_h: usize,
         pad_w: usize,
     ) -> FlexTensor {
-        let geo = geometry(&x.shape(), &weight.shape(), [stride_h, stride_w], [pad_h, pad_w]);
+        let geo = geometry(
+            &x.shape(),
+            &weight.shape(),
+            [stride_h, stride_w],
+            [pad_h, pad_w],
+        );
         flex_conv(&x, &weight, &geo)
     }
 
@@ -219,12 +232,25 @@ impl CpuKernels for Flex {
         relu: bool,
     ) -> FlexTensor {
         let shape = x.shape();
-        let out = timed(KernelOp::NormEval, || norm_label(&shape), 0.0, || {
-            let scale = scales(&values(&gamma), &values(&variance), epsilon);
-            let res = (residual.shape().num_elements() > 0).then(|| values(&residual));
-            let (xs, mean, beta) = (values(&x), values(&mean), values(&beta));
-            affine_act(norm_shape(&shape), &xs, &mean, &scale, &beta, res.as_deref(), relu)
-        });
+        let out = timed(
+            KernelOp::NormEval,
+            || norm_label(&shape),
+            0.0,
+            || {
+                let scale = scales(&values(&gamma), &values(&variance), epsilon);
+                let res = (residual.shape().num_elements() > 0).then(|| values(&residual));
+                let (xs, mean, beta) = (values(&x), values(&mean), values(&beta));
+                affine_act(
+                    norm_shape(&shape),
+                    &xs,
+                    &mean,
+                    &scale,
+                    &beta,
+                    res.as_deref(),
+                    relu,
+                )
+            },
+        );
         tensor(out, shape)
     }
 }
@@ -241,16 +267,21 @@ impl Backward<Flex, 2> for ConvBackward {
         let (x, w, geo) = ops.state;
         // Each gradient costs as many multiply-adds as the forward.
         let flops = 2.0 * geo.macs() * (node_x.is_some() as u8 + node_w.is_some() as u8) as f64;
-        let (dx, dw) = timed(KernelOp::ConvBackward, || conv_label(&geo), flops, || {
-            conv2d_backward(
-                &geo,
-                &values(&x),
-                &values(&w),
-                &values(&grad),
-                node_x.is_some(),
-                node_w.is_some(),
-            )
-        });
+        let (dx, dw) = timed(
+            KernelOp::ConvBackward,
+            || conv_label(&geo),
+            flops,
+            || {
+                conv2d_backward(
+                    &geo,
+                    &values(&x),
+                    &values(&w),
+                    &values(&grad),
+                    node_x.is_some(),
+                    node_w.is_some(),
+                )
+            },
+        );
         if let (Some(node), Some(dx)) = (node_x, dx) {
             grads.register::<Flex>(node.id, tensor(dx, x.shape()));
         }
@@ -265,7 +296,15 @@ struct NormBackward;
 
 /// What the BatchNorm backward keeps: the input, the output when a ReLU masked it, gamma,
 /// the batch statistics, epsilon and whether a residual was added.
-type NormState = (FlexTensor, Option<FlexTensor>, FlexTensor, Vec<f32>, Vec<f32>, f64, bool);
+type NormState = (
+    FlexTensor,
+    Option<FlexTensor>,
+    FlexTensor,
+    Vec<f32>,
+    Vec<f32>,
+    f64,
+    bool,
+);
 
 impl Backward<Flex, 4> for NormBackward {
     type State = NormState;
@@ -277,20 +316,25 @@ impl Backward<Flex, 4> for NormBackward {
         let shape = x.shape();
         let channels = shape[1];
         let want_residual = has_residual && node_res.is_some();
-        let (dx, dgamma, dbeta, dres) = timed(KernelOp::NormBackward, || norm_label(&shape), 0.0, || {
-            let output_values = output.as_ref().map(values);
-            batch_norm_backward(
-                norm_shape(&shape),
-                &values(&x),
-                output_values.as_deref(),
-                &values(&grad),
-                &values(&gamma),
-                &mean,
-                &var,
-                epsilon,
-                want_residual,
-            )
-        });
+        let (dx, dgamma, dbeta, dres) = timed(
+            KernelOp::NormBackward,
+            || norm_label(&shape),
+            0.0,
+            || {
+                let output_values = output.as_ref().map(values);
+                batch_norm_backward(
+                    norm_shape(&shape),
+                    &values(&x),
+                    output_values.as_deref(),
+                    &values(&grad),
+                    &values(&gamma),
+                    &mean,
+                    &var,
+                    epsilon,
+                    want_residual,
+                )
+            },
+        );
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, tensor(dx, shape.clone()));
         }

@@ -70,7 +70,12 @@ pub fn take() -> Vec<(KernelOp, String, KernelTime)> {
 }
 
 /// Runs `f`, adding its wall time under `(op, shape())` while recording is on.
-pub(crate) fn timed<T>(op: KernelOp, shape: impl FnOnce() -> String, flops: f64, f: impl FnOnce() -> T) -> T {
+pub(crate) fn timed<T>(
+    op: KernelOp,
+    shape: impl FnOnce() -> String,
+    flops: f64,
+    f: impl FnOnce() -> T,
+) -> T {
     if !ON.load(Ordering::Relaxed) {
         return f();
     }

@@ -621,11 +621,12 @@ fn step(b: StepBench) -> Result<()> {
     if b.profile {
         let steps = b.steps as f64;
         let step_ms = phases.iter().sum::<f64>() / steps * 1e3;
-        let rows: Vec<(String, f64)> = ["forward (encoder + head)", "loss", "backward", "optimiser"]
-            .iter()
-            .zip(phases)
-            .map(|(name, s)| (name.to_string(), s / steps * 1e3))
-            .collect();
+        let rows: Vec<(String, f64)> =
+            ["forward (encoder + head)", "loss", "backward", "optimiser"]
+                .iter()
+                .zip(phases)
+                .map(|(name, s)| (name.to_string(), s / steps * 1e3))
+                .collect();
         print_profile(step_ms, &rows, steps)?;
     }
     Ok(())
@@ -724,9 +725,18 @@ fn print_profile(step_ms: f64, phases: &[(String, f64)], steps: f64) -> Result<(
     }
     for (name, what, ms) in [
         ("all kernels", "", kernel_ms),
-        ("the rest", "(burn ops, loss, optimiser)", step_ms - kernel_ms),
+        (
+            "the rest",
+            "(burn ops, loss, optimiser)",
+            step_ms - kernel_ms,
+        ),
     ] {
-        writeln!(out, "{name:<18} {what:<30} {:>6} {ms:>9.1} {:>6.1}%", "", 100.0 * ms / step_ms)?;
+        writeln!(
+            out,
+            "{name:<18} {what:<30} {:>6} {ms:>9.1} {:>6.1}%",
+            "",
+            100.0 * ms / step_ms
+        )?;
     }
     let mut stdout = std::io::stdout().lock();
     match std::io::Write::write_all(&mut stdout, out.as_bytes()) {

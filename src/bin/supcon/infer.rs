@@ -17,9 +17,7 @@ use supcon::train::{
     DataConfig, FinetuneConfig, RunOptions, finetune as finetune_stage, resume_finetune,
 };
 
-use crate::args::{
-    DataArgs, InitArgs, ModelArgs, TrainArgs, TrainTargets, read_config, with_out,
-};
+use crate::args::{DataArgs, InitArgs, ModelArgs, TrainArgs, TrainTargets, read_config, with_out};
 
 /// Output format of `predict`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -12,8 +12,8 @@ use supcon::train::{
 };
 
 use crate::args::{
-    DataArgs, InitArgs, LossArgs, ModelArgs, TrainArgs, TrainTargets, check_applies,
-    given, read_config, refuse_with_resume, with_out,
+    DataArgs, InitArgs, LossArgs, ModelArgs, TrainArgs, TrainTargets, check_applies, given,
+    read_config, refuse_with_resume, with_out,
 };
 
 #[derive(Args, Debug)]
