@@ -8,7 +8,7 @@
 //! Unix only (signals, `sh`, `kill`, `ulimit`).
 #![cfg(unix)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -110,27 +110,6 @@ fn steps_logged(run: &Path) -> usize {
         .unwrap_or(0)
 }
 
-/// The tensors of a safetensors file, name -> raw bytes (the header's metadata order is
-/// not part of the comparison).
-fn tensors(path: &Path) -> BTreeMap<String, Vec<u8>> {
-    let bytes = fs::read(path).unwrap();
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: BTreeMap<String, Value> = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let data = &bytes[8 + n..];
-    header
-        .into_iter()
-        .filter(|(k, _)| k != "__metadata__")
-        .map(|(k, v)| {
-            let o = &v["data_offsets"];
-            let (a, b) = (
-                o[0].as_u64().unwrap() as usize,
-                o[1].as_u64().unwrap() as usize,
-            );
-            (k, data[a..b].to_vec())
-        })
-        .collect()
-}
-
 /// Asserts that two finished runs logged the same losses and hold the same weights.
 fn assert_same_run(reference: &Path, run: &Path, weights: &str) {
     let (a, b) = (step_losses(reference), step_losses(run));
@@ -144,8 +123,8 @@ fn assert_same_run(reference: &Path, run: &Path, weights: &str) {
         "epoch losses differ"
     );
     assert_eq!(
-        tensors(&reference.join(weights)),
-        tensors(&run.join(weights)),
+        common::safetensors(&reference.join(weights)),
+        common::safetensors(&run.join(weights)),
         "final weights differ"
     );
 }
@@ -378,8 +357,8 @@ fn probe_stopped_and_resumed_equals_uninterrupted(
     assert_eq!(epoch_losses(&full).len(), epochs);
     assert_eq!(epoch_losses(&full), epoch_losses(&cut));
     assert_eq!(
-        tensors(&full.join("classifier.safetensors")),
-        tensors(&cut.join("classifier.safetensors"))
+        common::safetensors(&full.join("classifier.safetensors")),
+        common::safetensors(&cut.join("classifier.safetensors"))
     );
 }
 
@@ -460,14 +439,14 @@ fn ctrl_c_then_run_resume_matches_an_uninterrupted_run() {
     ok(&resume_args("run", &cut));
     for stage in ["supcon", "ce"] {
         assert_eq!(
-            tensors(&full.join(stage).join("model.safetensors")),
-            tensors(&cut.join(stage).join("model.safetensors")),
+            common::safetensors(&full.join(stage).join("model.safetensors")),
+            common::safetensors(&cut.join(stage).join("model.safetensors")),
             "{stage}"
         );
     }
     assert_eq!(
-        tensors(&full.join("linear/classifier.safetensors")),
-        tensors(&cut.join("linear/classifier.safetensors"))
+        common::safetensors(&full.join("linear/classifier.safetensors")),
+        common::safetensors(&cut.join("linear/classifier.safetensors"))
     );
     let top1 = |dir: &Path| -> Vec<f64> {
         let v: Value =

@@ -35,11 +35,14 @@ fn simd() -> &'static str {
     "other"
 }
 
-/// FNV-1a of a file's bytes, as hex.
+/// FNV-1a over a safetensors file's tensors in name order (names and raw bytes; the
+/// header's order is not part of it), as hex.
 fn hash_file(path: &Path) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in fs::read(path).unwrap() {
-        h = (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    for (name, bytes) in common::safetensors(path) {
+        for byte in name.bytes().chain(bytes) {
+            h = (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
     }
     format!("{h:016x}")
 }

@@ -105,6 +105,27 @@ pub fn step_losses(run: &Path) -> Vec<(u64, f64)> {
         .collect()
 }
 
+/// The tensors of a safetensors file, name -> raw bytes (the header's metadata order is
+/// not part of the comparison).
+pub fn safetensors(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let bytes = fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: std::collections::BTreeMap<String, Value> = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let data = &bytes[8 + n..];
+    header
+        .into_iter()
+        .filter(|(k, _)| k != "__metadata__")
+        .map(|(k, v)| {
+            let o = &v["data_offsets"];
+            let (a, b) = (
+                o[0].as_u64().unwrap() as usize,
+                o[1].as_u64().unwrap() as usize,
+            );
+            (k, data[a..b].to_vec())
+        })
+        .collect()
+}
+
 /// Copies a directory tree.
 pub fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
