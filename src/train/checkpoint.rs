@@ -18,7 +18,8 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
-use super::run_dir::{RunDir, RunDirError, read_json, truncate_metrics, write_json};
+use super::metrics_log::truncate_metrics;
+use super::run_dir::{RunDir, RunDirError, read_json, write_json};
 use crate::fsutil::write_atomic_with;
 
 /// Where the loop stands when a checkpoint is written.

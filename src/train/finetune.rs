@@ -18,10 +18,11 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use super::RunOptions;
 use super::init::{announce_init, init_encoder};
-use super::pretrain::{RunOptions, check_batch};
 use super::run_dir::RunDir;
 use super::setup::DataConfig;
+use super::setup::check_batch;
 use super::supervised::{
     SupervisedConfig, SupervisedModel, SupervisedReport, train_supervised_model,
 };

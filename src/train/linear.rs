@@ -14,20 +14,19 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::checkpoint::{self, LoopState};
+use super::checkpoint;
 use super::features::{Matrix, map_split};
-use super::interrupt;
 use super::metrics::{ClassificationMetrics, classification_metrics};
-use super::pretrain::PretrainConfig;
-use super::run_dir::{RunDir, recorded_shape, truncate_metrics};
+use super::pretrain_config::PretrainConfig;
+use super::run_dir::{RunDir, recorded_shape};
 use super::setup::{DataConfig, images, labels_per_view, train_loader};
-use super::{OptimizerConfig, Progress, ScheduleConfig, TrainError};
+use super::trainer::{self, BatchSource, Batches, LoopSettings, Stage, StepOutput};
+use super::{OptimizerConfig, ScheduleConfig, TrainError};
 use crate::augment::AugmentConfig;
 use crate::data::LoadedDataset;
 use crate::data::batcher::shuffled_order;
@@ -172,7 +171,7 @@ pub fn linear_probe(
     )?;
     if config.augment.is_some() {
         // The augmented loader's own check, made before the run directory exists.
-        super::pretrain::check_batch(config.batch_size, &data)?;
+        super::setup::check_batch(config.batch_size, &data)?;
     }
     let run = RunDir::create(out)?;
     let mut saved = config.clone();
@@ -263,92 +262,41 @@ fn run_linear(
     };
 
     let device = config.device.autodiff_device();
-    let mut classifier = config.device.init_seeded(config.seed, |d| {
+    let classifier = config.device.init_seeded(config.seed, |d| {
         Ok::<_, TrainError>(LinearClassifierConfig::new(test_x.cols, data.num_classes()).init(d))
     })?;
-    let mut optim = config.optimizer.init();
-    let (mut first_epoch, mut step, mut resumed_within_epoch) = (0usize, 0usize, (0usize, 0.0));
-    if let Some(dir) = resume_from {
-        let (c, o, state) = checkpoint::load(&dir, classifier, optim)?;
-        (classifier, optim) = (c, o);
-        (first_epoch, step) = (state.epoch, state.step);
-        resumed_within_epoch = (state.batch, state.epoch_loss_sum);
-        truncate_metrics(&run.file("metrics.jsonl"), first_epoch, step)?;
-    }
-    let ce = CrossEntropyLossConfig::new().init(&device);
-    let steps_per_epoch = match &source {
-        Source::Cached(x) => x.rows.div_ceil(config.batch_size),
-        Source::Augmented(loader) => loader.num_batches(),
+    let batches = LinearBatches {
+        source,
+        encoder,
+        labels: &data.train.labels,
+        batch_size: config.batch_size,
+        seed: config.seed,
+        plain: plain.clone(),
+        device: device.clone(),
     };
-    let mut metrics = run.metrics()?;
-    for epoch in first_epoch..config.epochs {
-        let mut progress = Progress::new(
-            &format!("linear {}/{}", epoch + 1, config.epochs),
-            steps_per_epoch,
-            quiet,
-        );
-        let (done, mut sum) = std::mem::take(&mut resumed_within_epoch);
-        // ([B, D] features on the training device, [B] labels) for each batch left.
-        let batches: Batches<'_> = match &source {
-            Source::Cached(train_x) => {
-                let order = shuffled_order(train_x.rows, config.seed, epoch as u64);
-                let (labels, device, size) = (&data.train.labels, &device, config.batch_size);
-                Box::new((done..steps_per_epoch).map(move |b| {
-                    let chunk = &order[b * size..((b + 1) * size).min(order.len())];
-                    Ok(gather(train_x, labels, chunk, device))
-                }))
-            }
-            Source::Augmented(loader) => {
-                let (plain, device) = (&plain, &device);
-                Box::new(loader.iter_from(epoch as u64, done).map(move |batch| {
-                    let batch = batch?;
-                    let x = encoder.forward(images(&batch, plain)); // [B, D]
-                    Ok((x.to_device(device), labels_per_view(&batch, device)))
-                }))
-            }
-        };
-        for (index, batch) in batches.enumerate() {
-            let (x, y) = batch?;
-            let rows = x.dims()[0];
-            let lr = config
-                .schedule
-                .lr_at(step, steps_per_epoch, config.epochs, config.batch_size);
-            let loss = ce.forward(classifier.forward(x), y);
-            let value = f64::from(loss.clone().into_scalar::<f32>());
-            if !value.is_finite() {
-                return Err(TrainError::NonFinite {
-                    value,
-                    epoch: epoch + 1,
-                    step: step + 1,
-                    checkpoint: None,
-                });
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &classifier);
-            classifier = optim.step(lr, classifier, grads);
-            sum += value;
-            step += 1;
-            progress.step(rows, value, lr);
-            if interrupt::requested() {
-                let state = LoopState::within_epoch(epoch, step, f64::NAN, done + index + 1, sum);
-                let dir = checkpoint::save(run, &classifier, &optim, &state, &|_| Ok(()))?;
-                progress.finish();
-                return Err(interrupt::stopped(&state, dir, "linear", run.path()));
-            }
-        }
-        progress.finish();
-        let epoch_loss = sum / steps_per_epoch as f64;
-        metrics.log(&json!({"stage": "linear", "epoch": epoch + 1, "epoch_loss": epoch_loss}))?;
-        if let Some(every) = config.checkpoint_every
-            && ((epoch + 1) % every == 0 || epoch + 1 == config.epochs)
-        {
-            let state = LoopState::epoch_end(epoch + 1, step, epoch_loss);
-            checkpoint::save(run, &classifier, &optim, &state, &|_| Ok(()))?;
-        }
-    }
-    let classifier = classifier.valid();
+    let mut stage = LinearStage {
+        ce: CrossEntropyLossConfig::new().init(&device),
+    };
+    let settings = LoopSettings {
+        epochs: config.epochs,
+        batch_size: config.batch_size,
+        schedule: &config.schedule,
+        checkpoint_every: config.checkpoint_every,
+        quiet,
+    };
+    let trained = trainer::train(
+        &mut stage,
+        &batches,
+        classifier,
+        config.optimizer.init(),
+        run,
+        resume_from,
+        &settings,
+    )?;
+    let classifier = trained.model.valid();
     let test_logits = logits(&classifier, &test_x, &plain)?;
     let test = classification_metrics(&test_logits, &data.test.labels)?;
-    let train_x = match source {
+    let train_x = match batches.source {
         Source::Cached(x) => x,
         Source::Augmented(_) => feats(&data.train)?,
     };
@@ -359,9 +307,10 @@ fn run_linear(
     }
     let train_logits = logits(&classifier, &train_x, &plain)?;
     let train_top1 = classification_metrics(&train_logits, &data.train.labels)?.top1;
-    metrics.log(
-        &json!({"stage": "linear", "test_top1": test.top1, "test_top5": test.top5,
-        "test_ece": test.calibration.ece, "train_top1": train_top1}),
+    let mut metrics = run.metrics()?;
+    trainer::log(
+        &mut metrics,
+        super::supervised::test_record("linear", &test, Some(train_top1)),
     )?;
     save_weights(&classifier, run.file("classifier.safetensors"))?;
     let report = LinearReport {
@@ -372,6 +321,96 @@ fn run_linear(
     };
     run.write_json("report.json", &report)?;
     Ok(report)
+}
+
+/// The probe's step: cross-entropy of a linear classifier on frozen features.
+struct LinearStage {
+    ce: CrossEntropyLoss,
+}
+
+/// The probe's batches: shuffled cached features, or augmented images encoded afresh.
+struct LinearBatches<'a> {
+    source: Source,
+    encoder: &'a Encoder,
+    /// The training labels, by sample index.
+    labels: &'a [usize],
+    batch_size: usize,
+    seed: u64,
+    /// The encoder's (inference) device.
+    plain: burn::tensor::Device,
+    /// The classifier's (training) device.
+    device: burn::tensor::Device,
+}
+
+impl BatchSource for LinearBatches<'_> {
+    /// `[B, D]` features on the training device, `[B]` labels.
+    type Batch = (Tensor<2>, Tensor<1, Int>);
+
+    fn steps_per_epoch(&self) -> usize {
+        match &self.source {
+            Source::Cached(x) => x.rows.div_ceil(self.batch_size),
+            Source::Augmented(loader) => loader.num_batches(),
+        }
+    }
+
+    fn batches(&self, epoch: usize, skip: usize) -> Batches<'_, Self::Batch> {
+        match &self.source {
+            Source::Cached(train_x) => {
+                let order = shuffled_order(train_x.rows, self.seed, epoch as u64);
+                let (labels, device, size) = (self.labels, &self.device, self.batch_size);
+                Box::new((skip..self.steps_per_epoch()).map(move |b| {
+                    let chunk = &order[b * size..((b + 1) * size).min(order.len())];
+                    Ok(gather(train_x, labels, chunk, device))
+                }))
+            }
+            Source::Augmented(loader) => {
+                let (plain, device, encoder) = (&self.plain, &self.device, self.encoder);
+                Box::new(loader.iter_from(epoch as u64, skip).map(move |batch| {
+                    let batch = batch?;
+                    let x = encoder.forward(images(&batch, plain)); // [B, D]
+                    Ok((x.to_device(device), labels_per_view(&batch, device)))
+                }))
+            }
+        }
+    }
+}
+
+impl Stage for LinearStage {
+    type Model = LinearClassifier;
+    /// `[B, D]` features on the training device, `[B]` labels.
+    type Batch = (Tensor<2>, Tensor<1, Int>);
+
+    fn name(&self) -> &str {
+        "linear"
+    }
+
+    fn command(&self) -> &str {
+        "linear"
+    }
+
+    fn logs_steps(&self) -> bool {
+        false
+    }
+
+    /// # Shapes
+    /// - `batch`: `([B, D], [B])`; logits `[B, K]`.
+    fn step(
+        &mut self,
+        model: &LinearClassifier,
+        batch: &Self::Batch,
+        _step: usize,
+    ) -> Result<StepOutput, TrainError> {
+        let (x, y) = batch;
+        let rows = x.dims()[0];
+        let loss = self.ce.forward(model.forward(x.clone()), y.clone());
+        let value = f64::from(loss.clone().into_scalar::<f32>());
+        Ok(StepOutput {
+            grads: GradientsParams::from_grads(loss.backward(), model),
+            loss: value,
+            ce_loss: None,
+            images: rows,
+        })
+    }
 }
 
 /// Trains a fresh linear classifier with cross-entropy on fixed `features` `[n, D]` and
@@ -462,9 +501,6 @@ pub fn classifier_logits(
 ) -> Result<Matrix, TrainError> {
     logits(classifier, features, device)
 }
-
-/// An epoch's remaining batches: (`[B, D]` features on the training device, `[B]` labels).
-type Batches<'a> = Box<dyn Iterator<Item = Result<(Tensor<2>, Tensor<1, Int>), TrainError>> + 'a>;
 
 /// Where the probe's training batches come from.
 enum Source {

@@ -17,25 +17,30 @@ pub mod interrupt;
 pub mod linear;
 pub mod memory_bank;
 pub mod metrics;
+pub mod metrics_log;
 pub mod optim;
+pub mod options;
 pub mod params;
 pub mod pretrain;
+pub mod pretrain_config;
+pub mod pretrain_model;
 mod progress;
 pub mod run_dir;
 pub mod schedule;
 pub mod setup;
 pub mod supervised;
+pub mod trainer;
 
 pub use error::TrainError;
 pub use finetune::{FinetuneConfig, finetune, resume_finetune};
 pub use linear::{LinearConfig, LinearReport, linear_probe, resume_linear};
 pub use metrics::ClassificationMetrics;
+pub use metrics_log::{MetricsLog, Record};
 pub use optim::{OptimizerConfig, OptimizerKind};
-pub use pretrain::{
-    LossImpl, Method, PretrainConfig, PretrainReport, RunOptions, pretrain, resume_pretrain,
-};
+pub use options::RunOptions;
+pub use pretrain::{LossImpl, Method, PretrainConfig, PretrainReport, pretrain, resume_pretrain};
 pub use progress::Progress;
-pub use run_dir::{MetricsLog, RunDir, RunDirError};
+pub use run_dir::{RunDir, RunDirError};
 pub use schedule::{Decay, ScheduleConfig};
 pub use setup::DataConfig;
 pub use supervised::{

@@ -2,13 +2,14 @@
 //! object per line: per-step loss/LR, per-epoch metrics), `checkpoints/` and the final
 //! model. Every file but the append-only metrics log is written atomically.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::metrics_log::MetricsLog;
 use crate::data::DataSummary;
 use crate::dirlock::{DirLock, LockError};
 use crate::fsutil::write_atomic;
@@ -269,13 +270,7 @@ impl RunDir {
     /// # Errors
     /// I/O errors naming the file.
     pub fn metrics(&self) -> Result<MetricsLog, RunDirError> {
-        let path = self.file("metrics.jsonl");
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        Ok(MetricsLog { path, file })
+        MetricsLog::open(self.file("metrics.jsonl"))
     }
 
     /// The checkpoint directory of one epoch (1-based epoch count completed).
@@ -321,63 +316,6 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, RunDirError> {
     })
 }
 
-/// The append-only `metrics.jsonl` log. Each record is one line, flushed as written.
-#[derive(Debug)]
-pub struct MetricsLog {
-    path: PathBuf,
-    file: File,
-}
-
-impl MetricsLog {
-    /// Appends one JSON object as a line.
-    ///
-    /// # Errors
-    /// I/O errors naming the file.
-    pub fn log(&mut self, record: &serde_json::Value) -> Result<(), RunDirError> {
-        let mut line = record.to_string();
-        line.push('\n');
-        self.file
-            .write_all(line.as_bytes())
-            .and_then(|()| self.file.flush())
-            .map_err(io_err(&self.path))
-    }
-}
-
-/// Drops the records of `metrics.jsonl` written after a checkpoint (a resumed run would
-/// otherwise log those steps twice): keeps per-step records (those with a `step`) whose
-/// `step` is at most `step`, and per-epoch records whose `epoch` is at most `epoch`
-/// (`epoch` complete epochs; a mid-epoch checkpoint keeps the steps already done of the
-/// next one); drops the end-of-run summaries (records with neither). Rewritten atomically.
-///
-/// # Errors
-/// I/O errors naming the file.
-pub fn truncate_metrics(path: &Path, epoch: usize, step: usize) -> Result<(), RunDirError> {
-    if !path.exists() {
-        return Ok(());
-    }
-    let keep = |r: &serde_json::Value| {
-        let within = |key: &str, max: usize| {
-            r.get(key)
-                .and_then(serde_json::Value::as_u64)
-                .is_none_or(|v| v as usize <= max)
-        };
-        if r.get("step").is_some() {
-            within("step", step)
-        } else if r.get("epoch").is_some() {
-            within("epoch", epoch)
-        } else {
-            // A summary written after training: the resumed run writes its own.
-            false
-        }
-    };
-    let mut text = String::new();
-    for record in read_metrics(path)?.iter().filter(|r| keep(r)) {
-        text.push_str(&record.to_string());
-        text.push('\n');
-    }
-    write_atomic(path, text.as_bytes()).map_err(io_err(path))
-}
-
 /// The image shape `[channels, height, width]` recorded in the `data.json` of the run in
 /// `dir`, when it has one (only that field is read, so summaries written by earlier
 /// versions still load).
@@ -415,7 +353,8 @@ fn recorded_field<T: DeserializeOwned>(dir: &Path, field: &str) -> Result<Option
         .transpose()
 }
 
-/// Reads every well-formed record of a `metrics.jsonl`, for display: each malformed line
+/// Reads every well-formed JSON object of a `metrics.jsonl`, untyped, for display (to be
+/// replaced by [`super::metrics_log::read_records_lenient`] in the report): each malformed line
 /// (not only a torn last one) is skipped and described, naming the file and the line.
 ///
 /// # Errors
@@ -448,35 +387,12 @@ pub fn read_metrics_lenient(
     Ok((records, skipped))
 }
 
-/// Reads every record of a `metrics.jsonl`, skipping a torn last line (a crash mid-write).
-///
-/// # Errors
-/// I/O errors, or a malformed line that is not the last.
-pub fn read_metrics(path: &Path) -> Result<Vec<serde_json::Value>, RunDirError> {
-    let text = fs::read_to_string(path).map_err(io_err(path))?;
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let mut out = Vec::with_capacity(lines.len());
-    for (i, line) in lines.iter().enumerate() {
-        match serde_json::from_str(line) {
-            Ok(v) => out.push(v),
-            Err(_) if i + 1 == lines.len() => break,
-            Err(e) => {
-                return Err(RunDirError::Json {
-                    path: path.to_path_buf(),
-                    reason: format!("line {}: {e}", i + 1),
-                });
-            }
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn create_refuses_an_existing_run_and_metrics_round_trip() {
+    fn create_refuses_an_existing_run_and_config_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::create(dir.path().join("r")).unwrap();
         run.write_json("config.json", &serde_json::json!({"a": 1}))
@@ -490,61 +406,10 @@ mod tests {
         let err = RunDir::create(&path).unwrap_err();
         assert!(err.to_string().contains("already holds a run"), "{err}");
         let run = RunDir::open(&path).unwrap();
-        let mut log = run.metrics().unwrap();
-        log.log(&serde_json::json!({"step": 1, "loss": 2.5}))
-            .unwrap();
-        log.log(&serde_json::json!({"step": 2, "loss": 2.0}))
-            .unwrap();
-        // A torn last line (crash while appending) is skipped.
-        fs::OpenOptions::new()
-            .append(true)
-            .open(run.file("metrics.jsonl"))
-            .unwrap()
-            .write_all(b"{\"step\": 3, \"lo")
-            .unwrap();
-        let records = read_metrics(&run.file("metrics.jsonl")).unwrap();
-        assert_eq!(records.len(), 2);
-        assert_eq!(records[1]["loss"], 2.0);
         let cfg: serde_json::Value = RunDir::open(run.path())
             .unwrap()
             .read_json("config.json")
             .unwrap();
         assert_eq!(cfg["a"], 1);
-    }
-
-    #[test]
-    fn truncation_to_a_mid_epoch_checkpoint_keeps_its_steps() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("metrics.jsonl");
-        let mut text = String::new();
-        for step in 1..=6 {
-            let epoch = (step - 1) / 3 + 1;
-            text.push_str(&format!(
-                "{{\"epoch\":{epoch},\"step\":{step},\"loss\":1.0}}\n"
-            ));
-            if step % 3 == 0 {
-                text.push_str(&format!("{{\"epoch\":{epoch},\"epoch_loss\":1.0}}\n"));
-            }
-        }
-        text.push_str("{\"test_top1\":0.5}\n");
-        fs::write(&path, text).unwrap();
-        // One epoch and one batch of the second done.
-        truncate_metrics(&path, 1, 4).unwrap();
-        let kept: Vec<(Option<u64>, Option<u64>)> = read_metrics(&path)
-            .unwrap()
-            .iter()
-            .map(|r| (r["epoch"].as_u64(), r["step"].as_u64()))
-            .collect();
-        assert_eq!(
-            kept,
-            [
-                (Some(1), Some(1)),
-                (Some(1), Some(2)),
-                (Some(1), Some(3)),
-                (Some(1), None),
-                (Some(2), Some(4)),
-            ],
-            "the end-of-run summary {{test_top1}} is dropped too"
-        );
     }
 }

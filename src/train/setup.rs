@@ -119,7 +119,7 @@ pub fn train_loader(
             "batch size 0: expected at least 1".into(),
         ));
     }
-    super::pretrain::check_batch(batch_size, data)?;
+    check_batch(batch_size, data)?;
     let transform = augment.build()?;
     let batcher = MultiViewBatcher::new(transform, views, &data.mean, &data.std, seed, threads)?;
     Ok(EpochLoader::new(
@@ -166,4 +166,18 @@ pub fn labels_per_view(batch: &Batch, device: &Device) -> Tensor<1, Int> {
         .collect();
     let n = data.len();
     Tensor::<1, Int>::from_data(TensorData::new(data, [n]), device)
+}
+/// Checks that a batch fits in the training set (batches drop the last partial one).
+///
+/// # Errors
+/// [`TrainError::Config`] naming both sizes.
+pub fn check_batch(batch_size: usize, data: &crate::data::LoadedDataset) -> Result<(), TrainError> {
+    if batch_size > data.train.len() {
+        return Err(TrainError::Config(format!(
+            "batch size {batch_size} is larger than the training set ({} samples of {})",
+            data.train.len(),
+            data.name
+        )));
+    }
+    Ok(())
 }

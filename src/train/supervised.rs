@@ -6,23 +6,23 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::checkpoint::{self, LoopState};
+use super::checkpoint;
 use super::features::map_split;
 use super::init::{announce_init, init_encoder};
-use super::interrupt;
 use super::metrics::{ClassificationMetrics, classification_metrics};
-use super::pretrain::RunOptions;
-use super::run_dir::{RunDir, truncate_metrics};
-use super::setup::{DataConfig, images, labels_per_view, train_loader};
-use super::{OptimizerConfig, Progress, ScheduleConfig, TrainError};
+use super::metrics_log::{Record, TestRecord};
+use super::run_dir::RunDir;
+use super::setup::{DataConfig, check_batch, images, labels_per_view, train_loader};
+use super::trainer::{self, LoopSettings, Stage, StepOutput};
+use super::{OptimizerConfig, RunOptions, ScheduleConfig, TrainError};
 use crate::augment::AugmentConfig;
 use crate::data::LoadedDataset;
+use crate::data::batcher::Batch;
 use crate::device::DeviceChoice;
 use crate::model::{
     Encoder, EncoderConfig, EncoderInit, LinearClassifier, LinearClassifierConfig, save_weights,
@@ -151,7 +151,7 @@ pub fn train_supervised(
     // Input channels (and the MLP's input size) come from the data.
     config.encoder.fit_to_images(data.shape());
     config.encoder.validate()?;
-    super::pretrain::check_batch(config.batch_size, &data)?;
+    check_batch(config.batch_size, &data)?;
     config.init = config.init.as_ref().map(EncoderInit::absolute);
     super::init::check_init(config.init.as_ref(), &config.encoder)?;
     let run = RunDir::create(out)?;
@@ -219,20 +219,6 @@ pub fn train_supervised_model(
 ) -> Result<SupervisedReport, TrainError> {
     let started = Instant::now();
     let device = config.device.autodiff_device();
-    let mut model = model;
-    let mut optim = config.optimizer.init();
-    let (mut epoch, mut step, mut final_loss) = (0usize, 0usize, f64::NAN);
-    // Batches already done of the epoch a mid-epoch checkpoint stopped in, and their loss sum.
-    let mut resumed_within_epoch = (0usize, 0.0f64);
-    let mut last_checkpoint = None;
-    if let Some(dir) = resume_from {
-        let (m, o, state) = checkpoint::load(&dir, model, optim)?;
-        (model, optim) = (m, o);
-        (epoch, step, final_loss) = (state.epoch, state.step, state.loss);
-        resumed_within_epoch = (state.batch, state.epoch_loss_sum);
-        truncate_metrics(&run.file("metrics.jsonl"), epoch, step)?;
-        last_checkpoint = Some(dir);
-    }
     let loader = train_loader(
         data,
         &config.augment,
@@ -241,82 +227,101 @@ pub fn train_supervised_model(
         config.seed,
         config.data.threads,
     )?;
-    let ce = CrossEntropyLossConfig::new().init(&device);
-    let steps_per_epoch = loader.num_batches();
-    let mut metrics = run.metrics()?;
-    let mut throughput = 0.0;
-    while epoch < config.epochs {
-        let epoch_started = Instant::now();
-        let mut progress = Progress::new(
-            &format!("{stage} {}/{}", epoch + 1, config.epochs),
-            steps_per_epoch,
-            opts.quiet,
-        );
-        let (done, mut sum) = std::mem::take(&mut resumed_within_epoch);
-        let mut count = done;
-        for batch in loader.iter_from(epoch as u64, done) {
-            let batch = batch?;
-            let lr = config
-                .schedule
-                .lr_at(step, steps_per_epoch, config.epochs, config.batch_size);
-            let logits = model.forward(images(&batch, &device)); // [B, K]
-            let loss = ce.forward(logits, labels_per_view(&batch, &device));
-            let value = f64::from(loss.clone().into_scalar::<f32>());
-            if !value.is_finite() {
-                return Err(TrainError::NonFinite {
-                    value,
-                    epoch: epoch + 1,
-                    step: step + 1,
-                    checkpoint: last_checkpoint,
-                });
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr, model, grads);
-            metrics.log(
-                &json!({"stage": stage, "epoch": epoch + 1, "step": step + 1,
-                "loss": value, "lr": lr}),
-            )?;
-            progress.step(batch.batch_size, value, lr);
-            sum += value;
-            count += 1;
-            step += 1;
-            if interrupt::requested() {
-                let state = LoopState::within_epoch(epoch, step, final_loss, count, sum);
-                let dir = checkpoint::save(run, &model, &optim, &state, &|_| Ok(()))?;
-                progress.finish();
-                let command = if stage == "ce" { "train-ce" } else { stage };
-                return Err(interrupt::stopped(&state, dir, command, run.path()));
-            }
-        }
-        progress.finish();
-        throughput = progress.images_per_second();
-        final_loss = sum / count.max(1) as f64;
-        epoch += 1;
-        metrics.log(
-            &json!({"stage": stage, "epoch": epoch, "epoch_loss": final_loss,
-            "seconds": epoch_started.elapsed().as_secs_f64(), "images_per_second": throughput}),
-        )?;
-        if epoch % config.checkpoint_every == 0 || epoch == config.epochs {
-            let state = LoopState::epoch_end(epoch, step, final_loss);
-            last_checkpoint = Some(checkpoint::save(run, &model, &optim, &state, &|_| Ok(()))?);
-        }
-    }
+    let mut step = CeStage {
+        name: stage,
+        ce: CrossEntropyLossConfig::new().init(&device),
+        device,
+    };
+    let settings = LoopSettings {
+        epochs: config.epochs,
+        batch_size: config.batch_size,
+        schedule: &config.schedule,
+        checkpoint_every: Some(config.checkpoint_every),
+        quiet: opts.quiet,
+    };
+    let trained = trainer::train(
+        &mut step,
+        &loader,
+        model,
+        config.optimizer.init(),
+        run,
+        resume_from,
+        &settings,
+    )?;
     let plain = config.device.device();
-    let eval_model = model.valid().to_device(&plain);
+    let eval_model = trained.model.valid().to_device(&plain);
     let logits = map_split(data, &data.test, 256, &plain, |x| eval_model.forward(x))?;
     let test = classification_metrics(&logits, &data.test.labels)?;
-    metrics.log(
-        &json!({"stage": stage, "test_top1": test.top1, "test_top5": test.top5,
-        "test_ece": test.calibration.ece}),
-    )?;
-    save_weights(&model, run.file("model.safetensors"))?;
+    let mut metrics = run.metrics()?;
+    trainer::log(&mut metrics, test_record(stage, &test, None))?;
+    save_weights(&trained.model, run.file("model.safetensors"))?;
     let report = SupervisedReport {
         run: run.path().to_path_buf(),
         test,
-        final_loss,
+        final_loss: trained.final_loss,
         seconds: started.elapsed().as_secs_f64(),
-        images_per_second: throughput,
+        images_per_second: trained.images_per_second,
     };
     run.write_json("report.json", &report)?;
     Ok(report)
+}
+
+/// The record of a stage's final test metrics (and, for a probe, its training top-1).
+pub(crate) fn test_record(
+    stage: &str,
+    test: &ClassificationMetrics,
+    train_top1: Option<f64>,
+) -> Record {
+    Record::Test(TestRecord {
+        stage: stage.to_string(),
+        test_ece: test.calibration.ece,
+        test_top1: test.top1,
+        test_top5: test.top5,
+        train_top1,
+    })
+}
+
+/// The cross-entropy step of the baseline and of fine-tuning.
+struct CeStage<'a> {
+    /// `ce` or `finetune`.
+    name: &'a str,
+    ce: CrossEntropyLoss,
+    device: Device,
+}
+
+impl Stage for CeStage<'_> {
+    type Model = SupervisedModel;
+    type Batch = Batch;
+
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn command(&self) -> &str {
+        match self.name {
+            "ce" => "train-ce",
+            other => other,
+        }
+    }
+
+    /// # Shapes
+    /// - `batch`: one view of `B` images; logits `[B, K]`.
+    fn step(
+        &mut self,
+        model: &SupervisedModel,
+        batch: &Batch,
+        _step: usize,
+    ) -> Result<StepOutput, TrainError> {
+        let logits = model.forward(images(batch, &self.device)); // [B, K]
+        let loss = self
+            .ce
+            .forward(logits, labels_per_view(batch, &self.device));
+        let value = f64::from(loss.clone().into_scalar::<f32>());
+        Ok(StepOutput {
+            grads: GradientsParams::from_grads(loss.backward(), model),
+            loss: value,
+            ce_loss: None,
+            images: batch.batch_size,
+        })
+    }
 }
