@@ -18,6 +18,7 @@ pub mod fsutil;
 pub mod infer;
 pub mod kernels;
 pub mod loss;
+mod messages;
 pub mod model;
 pub mod outputs;
 pub mod stop;

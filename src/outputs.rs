@@ -11,10 +11,17 @@ use std::path::{Component, Path, PathBuf};
 
 /// Files that mark a folder as a command's output: a training run, a `supcon run`
 /// output, a sweep, an export.
-pub const MARKERS: [&str; 4] = ["config.json", "run.json", "sweep.json", "classifier.json"];
+pub const MARKERS: [&str; 5] = [
+    "manifest.json",
+    "config.json",
+    "run.json",
+    "sweep.json",
+    "classifier.json",
+];
 
 /// The files a run or an export writes about itself.
-pub const OWNED_FILES: [&str; 12] = [
+pub const OWNED_FILES: [&str; 13] = [
+    "manifest.json",
     "config.json",
     "data.json",
     "metrics.jsonl",

@@ -7,6 +7,7 @@
 pub mod batcher;
 pub mod builtin;
 pub mod cifar;
+pub mod convert;
 mod error;
 pub mod folder;
 mod fsio;
@@ -20,6 +21,7 @@ pub mod subset;
 pub use batcher::{Batch, BatcherError, EpochIter, EpochLoader, MultiViewBatcher};
 pub use builtin::load_builtin;
 pub use cifar::{Cifar100Labels, load_cifar10, load_cifar100, parse_cifar10, parse_cifar100};
+pub use convert::{conform_pixels, convert_dataset, convert_split, image_from_u8};
 pub use error::DataError;
 pub use folder::{FolderData, FolderOptions, decode_image_bytes, load_folder};
 pub use idx::{IdxNames, IdxOptions, load_idx};

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{InferError, InputSpec, ModelDir};
 use crate::fsutil::write_atomic;
 use crate::model::{EncoderConfig, save_weights};
+use crate::train::{MadeFrom, Manifest, RunKind, TrainError};
 
 /// The `format` field of every `classifier.json`.
 pub const CLASSIFIER_FORMAT: &str = "supcon-classifier";
@@ -149,6 +150,14 @@ pub fn export(model: &Path, out: &Path, force: bool) -> Result<ClassifierSpec, I
     let json_path = out.join("classifier.json");
     std::fs::create_dir_all(out).map_err(|e| InferError::io(out, e))?;
     save_weights(&net, out.join("model.safetensors"))?;
+    let made_from = MadeFrom {
+        data: dir.data_config().map(|(d, _)| d.spec),
+        runs: vec![model.to_path_buf()],
+        init: None,
+    };
+    Manifest::new(RunKind::Export, made_from)
+        .write(out)
+        .map_err(TrainError::from)?;
     let text = serde_json::to_string_pretty(&spec)
         .map_err(|e| InferError::Invalid(format!("serialising classifier.json: {e}")))?;
     write_atomic(&json_path, text.as_bytes()).map_err(|e| InferError::io(&json_path, e))?;
@@ -198,7 +207,7 @@ fn check_out(out: &Path, force: bool) -> Result<(), InferError> {
         return Ok(());
     }
     names.sort();
-    let listed = crate::error::listing(names.iter(), LISTED_ENTRIES);
+    let listed = crate::messages::listing(names.iter(), LISTED_ENTRIES);
     Err(InferError::Invalid(format!(
         "--out {}: is not empty and is not an earlier export (no classifier.json); it \
          holds {listed}. Refusing to write model.safetensors and classifier.json there, \

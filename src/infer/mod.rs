@@ -36,11 +36,11 @@ pub mod npy;
 mod preprocess;
 mod source;
 
+pub use crate::data::image_from_u8;
+pub use crate::model::encoder_input_shape;
 pub use classifier::{ClassScore, Classifier, Prediction, softmax};
 pub use embed::{Embedder, Layer, check_embeddings_out, write_embeddings};
 pub use error::InferError;
 pub use export::{CLASSIFIER_FORMAT, CLASSIFIER_VERSION, ClassifierSpec, ExportSource, export};
-pub use preprocess::{
-    InputSpec, convert_dataset, convert_split, encoder_input_shape, image_from_u8,
-};
+pub use preprocess::{InputSpec, convert_dataset, convert_split};
 pub use source::{ModelDir, ModelKind};

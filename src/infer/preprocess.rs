@@ -5,12 +5,12 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use ::image::{DynamicImage, GrayAlphaImage, GrayImage, RgbImage, RgbaImage};
 use serde::{Deserialize, Serialize};
 
 use super::InferError;
-use crate::data::folder::{decode_image_file, square_resize};
-use crate::data::{DataSummary, Image, ImageDataset, channel_mean_std};
+use crate::data::conform_pixels;
+use crate::data::folder::decode_image_file;
+use crate::data::{DataSummary, Image, ImageDataset};
 
 /// What a model's input looks like: the trained image shape and the normalisation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -92,26 +92,7 @@ impl InputSpec {
         width: usize,
         pixels: &[u8],
     ) -> Result<Vec<u8>, String> {
-        if self.matches(channels, height, width) {
-            return Ok(pixels.to_vec());
-        }
-        let [c, h, w] = self.shape;
-        if h != w && (height, width) != (h, w) {
-            return Err(format!(
-                "the model takes {h}x{w} images, which is not square; cannot resize a \
-                 {height}x{width} image to it"
-            ));
-        }
-        let img = image_from_u8(channels, height, width, pixels)?;
-        let out = square_resize(&img, h, c == 1)?;
-        if out.len() != self.image_len() {
-            return Err(format!(
-                "converting a {channels}x{height}x{width} image gave {} values, expected {}",
-                out.len(),
-                self.image_len()
-            ));
-        }
-        Ok(out)
+        conform_pixels(channels, height, width, pixels, self.shape)
     }
 
     /// An image converted to the trained shape (borrowed when it already has it;
@@ -238,72 +219,17 @@ impl InputSpec {
     }
 }
 
-/// Converts every image of a split to `shape` `[C, H, W]` (channel conversion, centre
-/// crop + resize), keeping labels and class names.
+/// Converts every image of a split to `shape` `[C, H, W]` (see
+/// [`crate::data::convert::convert_split`]).
 ///
 /// # Errors
 /// [`InferError::Invalid`] when an image cannot be converted.
 pub fn convert_split(split: &ImageDataset, shape: [usize; 3]) -> Result<ImageDataset, InferError> {
-    let target = InputSpec {
-        shape,
-        mean: vec![0.0; shape[0]],
-        std: vec![1.0; shape[0]],
-    };
-    let mut pixels = Vec::with_capacity(split.len() * target.image_len());
-    for i in 0..split.len() {
-        let px = target
-            .conform_u8(
-                split.channels,
-                split.height,
-                split.width,
-                split.pixels_of(i),
-            )
-            .map_err(|reason| {
-                InferError::Invalid(format!(
-                    "cannot convert {}x{}x{} images to {shape:?}: {reason}",
-                    split.channels, split.height, split.width
-                ))
-            })?;
-        pixels.extend_from_slice(&px);
-    }
-    Ok(ImageDataset {
-        channels: shape[0],
-        height: shape[1],
-        width: shape[2],
-        pixels,
-        labels: split.labels.clone(),
-        class_names: split.class_names.clone(),
-    })
+    crate::data::convert::convert_split(split, shape).map_err(InferError::Invalid)
 }
 
-/// The input shape a pre-trained encoder needs for images of `shape`: ResNets take any
-/// spatial size, so only the channel count changes to the encoder's; an MLP takes exactly
-/// the shape of its training data, `trained()`.
-///
-/// # Errors
-/// A message when an MLP's input width does not match its training data.
-pub fn encoder_input_shape(
-    encoder: &crate::model::EncoderConfig,
-    shape: [usize; 3],
-    trained: impl FnOnce() -> Result<[usize; 3], String>,
-) -> Result<[usize; 3], String> {
-    let [_, h, w] = shape;
-    if encoder.resnet_config().is_some() {
-        return Ok([encoder.in_channels, h, w]);
-    }
-    let pre = trained()?;
-    if encoder.input_dim != Some(pre.iter().product()) {
-        return Err(format!(
-            "the mlp encoder takes {:?} inputs, which its training data {pre:?} does not explain",
-            encoder.input_dim
-        ));
-    }
-    Ok(pre)
-}
-
-/// Converts both splits of a dataset to `shape` and recomputes the normalisation from
-/// the converted training split (a no-op when the shape already matches). Returns
-/// whether anything was converted.
+/// Converts both splits of a dataset to `shape` (see
+/// [`crate::data::convert::convert_dataset`]). Returns whether anything was converted.
 ///
 /// # Errors
 /// [`InferError::Invalid`] when an image cannot be converted.
@@ -311,58 +237,7 @@ pub fn convert_dataset(
     data: &mut crate::data::LoadedDataset,
     shape: [usize; 3],
 ) -> Result<bool, InferError> {
-    if data.shape() == shape {
-        return Ok(false);
-    }
-    data.train = convert_split(&data.train, shape)?;
-    data.test = convert_split(&data.test, shape)?;
-    let (mean, std) = channel_mean_std(&data.train);
-    data.mean = mean;
-    data.std = std;
-    Ok(true)
-}
-
-/// A CHW `u8` image as an `image` crate image (1: gray, 2: gray + alpha, 3: RGB,
-/// 4: RGBA).
-///
-/// # Errors
-/// A message for another channel count or inconsistent sizes.
-pub fn image_from_u8(
-    channels: usize,
-    height: usize,
-    width: usize,
-    pixels: &[u8],
-) -> Result<DynamicImage, String> {
-    let plane = height * width;
-    if height == 0 || width == 0 || pixels.len() != channels * plane {
-        return Err(format!(
-            "a {channels}x{height}x{width} image needs {} values, got {}",
-            channels * plane,
-            pixels.len()
-        ));
-    }
-    let (w, h) = (
-        u32::try_from(width).map_err(|e| e.to_string())?,
-        u32::try_from(height).map_err(|e| e.to_string())?,
-    );
-    let mut hwc = vec![0u8; pixels.len()];
-    for c in 0..channels {
-        for (i, &v) in pixels[c * plane..(c + 1) * plane].iter().enumerate() {
-            hwc[i * channels + c] = v;
-        }
-    }
-    let bad = || format!("{channels}x{height}x{width}: inconsistent buffer");
-    Ok(match channels {
-        1 => DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, hwc).ok_or_else(bad)?),
-        2 => DynamicImage::ImageLumaA8(GrayAlphaImage::from_raw(w, h, hwc).ok_or_else(bad)?),
-        3 => DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, hwc).ok_or_else(bad)?),
-        4 => DynamicImage::ImageRgba8(RgbaImage::from_raw(w, h, hwc).ok_or_else(bad)?),
-        _ => {
-            return Err(format!(
-                "images with {channels} channels are not supported (expected 1 to 4)"
-            ));
-        }
-    })
+    crate::data::convert::convert_dataset(data, shape).map_err(InferError::Invalid)
 }
 
 /// A forward-pass batch size: `n`, which must be at least 1.

@@ -12,7 +12,8 @@ use crate::model::{Encoder, EncoderConfig, LinearClassifierConfig, ProjectionHea
 use crate::train::finetune::FinetuneConfig;
 use crate::train::supervised::SupervisedModel;
 use crate::train::{
-    DataConfig, LinearConfig, PretrainConfig, RunDir, SupervisedConfig, TrainError,
+    DataConfig, LinearConfig, PretrainConfig, RunDir, RunDirError, RunKind, SupervisedConfig,
+    TrainError, read_manifest,
 };
 
 /// What kind of directory a [`ModelDir`] is.
@@ -102,24 +103,43 @@ impl ModelDir {
         if !dir.is_dir() {
             return Err(not_a_model(dir, "no such directory"));
         }
-        if dir.join("classifier.json").is_file() {
-            let spec = ClassifierSpec::read(dir)?;
-            return Ok(Self {
-                dir: dir.to_path_buf(),
-                kind: ModelKind::Export,
-                inner: Inner::Export(Box::new(spec)),
-            });
-        }
-        if !dir.join("config.json").is_file() && dir.join("linear").join("config.json").is_file() {
-            return Self::open(dir.join("linear"));
-        }
-        if !dir.join("config.json").is_file() {
-            return Err(not_a_model(dir, "no config.json or classifier.json"));
+        // The one reader of what a directory holds (its manifest, or for an older
+        // directory its files).
+        let manifest = read_manifest(dir).map_err(|e| match e {
+            RunDirError::Io { .. } => not_a_model(dir, "no config.json or classifier.json"),
+            RunDirError::Json { ref path, .. } if path.ends_with("config.json") => {
+                not_a_model(dir, "config.json of no known stage")
+            }
+            other => InferError::from(TrainError::from(other)),
+        })?;
+        match manifest.kind {
+            RunKind::Export => {
+                let spec = ClassifierSpec::read(dir)?;
+                return Ok(Self {
+                    dir: dir.to_path_buf(),
+                    kind: ModelKind::Export,
+                    inner: Inner::Export(Box::new(spec)),
+                });
+            }
+            RunKind::Run if dir.join("linear").join("config.json").is_file() => {
+                return Self::open(dir.join("linear"));
+            }
+            RunKind::Run => {
+                return Err(not_a_model(
+                    dir,
+                    "an unfinished `supcon run`: its linear probe has not started",
+                ));
+            }
+            RunKind::Sweep => {
+                return Err(not_a_model(
+                    dir,
+                    "a `supcon sweep` output; pass one of its runs",
+                ));
+            }
+            RunKind::Pretrain | RunKind::Linear | RunKind::Ce | RunKind::Finetune => {}
         }
         let run = RunDir::open(dir).map_err(TrainError::from)?;
-        let value: serde_json::Value = run.read_json("config.json").map_err(TrainError::from)?;
-        let has = |key: &str| value.get(key).is_some();
-        let (kind, inner) = if has("pretrained_run") {
+        let (kind, inner) = if manifest.kind == RunKind::Finetune {
             let c: FinetuneConfig = run.read_json("config.json").map_err(TrainError::from)?;
             let (Some(encoder), Some(data)) = (c.encoder, c.data) else {
                 return Err(not_a_model(dir, "an unfinished fine-tuning configuration"));
@@ -132,7 +152,7 @@ impl ModelDir {
                     seed: c.seed,
                 },
             )
-        } else if has("encoder_run") {
+        } else if manifest.kind == RunKind::Linear {
             let config: LinearConfig = run.read_json("config.json").map_err(TrainError::from)?;
             let mut pre = config.encoder_run.clone();
             if !pre.join("config.json").is_file()
@@ -162,10 +182,10 @@ impl ModelDir {
                     pretrain: Box::new(pretrain),
                 },
             )
-        } else if has("method") || has("model") {
+        } else if manifest.kind == RunKind::Pretrain {
             let c: PretrainConfig = run.read_json("config.json").map_err(TrainError::from)?;
             (ModelKind::Pretrain, Inner::Pretrain(Box::new(c)))
-        } else if has("encoder") {
+        } else {
             let c: SupervisedConfig = run.read_json("config.json").map_err(TrainError::from)?;
             (
                 ModelKind::CrossEntropy,
@@ -175,8 +195,6 @@ impl ModelDir {
                     seed: c.seed,
                 },
             )
-        } else {
-            return Err(not_a_model(dir, "config.json of no known stage"));
         };
         let weights = match kind {
             ModelKind::Linear => "classifier.safetensors",

@@ -543,6 +543,31 @@ impl SupConModelConfig {
     }
 }
 
+/// The input shape a pre-trained encoder needs for images of `shape`: ResNets take any
+/// spatial size, so only the channel count changes to the encoder's; an MLP takes exactly
+/// the shape of its training data, `trained()`.
+///
+/// # Errors
+/// A message when an MLP's input width does not match its training data.
+pub fn encoder_input_shape(
+    encoder: &EncoderConfig,
+    shape: [usize; 3],
+    trained: impl FnOnce() -> Result<[usize; 3], String>,
+) -> Result<[usize; 3], String> {
+    let [_, h, w] = shape;
+    if encoder.resnet_config().is_some() {
+        return Ok([encoder.in_channels, h, w]);
+    }
+    let pre = trained()?;
+    if encoder.input_dim != Some(pre.iter().product()) {
+        return Err(format!(
+            "the mlp encoder takes {:?} inputs, which its training data {pre:?} does not explain",
+            encoder.input_dim
+        ));
+    }
+    Ok(pre)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

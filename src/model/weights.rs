@@ -478,7 +478,7 @@ fn compare_signatures(model: &Signature, file: &Signature) -> Option<String> {
 
 /// The first [`MAX_LISTED`] items, comma-separated, with a count of the rest.
 fn listing<T: std::fmt::Display>(items: impl ExactSizeIterator<Item = T>) -> String {
-    crate::error::listing(items, MAX_LISTED)
+    crate::messages::listing(items, MAX_LISTED)
 }
 
 /// Refuses an apply that reported errors, missing tensors, or unused tensors other than

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::RunOptions;
 use super::init::{announce_init, init_encoder};
+use super::manifest::{MadeFrom, RunKind};
 use super::run_dir::RunDir;
 use super::setup::DataConfig;
 use super::setup::check_batch;
@@ -187,6 +188,14 @@ pub fn finetune(
     saved.encoder = Some(encoder_config.clone());
     saved.data = Some(data_config.clone());
     run.write_json("config.json", &saved)?;
+    run.write_manifest(
+        RunKind::Finetune,
+        MadeFrom {
+            data: Some(data_config.spec.clone()),
+            runs: source.iter().map(|s| s.dir().to_path_buf()).collect(),
+            init: saved.init.as_ref().map(ToString::to_string),
+        },
+    )?;
     run_finetune(
         &saved,
         encoder_config,
@@ -255,7 +264,7 @@ fn target_data(
         return Ok(data);
     };
     let target = target_shape(encoder_config, data.shape(), source)?;
-    let converted = crate::infer::convert_dataset(&mut data, target).map_err(train_err)?;
+    let converted = crate::data::convert_dataset(&mut data, target).map_err(TrainError::Config)?;
     if converted && !opts.quiet {
         eprintln!(
             "note: {} images converted to {target:?} (C, H, W) for the pre-trained encoder",
@@ -324,7 +333,7 @@ fn target_shape(
     shape: [usize; 3],
     source: &ModelDir,
 ) -> Result<[usize; 3], TrainError> {
-    crate::infer::encoder_input_shape(encoder, shape, || {
+    crate::model::encoder_input_shape(encoder, shape, || {
         source
             .data_summary()
             .map(|d| d.shape)

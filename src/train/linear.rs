@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint;
 use super::features::{Matrix, map_split};
+use super::manifest::{MadeFrom, RunKind};
 use super::metrics::{ClassificationMetrics, classification_metrics};
 use super::pretrain_config::PretrainConfig;
 use super::run_dir::{RunDir, recorded_shape};
@@ -175,8 +176,16 @@ pub fn linear_probe(
     }
     let run = RunDir::create(out)?;
     let mut saved = config.clone();
-    saved.data = Some(data_config);
+    saved.data = Some(data_config.clone());
     run.write_json("config.json", &saved)?;
+    run.write_manifest(
+        RunKind::Linear,
+        MadeFrom {
+            data: Some(data_config.spec),
+            runs: vec![config.encoder_run.clone()],
+            init: None,
+        },
+    )?;
     run.write_json("data.json", &data.summary())?;
     run_linear(&saved, &run, &encoder, &data, None, quiet)
 }
@@ -192,7 +201,7 @@ fn prepare(
     let mut data = data_config.load(config.seed)?;
     // Other data (transfer) is converted to the encoder's input, as fine-tuning does.
     let target =
-        crate::infer::encoder_input_shape(
+        crate::model::encoder_input_shape(
             &pre.model.encoder,
             data.shape(),
             || match recorded_shape(&config.encoder_run) {
@@ -202,7 +211,7 @@ fn prepare(
             },
         )
         .map_err(|e| TrainError::Config(format!("{}: {e}", config.encoder_run.display())))?;
-    let converted = crate::infer::convert_dataset(&mut data, target)
+    let converted = crate::data::convert_dataset(&mut data, target)
         .map_err(|e| TrainError::Config(format!("data {}: {e}", data_config.spec)))?;
     if converted && !quiet {
         eprintln!(

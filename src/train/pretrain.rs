@@ -23,6 +23,7 @@ use super::checkpoint;
 use super::chunked::embed_pass;
 use super::distributed::DataParallel;
 use super::init::{announce_init, init_encoder};
+use super::manifest::{MadeFrom, RunKind};
 use super::memory_bank::{MemoryBank, ema_update};
 use super::run_dir::RunDir;
 use super::setup::{check_batch, images, labels_per_view, train_loader};
@@ -94,6 +95,14 @@ pub fn pretrain(
     check_contrast(&config, &data)?;
     let run = RunDir::create(out)?;
     run.write_json("config.json", &config)?;
+    run.write_manifest(
+        RunKind::Pretrain,
+        MadeFrom {
+            data: Some(config.data.spec.clone()),
+            runs: Vec::new(),
+            init: config.init.as_ref().map(ToString::to_string),
+        },
+    )?;
     run.write_json("data.json", &data.summary())?;
     run_pretrain(&config, &run, None, opts)
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::manifest::{MadeFrom, Manifest, RunKind};
 use super::metrics_log::MetricsLog;
 use crate::data::DataSummary;
 use crate::dirlock::{DirLock, LockError};
@@ -93,17 +94,7 @@ pub fn check_finished(dir: &Path, weights: &str) -> Result<(), RunDirError> {
     {
         return Ok(());
     }
-    let config: serde_json::Value = read_json(&dir.join("config.json"))?;
-    let has = |key: &str| config.get(key).is_some();
-    let stage = if has("pretrained_run") {
-        "finetune"
-    } else if has("encoder_run") {
-        "linear"
-    } else if has("method") || has("model") {
-        "pretrain"
-    } else {
-        "train-ce"
-    };
+    let stage = super::manifest::read_manifest(dir).map_or("train-ce", |m| m.kind.command());
     let resume = match dir.parent() {
         Some(p) if p.join("run.json").is_file() => {
             format!("supcon run --resume {}", p.display())
@@ -219,6 +210,14 @@ impl RunDir {
     /// A file inside the run directory.
     pub fn file(&self, name: &str) -> PathBuf {
         self.root.join(name)
+    }
+
+    /// Writes the run's `manifest.json`: its kind and what it was made from.
+    ///
+    /// # Errors
+    /// I/O errors naming the file.
+    pub fn write_manifest(&self, kind: RunKind, made_from: MadeFrom) -> Result<(), RunDirError> {
+        Manifest::new(kind, made_from).write(&self.root)
     }
 
     /// Writes `value` as pretty JSON to `name`, atomically.

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint;
 use super::features::map_split;
 use super::init::{announce_init, init_encoder};
+use super::manifest::{MadeFrom, RunKind};
 use super::metrics::{ClassificationMetrics, classification_metrics};
 use super::metrics_log::{Record, TestRecord};
 use super::run_dir::RunDir;
@@ -156,6 +157,14 @@ pub fn train_supervised(
     super::init::check_init(config.init.as_ref(), &config.encoder)?;
     let run = RunDir::create(out)?;
     run.write_json("config.json", &config)?;
+    run.write_manifest(
+        RunKind::Ce,
+        MadeFrom {
+            data: Some(config.data.spec.clone()),
+            runs: Vec::new(),
+            init: config.init.as_ref().map(ToString::to_string),
+        },
+    )?;
     run.write_json("data.json", &data.summary())?;
     run_supervised(&config, &run, None, opts)
 }
