@@ -277,7 +277,7 @@ pub fn train<S: Stage, D: BatchSource<Batch = S::Batch>>(
             }),
         )?;
         if let Some(every) = settings.checkpoint_every
-            && (at.epoch % every == 0 || at.epoch == settings.epochs)
+            && (at.epoch.is_multiple_of(every) || at.epoch == settings.epochs)
         {
             last_checkpoint = Some(save(stage, run, &model, &optim, &at)?);
         }
