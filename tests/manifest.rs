@@ -60,7 +60,7 @@ fn runs_without_a_manifest_open_for_every_reader() {
     let m = read_manifest(&fresh).unwrap();
     assert_eq!(m.kind, RunKind::Linear);
     assert_eq!(m.format_version, supcon::train::manifest::MANIFEST_VERSION);
-    assert_eq!(m.made_from.runs, [pre.clone()]);
+    assert_eq!(m.made_from.runs, std::slice::from_ref(&pre));
     assert_eq!(m.made_from.data.as_deref(), Some("builtin"));
 }
 
@@ -107,7 +107,7 @@ fn every_command_that_makes_an_output_writes_its_kind() {
     ];
     let f = tmp.path().join("f");
     assert_eq!(run(&args, &f), RunKind::Finetune);
-    assert_eq!(read_manifest(&f).unwrap().made_from.runs, [pre.clone()]);
+    assert_eq!(read_manifest(&f).unwrap().made_from.runs, std::slice::from_ref(&pre));
     let f_s = s(&f);
     let args = ["export", "--model", &f_s];
     assert_eq!(run(&args, &tmp.path().join("e")), RunKind::Export);
