@@ -107,7 +107,10 @@ fn every_command_that_makes_an_output_writes_its_kind() {
     ];
     let f = tmp.path().join("f");
     assert_eq!(run(&args, &f), RunKind::Finetune);
-    assert_eq!(read_manifest(&f).unwrap().made_from.runs, std::slice::from_ref(&pre));
+    assert_eq!(
+        read_manifest(&f).unwrap().made_from.runs,
+        std::slice::from_ref(&pre)
+    );
     let f_s = s(&f);
     let args = ["export", "--model", &f_s];
     assert_eq!(run(&args, &tmp.path().join("e")), RunKind::Export);

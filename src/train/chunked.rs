@@ -215,7 +215,10 @@ pub fn to_view_major(features: &[f32], b: usize, v: usize, p: usize) -> Vec<f32>
 fn read(z: Tensor<2>) -> Result<Vec<f32>, TrainError> {
     let values = z
         .try_into_vec_as::<f32>()
-        .map_err(|e| TrainError::Config(format!("reading projections: {e:?}")))?;
+        .map_err(|e| TrainError::Readback {
+            what: "projections",
+            reason: format!("{e:?}"),
+        })?;
     if values.iter().any(|x| !x.is_finite()) {
         return Err(LossError::NonFiniteFeatures.into());
     }
@@ -226,7 +229,7 @@ fn read(z: Tensor<2>) -> Result<Vec<f32>, TrainError> {
 /// BatchNorm statistics as parameters that never require gradients: pass 1's embedder.
 ///
 /// # Errors
-/// [`TrainError::Config`] when the architectures differ.
+/// [`TrainError::Architecture`] when the architectures differ.
 pub fn untracked_copy(copy: SupConModel, net: &SupConModel) -> Result<SupConModel, TrainError> {
     ema_update(copy, net, 0.0)
 }

@@ -82,7 +82,7 @@ pub fn shard(batch: &Batch, parts: usize) -> Result<Vec<Batch>, TrainError> {
 /// keyed like the master's.
 ///
 /// # Errors
-/// [`TrainError::Config`] when the architectures differ.
+/// [`TrainError::Architecture`] when the architectures differ.
 pub fn replicate<M: Module>(replica: M, master: &M) -> Result<M, TrainError> {
     map_from(replica, master, true, |master, old| {
         (
@@ -90,9 +90,7 @@ pub fn replicate<M: Module>(replica: M, master: &M) -> Result<M, TrainError> {
             master.tracked,
         )
     })
-    .map_err(|StructureMismatch| {
-        TrainError::Config("data-parallel replica and model differ in architecture".into())
-    })
+    .map_err(|StructureMismatch| TrainError::Architecture("data-parallel replica and model"))
 }
 
 /// One device's share of the work: where it runs, its replica of the trained model (the
@@ -237,9 +235,7 @@ impl DataParallel {
                         let main = &main;
                         scope.spawn(move || {
                             let Some(replica) = w.replica.as_ref() else {
-                                return Err(TrainError::Config(
-                                    "a device worker has no replica".into(),
-                                ));
+                                return Err(TrainError::Worker("it has no replica".into()));
                             };
                             let (grads, ce) =
                                 backprop_pass(replica, s, &g, p, chunk_of(s), rows, &w.device)?;
@@ -299,8 +295,6 @@ fn join<T>(
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "unknown panic".into());
-        Err(TrainError::Config(format!(
-            "a device worker failed: {reason}"
-        )))
+        Err(TrainError::Worker(reason))
     })
 }

@@ -16,6 +16,41 @@ pub enum TrainError {
     /// An option or configuration value is invalid; the message names it.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A tensor could not be read back from its device; `what` names it.
+    #[error("reading {what} from the device: {reason}")]
+    Readback {
+        /// What was being read (projections, logits, ...).
+        what: &'static str,
+        /// The backend's message.
+        reason: String,
+    },
+    /// Two modules that must share an architecture (a replica, the momentum encoder)
+    /// do not.
+    #[error("{0}: the modules differ in architecture")]
+    Architecture(&'static str),
+    /// A device worker of data-parallel training failed.
+    #[error("a device worker failed: {0}")]
+    Worker(String),
+    /// A file of a stage's own checkpoint state (memory bank, key encoder) is missing or
+    /// does not fit.
+    #[error("{path}: {reason}")]
+    State {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A run given as the source of a stage (the probe's encoder run, a fine-tuning's
+    /// pre-trained model) is of the wrong kind or cannot be used; the message names it.
+    #[error("{0}")]
+    Source(String),
+    /// A linear probe and its encoder run no longer fit together (the encoder was
+    /// retrained, resumed, or changed during the probe); the message names the files.
+    #[error("{0}")]
+    StaleEncoder(String),
+    /// The data cannot be converted to the encoder's input; the message names the data.
+    #[error("{0}")]
+    Conversion(String),
     /// The device could not be started.
     #[error(transparent)]
     Device(#[from] crate::device::DeviceError),

@@ -56,7 +56,10 @@ where
         cols = out.dims()[1];
         values.extend(
             out.try_into_vec_as::<f32>()
-                .map_err(|e| TrainError::Config(format!("reading outputs: {e:?}")))?,
+                .map_err(|e| TrainError::Readback {
+                    what: "outputs",
+                    reason: format!("{e:?}"),
+                })?,
         );
     }
     Ok(Matrix {

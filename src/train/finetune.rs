@@ -99,7 +99,7 @@ fn train_err(err: InferError) -> TrainError {
         InferError::Model(e) => TrainError::Model(e),
         InferError::Data(e) => TrainError::Data(e),
         InferError::RunDir(e) => TrainError::RunDir(e),
-        other => TrainError::Config(other.to_string()),
+        other => TrainError::Source(other.to_string()),
     }
 }
 
@@ -219,7 +219,7 @@ pub fn resume_finetune(run: &Path, opts: &RunOptions) -> Result<SupervisedReport
     let mut config: FinetuneConfig = run.read_json("config.json")?;
     let (Some(encoder_config), Some(data_config)) = (config.encoder.clone(), config.data.clone())
     else {
-        return Err(TrainError::Config(format!(
+        return Err(TrainError::Source(format!(
             "{}: config.json names no encoder or data (not a fine-tuning run)",
             run.path().display()
         )));
@@ -264,7 +264,8 @@ fn target_data(
         return Ok(data);
     };
     let target = target_shape(encoder_config, data.shape(), source)?;
-    let converted = crate::data::convert_dataset(&mut data, target).map_err(TrainError::Config)?;
+    let converted =
+        crate::data::convert_dataset(&mut data, target).map_err(TrainError::Conversion)?;
     if converted && !opts.quiet {
         eprintln!(
             "note: {} images converted to {target:?} (C, H, W) for the pre-trained encoder",
@@ -339,5 +340,5 @@ fn target_shape(
             .map(|d| d.shape)
             .map_err(|e| e.to_string())
     })
-    .map_err(|e| TrainError::Config(format!("{}: {e}", source.dir().display())))
+    .map_err(|e| TrainError::Source(format!("{}: {e}", source.dir().display())))
 }

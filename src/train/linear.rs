@@ -116,7 +116,7 @@ pub fn load_encoder(
             // run has a `model`: say what it is rather than which field serde missed.
             let fields: Option<serde_json::Value> = run.read_json("config.json").ok();
             if fields.is_some_and(|f| f.get("encoder").is_some() && f.get("model").is_none()) {
-                return Err(TrainError::Config(format!(
+                return Err(TrainError::Source(format!(
                     "{}: a cross-entropy or fine-tuning run; the linear probe takes a \
                      pre-training run's encoder (`supcon eval --model {}` evaluates this one)",
                     encoder_run.display(),
@@ -210,9 +210,9 @@ fn prepare(
                 Err(e) => Err(e.to_string()),
             },
         )
-        .map_err(|e| TrainError::Config(format!("{}: {e}", config.encoder_run.display())))?;
+        .map_err(|e| TrainError::Source(format!("{}: {e}", config.encoder_run.display())))?;
     let converted = crate::data::convert_dataset(&mut data, target)
-        .map_err(|e| TrainError::Config(format!("data {}: {e}", data_config.spec)))?;
+        .map_err(|e| TrainError::Conversion(format!("data {}: {e}", data_config.spec)))?;
     if converted && !quiet {
         eprintln!(
             "note: {} images converted to {target:?} (C, H, W) for the pre-trained encoder",
@@ -310,7 +310,7 @@ fn run_linear(
         Source::Augmented(_) => feats(&data.train)?,
     };
     if fingerprint(encoder) != before {
-        return Err(TrainError::Config(
+        return Err(TrainError::StaleEncoder(
             "the frozen encoder changed during the linear probe".into(),
         ));
     }
@@ -551,7 +551,10 @@ fn logits(
     let cols = out.dims()[1];
     let values = out
         .try_into_vec_as::<f32>()
-        .map_err(|e| TrainError::Config(format!("reading logits: {e:?}")))?;
+        .map_err(|e| TrainError::Readback {
+            what: "logits",
+            reason: format!("{e:?}"),
+        })?;
     Ok(Matrix {
         rows: x.rows,
         cols,
@@ -565,7 +568,7 @@ fn logits(
 /// never continues on other features.
 ///
 /// # Errors
-/// [`TrainError::Config`] naming `encoder.json` and the encoder run when they differ.
+/// [`TrainError::StaleEncoder`] naming `encoder.json` and the encoder run when they differ.
 fn check_encoder(run: &RunDir, fingerprint: u64, encoder_run: &Path) -> Result<(), TrainError> {
     let path = run.file("encoder.json");
     if !path.is_file() {
@@ -577,7 +580,7 @@ fn check_encoder(run: &RunDir, fingerprint: u64, encoder_run: &Path) -> Result<(
     }
     let recorded: Recorded = run.read_json("encoder.json")?;
     if recorded.fingerprint != fingerprint.to_string() {
-        return Err(TrainError::Config(format!(
+        return Err(TrainError::StaleEncoder(format!(
             "{}: the probe started on another state of the encoder in {} (it was retrained or \
              resumed since); start a new linear probe",
             path.display(),
@@ -601,7 +604,7 @@ struct Recorded {
 /// `embed`, `export`, `report`, `finetune`) goes through this.
 ///
 /// # Errors
-/// [`TrainError::Config`] naming `encoder.json` and the encoder run when the encoder was
+/// [`TrainError::StaleEncoder`] naming `encoder.json` and the encoder run when the encoder was
 /// retrained or resumed since; an unreadable `encoder.json`.
 pub fn verify_encoder<M: Module>(probe: &Path, encoder: &M) -> Result<(), TrainError> {
     let path = probe.join("encoder.json");
@@ -610,7 +613,7 @@ pub fn verify_encoder<M: Module>(probe: &Path, encoder: &M) -> Result<(), TrainE
     }
     let recorded: Recorded = super::run_dir::read_json(&path)?;
     if recorded.fingerprint != fingerprint(encoder).to_string() {
-        return Err(TrainError::Config(format!(
+        return Err(TrainError::StaleEncoder(format!(
             "{}: the encoder in {} is not the one this linear probe was trained on (it was \
              retrained or resumed since), so the probe's classifier no longer fits it; \
              train a new probe: supcon linear --encoder {}",

@@ -130,7 +130,10 @@ impl MemoryBank {
             labels: self.labels.clone(),
         };
         let meta_path = dir.join("bank.json");
-        let text = serde_json::to_string(&meta).map_err(|e| TrainError::Config(e.to_string()))?;
+        let text = serde_json::to_string(&meta).map_err(|e| TrainError::State {
+            path: meta_path.clone(),
+            reason: e.to_string(),
+        })?;
         write_atomic(&meta_path, text.as_bytes()).map_err(io(&meta_path))
     }
 
@@ -140,24 +143,31 @@ impl MemoryBank {
     /// Missing or inconsistent files, naming them.
     pub fn load(dir: &Path) -> Result<Self, TrainError> {
         let meta_path = dir.join("bank.json");
-        let bad = |what: String| TrainError::Config(format!("{}: {what}", meta_path.display()));
+        let bad = |reason: String| TrainError::State {
+            path: meta_path.clone(),
+            reason,
+        };
         let meta: BankMeta =
             serde_json::from_str(&fs::read_to_string(&meta_path).map_err(|e| bad(e.to_string()))?)
                 .map_err(|e| bad(e.to_string()))?;
         let values_path = dir.join("bank.f32");
-        let bytes = fs::read(&values_path)
-            .map_err(|e| TrainError::Config(format!("{}: {e}", values_path.display())))?;
+        let bytes = fs::read(&values_path).map_err(|e| TrainError::State {
+            path: values_path.clone(),
+            reason: e.to_string(),
+        })?;
         if bytes.len() != meta.labels.len() * meta.dim * 4
             || meta.labels.len() > meta.capacity
             || meta.head >= meta.capacity.max(1)
         {
-            return Err(TrainError::Config(format!(
-                "{}: {} bytes do not hold {} entries of width {}",
-                values_path.display(),
-                bytes.len(),
-                meta.labels.len(),
-                meta.dim
-            )));
+            return Err(TrainError::State {
+                path: values_path,
+                reason: format!(
+                    "{} bytes do not hold {} entries of width {}",
+                    bytes.len(),
+                    meta.labels.len(),
+                    meta.dim
+                ),
+            });
         }
         let embeddings = bytes
             .chunks_exact(4)
@@ -178,7 +188,7 @@ impl MemoryBank {
 /// `online` must have the same architecture. The key's parameters never require gradients.
 ///
 /// # Errors
-/// [`TrainError::Config`] when the two modules differ in structure.
+/// [`TrainError::Architecture`] when the two modules differ in structure.
 pub fn ema_update<M: Module>(key: M, online: &M, momentum: f64) -> Result<M, TrainError> {
     map_from(key, online, false, |online, key| {
         let o = online.value.clone().to_device(&key.device());
@@ -189,7 +199,7 @@ pub fn ema_update<M: Module>(key: M, online: &M, momentum: f64) -> Result<M, Tra
         (blended, false)
     })
     .map_err(|StructureMismatch| {
-        TrainError::Config("momentum encoder: key and online models differ in structure".into())
+        TrainError::Architecture("momentum encoder: key and online models")
     })
 }
 

@@ -64,7 +64,10 @@ fn per_view_labels(batch: &crate::data::batcher::Batch) -> Vec<usize> {
 fn read_rows(z: Tensor<2>) -> Result<Vec<f32>, TrainError> {
     let rows = z
         .try_into_vec_as::<f32>()
-        .map_err(|e| TrainError::Config(format!("reading projections: {e:?}")))?;
+        .map_err(|e| TrainError::Readback {
+            what: "projections",
+            reason: format!("{e:?}"),
+        })?;
     if rows.iter().any(|v| !v.is_finite()) {
         return Err(LossError::NonFiniteFeatures.into());
     }
@@ -418,8 +421,9 @@ impl Stage for PretrainStage<'_> {
         }
         if let Some(k) = self.key.take() {
             let path = dir.join("key.bpk");
-            self.key = Some(k.try_load_file(&path).map_err(|e| {
-                TrainError::Config(format!("{}: key encoder: {e:?}", path.display()))
+            self.key = Some(k.try_load_file(&path).map_err(|e| TrainError::State {
+                reason: format!("key encoder: {e:?}"),
+                path,
             })?);
         }
         Ok(())
