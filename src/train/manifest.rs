@@ -82,6 +82,17 @@ pub struct MadeFrom {
     pub init: Option<String>,
 }
 
+impl MadeFrom {
+    /// A run trained from scratch on `data`, or from the weights of `init`.
+    pub fn training(data: &str, init: Option<&impl ToString>) -> Self {
+        Self {
+            data: Some(data.to_string()),
+            runs: Vec::new(),
+            init: init.map(ToString::to_string),
+        }
+    }
+}
+
 /// The contents of `manifest.json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

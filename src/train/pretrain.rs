@@ -100,11 +100,7 @@ pub fn pretrain(
     run.write_json("config.json", &config)?;
     run.write_manifest(
         RunKind::Pretrain,
-        MadeFrom {
-            data: Some(config.data.spec.clone()),
-            runs: Vec::new(),
-            init: config.init.as_ref().map(ToString::to_string),
-        },
+        MadeFrom::training(&config.data.spec, config.init.as_ref()),
     )?;
     run.write_json("data.json", &data.summary())?;
     run_pretrain(&config, &run, None, opts)

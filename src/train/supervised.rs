@@ -159,11 +159,7 @@ pub fn train_supervised(
     run.write_json("config.json", &config)?;
     run.write_manifest(
         RunKind::Ce,
-        MadeFrom {
-            data: Some(config.data.spec.clone()),
-            runs: Vec::new(),
-            init: config.init.as_ref().map(ToString::to_string),
-        },
+        MadeFrom::training(&config.data.spec, config.init.as_ref()),
     )?;
     run.write_json("data.json", &data.summary())?;
     run_supervised(&config, &run, None, opts)
