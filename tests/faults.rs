@@ -656,3 +656,86 @@ fn same_seed_gives_bit_identical_runs_whatever_the_loader_threads() {
     assert_same_run(&runs[0], &runs[1], "model.safetensors");
     assert_same_run(&runs[0], &runs[2], "model.safetensors");
 }
+
+/// The other complete checkpoint of a run than `newest` (runs keep two).
+fn previous_checkpoint(run: &Path, newest: &Path) -> PathBuf {
+    let complete: Vec<PathBuf> = fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("state.json").is_file() && p != newest)
+        .collect();
+    assert_eq!(complete.len(), 1, "{complete:?}");
+    complete[0].clone()
+}
+
+/// `--resume` of a stopped run whose newest checkpoint cannot be loaded (its `model.bpk`
+/// cut in half) continues from the previous one, with a warning naming both and why; the
+/// run still ends as an uninterrupted one. When no checkpoint loads, the error names each
+/// and says how to start over, and doing so works.
+#[test]
+fn resume_skips_an_unreadable_newest_checkpoint_for_the_previous_one() {
+    let f = fixture();
+    let full = f.root.join("full");
+    ok(&pretrain_args(&f.spec, &full, 3, &[]));
+    let cut = f.root.join("cut");
+    let newest = interrupt_after(&pretrain_args(&f.spec, &cut, 3, &[]), &cut, 15, "INT");
+    let previous = previous_checkpoint(&cut, &newest);
+    let both = f.root.join("both");
+    common::copy_dir(&cut, &both);
+
+    let model = newest.join("model.bpk");
+    let bytes = fs::read(&model).unwrap();
+    fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
+    let out = output(&resume_args("pretrain", &cut));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let warning = err
+        .lines()
+        .find(|l| l.starts_with("warning: checkpoint"))
+        .unwrap_or_else(|| panic!("no warning: {err}"));
+    for needle in [
+        newest.display().to_string(),
+        model.display().to_string(),
+        format!(
+            "resuming from the previous complete checkpoint {}",
+            previous.display()
+        ),
+    ] {
+        assert!(warning.contains(&needle), "{needle:?} not in {warning}");
+    }
+    assert_same_run(&full, &cut, "model.safetensors");
+    // Kept aside, out of the checkpoints that are loaded and counted.
+    let aside = cut
+        .join("checkpoints/unreadable")
+        .join(newest.file_name().unwrap());
+    assert_eq!(
+        fs::read(aside.join("model.bpk")).unwrap().len(),
+        bytes.len() / 2
+    );
+
+    // Neither checkpoint loads: a bad state.json, an empty optim.bpk.
+    let (newest, previous) = (
+        both.join("checkpoints").join(newest.file_name().unwrap()),
+        both.join("checkpoints").join(previous.file_name().unwrap()),
+    );
+    fs::write(newest.join("state.json"), "{\"epoch\": 1,").unwrap();
+    fs::write(previous.join("optim.bpk"), b"").unwrap();
+    let out = output(&resume_args("pretrain", &both));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for needle in [
+        "no checkpoint of the run can be loaded".to_string(),
+        newest.join("state.json").display().to_string(),
+        previous.join("optim.bpk").display().to_string(),
+        format!("remove {}/checkpoints and resume again", both.display()),
+    ] {
+        assert!(err.contains(&needle), "{needle:?} not in {err}");
+    }
+    assert!(newest.is_dir() && previous.is_dir(), "nothing is moved");
+    // What the message says to do works: the run starts over and ends the same.
+    fs::remove_dir_all(both.join("checkpoints")).unwrap();
+    ok(&resume_args("pretrain", &both));
+    assert_same_run(&full, &both, "model.safetensors");
+}
