@@ -863,3 +863,23 @@ fn a_file_size_limit_gives_the_efbig_error_not_a_silent_death() {
     assert!(err.contains("File too large"), "{err}");
     no_panic(&["pretrain"], &err);
 }
+
+// ------------------------------------------------------------------ edges (issue 24)
+
+#[test]
+fn a_truncated_jpeg_is_refused_by_predict_naming_the_file() {
+    let f = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let photo = tmp.path().join("photo.jpg");
+    common::textured(128).save(&photo).unwrap();
+    let bytes = fs::read(&photo).unwrap();
+    let half = tmp.path().join("t.jpg");
+    fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
+    // The decoder alone accepts it: the grey missing half would be classified.
+    assert!(image::load_from_memory(&bytes[..bytes.len() / 2]).is_ok());
+    succeeds(&["predict", "--model", s(&f.lin()), s(&photo)]);
+    fails_naming(
+        &["predict", "--model", s(&f.lin()), s(&half)],
+        &[s(&half), "truncated JPEG file", "end-of-image marker"],
+    );
+}

@@ -72,6 +72,15 @@ pub fn tiny_batch(n: usize) -> Batch {
         .unwrap()
 }
 
+/// A textured RGB image: most of its JPEG encoding is entropy-coded data (a photo's
+/// proportions), so a file cut in half still decodes without an error.
+pub fn textured(side: u32) -> image::RgbImage {
+    image::RgbImage::from_fn(side, side, |x, y| {
+        let v = (x * 7919 + y * 104_729) ^ (x * y);
+        image::Rgb([(v % 251) as u8, (x + y) as u8, ((v >> 3) % 241) as u8])
+    })
+}
+
 /// Runs the binary.
 pub fn supcon<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     Command::new(BIN).args(args).output().expect("supcon runs")
@@ -110,7 +119,8 @@ pub fn step_losses(run: &Path) -> Vec<(u64, f64)> {
 pub fn safetensors(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let bytes = fs::read(path).unwrap();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: std::collections::BTreeMap<String, Value> = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let header: std::collections::BTreeMap<String, Value> =
+        serde_json::from_slice(&bytes[8..8 + n]).unwrap();
     let data = &bytes[8 + n..];
     header
         .into_iter()
