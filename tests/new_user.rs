@@ -866,6 +866,77 @@ fn a_file_size_limit_gives_the_efbig_error_not_a_silent_death() {
 
 // ------------------------------------------------------------------ edges (issue 24)
 
+fn gray_png(path: &Path, seed: u32) {
+    image::GrayImage::from_fn(28, 28, |x, y| image::Luma([(x * 9 + y * 3 + seed) as u8]))
+        .save(path)
+        .unwrap();
+}
+
+#[test]
+fn linear_takes_an_exports_encoder_and_its_probe_is_used_like_any_other() {
+    let f = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    // An export records no data: the probe asks for it, saying what an export is.
+    let refused = tmp.path().join("no-data");
+    fails_naming(
+        &["linear", "--encoder", s(&f.export()), "--out", s(&refused)],
+        &[
+            s(&f.export()),
+            "an export (supcon export) records no training data",
+            "--data SPEC",
+        ],
+    );
+    assert!(!refused.exists());
+    // On the data of the fixture's probe, the export's encoder (the pre-training run's,
+    // exported) gives that probe bit for bit.
+    let (export, lin) = (f.export(), tmp.path().join("lin"));
+    let mut args = vec!["linear", "-q", "--encoder", s(&export), "--out", s(&lin)];
+    args.extend_from_slice(&TINY[..8]); // --data, --limit, --test-limit, --epochs
+    succeeds(&args);
+    assert_eq!(
+        common::safetensors(&lin.join("classifier.safetensors")),
+        common::safetensors(&f.lin().join("classifier.safetensors"))
+    );
+    let recorded = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&fs::read_to_string(dir.join("encoder.json")).unwrap()).unwrap()
+    };
+    assert_eq!(recorded(&lin)["encoder_run"], s(&f.export()));
+    assert_eq!(
+        recorded(&lin)["fingerprint"],
+        recorded(&f.lin())["fingerprint"]
+    );
+    // Every use of a probe takes it.
+    let (ours, _) = succeeds(&["eval", "-q", "--model", s(&lin)]);
+    let (theirs, _) = succeeds(&["eval", "-q", "--model", s(&f.lin())]);
+    // The clean top-1/top-5/ECE/MCE/NLL line.
+    let clean = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("clean"))
+            .map(str::to_string)
+    };
+    assert!(
+        clean(&ours).is_some() && clean(&ours) == clean(&theirs),
+        "{ours}\n{theirs}"
+    );
+    let img = tmp.path().join("x.png");
+    gray_png(&img, 0);
+    succeeds(&["predict", "--model", s(&lin), s(&img)]);
+    let out = |name: &str| tmp.path().join(name);
+    for (command, name) in [("embed", "e.npy"), ("export", "exp")] {
+        succeeds(&[command, "--model", s(&lin), "--out", s(&out(name))]);
+    }
+    // The export holds no projection head: it is named.
+    let projection = ["embed", "--layer", "projection", "--model", s(&lin)];
+    let p = out("p.npy");
+    let projection = [&projection[..], &["--out", s(&p)]].concat();
+    let why = [
+        "comes from the export",
+        "no projection head",
+        "--layer encoder",
+    ];
+    fails_naming(&projection, &why);
+}
+
 #[test]
 fn a_truncated_jpeg_is_refused_by_predict_naming_the_file() {
     let f = fixture();

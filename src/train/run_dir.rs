@@ -92,23 +92,7 @@ pub fn check_finished(dir: &Path, weights: &str) -> Result<(), RunDirError> {
     {
         return Ok(());
     }
-    let config: serde_json::Value = read_json(&dir.join("config.json"))?;
-    let has = |key: &str| config.get(key).is_some();
-    let stage = if has("pretrained_run") {
-        "finetune"
-    } else if has("encoder_run") {
-        "linear"
-    } else if has("method") || has("model") {
-        "pretrain"
-    } else {
-        "train-ce"
-    };
-    let resume = match dir.parent() {
-        Some(p) if p.join("run.json").is_file() => {
-            format!("supcon run --resume {}", p.display())
-        }
-        _ => format!("supcon {stage} --resume {}", dir.display()),
-    };
+    let resume = resume_command(dir)?;
     let newest = fs::read_dir(dir.join("checkpoints"))
         .into_iter()
         .flatten()
@@ -125,6 +109,31 @@ pub fn check_finished(dir: &Path, weights: &str) -> Result<(), RunDirError> {
         stopped,
         weights: weights.into(),
         resume,
+    })
+}
+
+/// The command that continues the run in `dir`: `supcon STAGE --resume DIR`, the stage
+/// told by its `config.json`, or `supcon run --resume OUT` for a stage of `supcon run`.
+///
+/// # Errors
+/// An unreadable `config.json`, naming it.
+pub fn resume_command(dir: &Path) -> Result<String, RunDirError> {
+    let config: serde_json::Value = read_json(&dir.join("config.json"))?;
+    let has = |key: &str| config.get(key).is_some();
+    let stage = if has("pretrained_run") {
+        "finetune"
+    } else if has("encoder_run") {
+        "linear"
+    } else if has("method") || has("model") {
+        "pretrain"
+    } else {
+        "train-ce"
+    };
+    Ok(match dir.parent() {
+        Some(p) if p.join("run.json").is_file() => {
+            format!("supcon run --resume {}", p.display())
+        }
+        _ => format!("supcon {stage} --resume {}", dir.display()),
     })
 }
 
