@@ -954,3 +954,102 @@ fn a_truncated_jpeg_is_refused_by_predict_naming_the_file() {
         &[s(&half), "truncated JPEG file", "end-of-image marker"],
     );
 }
+
+/// A 2-class folder of 28x28 grayscale images, `n` per class.
+fn class_folder(root: &Path, class: &str, n: u32) {
+    let dir = root.join(class);
+    fs::create_dir_all(&dir).unwrap();
+    let seed = u32::from(class.as_bytes()[0]) * 7;
+    for i in 0..n {
+        gray_png(&dir.join(format!("{i:03}.png")), seed + i * 13);
+    }
+}
+
+#[test]
+fn data_changed_since_training_is_named_and_refused_where_a_classifier_would_be_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = |name: &str| tmp.path().join(name);
+    let data = t("data");
+    class_folder(&data, "a", 12);
+    class_folder(&data, "b", 12);
+    let spec = format!("folder:{}?size=28&gray=true", data.display());
+    let (pre, lin) = (t("pre"), t("lin"));
+    succeeds(&pretrain_args(
+        s(&pre),
+        &["--data", &spec, "--batch-size", "8"],
+    ));
+    // A stage on the pre-training run's encoder and data.
+    let stage = |command: &str, out: &Path| -> Vec<String> {
+        let args = [command, "-q", "--encoder", s(&pre), "--epochs", "1"];
+        let args = [&args[..], &["--batch-size", "8", "--out", s(out)]].concat();
+        args.into_iter().map(String::from).collect()
+    };
+    let probe = |out: &Path| stage("linear", out);
+    let probe_args = probe(&lin);
+    succeeds(&probe_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let (_, err) = succeeds(&["eval", "-q", "--model", s(&lin)]);
+    assert!(!err.contains("has changed"), "unchanged data: {err}");
+
+    // More images in a class: every use of the run's data says what changed.
+    for i in 0..4 {
+        gray_png(&data.join("a").join(format!("new{i}.png")), 200 + i);
+    }
+    let changed = [
+        "warning: the data folder:",
+        "has changed since",
+        "data.json recorded it",
+        "training images: 20 recorded, 23 now",
+        "normalisation: mean",
+    ];
+    let uses: Vec<Vec<String>> = vec![
+        vec!["eval".into(), "-q".into(), "--model".into(), s(&lin).into()],
+        vec!["predict".into(), "--model".into(), s(&lin).into()],
+        vec![
+            "embed".into(),
+            "--model".into(),
+            s(&pre).into(),
+            "--out".into(),
+            s(&t("e.npy")).into(),
+        ],
+        probe(&t("lin2")),
+        stage("finetune", &t("ft")),
+        vec![
+            "report".into(),
+            "-q".into(),
+            s(&lin).into(),
+            "--out".into(),
+            s(&t("r.html")).into(),
+        ],
+    ];
+    for args in &uses {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (_, err) = succeeds(&args);
+        for needle in changed {
+            assert!(
+                err.contains(needle),
+                "supcon {args:?}: {needle:?} not in:\n{err}"
+            );
+        }
+    }
+
+    // Another class: where the run's classifier answers, refused; a new model trains.
+    class_folder(&data, "c", 6);
+    let classes = [
+        "lin/data.json",
+        "has changed since the run was trained",
+        "classes: 2 recorded (a, b), 3 now (a, b, c)",
+    ];
+    fails_naming(&["eval", "--model", s(&lin)], &classes);
+    fails_naming(&["predict", "--model", s(&lin)], &classes);
+    let (_, err) = succeeds(
+        &probe(&t("lin3"))
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        err.contains("classes: 2 recorded (a, b), 3 now (a, b, c)")
+            && err.contains("it is used as it is now"),
+        "{err}"
+    );
+}

@@ -259,6 +259,25 @@ impl ModelDir {
         Ok(data.load(seed)?.summary())
     }
 
+    /// Compares `data`, loaded now with `used` for a `role` of this model, with the data
+    /// its run recorded ([`crate::train::data_drift`]): another spec, or an export, is not
+    /// compared; a change is a warning, or an error for other classes or another shape
+    /// where the classifier answers.
+    ///
+    /// # Errors
+    /// [`crate::train::RunDirError::DataDiffers`] naming the run's `data.json`; an
+    /// unreadable `data.json`.
+    pub fn check_data(
+        &self,
+        used: &DataConfig,
+        data: &mut crate::data::LoadedDataset,
+        role: crate::train::data_drift::DataUse,
+    ) -> Result<(), InferError> {
+        let run_data = self.data_config().map(|(d, _)| d);
+        crate::train::data_drift::check_run_data(&self.dir, run_data.as_ref(), used, data, role)
+            .map_err(|e| InferError::Train(e.into()))
+    }
+
     /// The preprocessing the model expects.
     ///
     /// # Errors

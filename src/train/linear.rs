@@ -275,6 +275,14 @@ fn prepare(
             data.name
         );
     }
+    // The pre-training run's data, changed since it recorded it, is said so.
+    super::data_drift::check_run_data(
+        &config.encoder_run,
+        source.data(),
+        &data_config,
+        &mut data,
+        super::data_drift::DataUse::Training,
+    )?;
     Ok((encoder, data_config, data))
 }
 

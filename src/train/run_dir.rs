@@ -45,6 +45,21 @@ pub enum RunDirError {
         /// The data loaded now, in words.
         now: String,
     },
+    /// The data a run's classifier answers on has other classes or another image shape
+    /// than the run recorded (its files changed since it was trained).
+    #[error(
+        "{path}: the data {spec} has changed since the run was trained ({differences}); the \
+         run's classifier answers with the recorded classes and shape, so its results on \
+         this data would be wrong; restore the data, or train a new run on it"
+    )]
+    DataDiffers {
+        /// The run's `data.json`.
+        path: PathBuf,
+        /// The data's spec.
+        spec: String,
+        /// What differs, in words.
+        differences: String,
+    },
     /// The directory already holds a run.
     #[error("{0}: already holds a run (config.json exists); pick another --out, or --resume it")]
     Exists(PathBuf),
