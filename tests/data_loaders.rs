@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod common;
+
 use supcon::data::{
     Cifar100Labels, DataError, DatasetSpec, FolderOptions, IdxOptions, ImageDataset, class_counts,
     limit, load_cifar10, load_cifar100, load_folder, load_idx, shots, validate,
@@ -592,6 +594,111 @@ fn folder_layout_errors() {
         &FolderOptions::default(),
     ));
     assert!(e.contains("gone") && e.contains("not found"), "{e}");
+}
+
+/// `folder:DIR?size=8` with `options` (`&key=value` pairs) appended.
+fn folder_spec(dir: &Path, options: &str) -> DatasetSpec {
+    format!("folder:{}?size=8{options}", dir.display())
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn folder_truncated_jpeg_and_png_are_refused_or_skipped_naming_the_file() {
+    for (ext, format) in [("jpg", "JPEG"), ("png", "PNG")] {
+        let t = tmp();
+        write_class_folders(t.path(), &["a", "b"], 4, 8);
+        let whole = t.path().join("a").join(format!("whole.{ext}"));
+        common::textured(128).save(&whole).unwrap();
+        let bytes = std::fs::read(&whole).unwrap();
+        let half = &bytes[..bytes.len() / 2];
+        let cut = t.path().join("b").join(format!("cut.{ext}"));
+        std::fs::write(&cut, half).unwrap();
+        if ext == "jpg" {
+            // The decoder alone fills in the missing half without a word.
+            assert!(image::load_from_memory(half).is_ok());
+        }
+        let e = err_string(folder_spec(t.path(), "&split=0.4").load());
+        for needle in [
+            cut.display().to_string(),
+            format!(
+                "truncated {format} file: its data stops after {} bytes",
+                half.len()
+            ),
+            "skip_bad=true".to_string(),
+        ] {
+            assert!(e.contains(&needle), "{needle:?} not in {e}");
+        }
+        // The documented policy for bad files: skip_bad=true skips and counts it.
+        let data = folder_spec(t.path(), "&split=0.4&skip_bad=true")
+            .load()
+            .unwrap();
+        assert_eq!((data.skipped, data.train.len() + data.test.len()), (1, 9));
+    }
+}
+
+#[test]
+fn folder_images_in_class_subfolders_are_refused_read_or_left_out_as_the_spec_says() {
+    let t = tmp();
+    write_class_folders(t.path(), &["cat", "dog"], 5, 8);
+    let indoor = t.path().join("cat").join("indoor");
+    write_class_folders(&indoor, &["deeper"], 1, 8);
+    for i in 0..3 {
+        rgb_image(8, 8, 40 + i)
+            .save(indoor.join(format!("{i}.png")))
+            .unwrap();
+    }
+    let spec = |options: &str| folder_spec(t.path(), options);
+    let e = err_string(spec("").load());
+    assert!(
+        e.contains(t.path().join("cat").to_str().unwrap())
+            && e.contains("class folder 'cat' has 4 image file(s) in subfolders")
+            && e.contains("indoor/0.png")
+            && e.contains("recursive=true")
+            && e.contains("recursive=false"),
+        "{e}"
+    );
+    // Read as images of their top-level class, at any depth, as torchvision does.
+    let all = spec("&recursive=true").load().unwrap();
+    let per_class = |d: &supcon::data::LoadedDataset| -> Vec<usize> {
+        let (train, test) = (class_counts(&d.train), class_counts(&d.test));
+        train.iter().zip(&test).map(|(a, b)| a + b).collect()
+    };
+    assert_eq!(all.train.class_names, ["cat", "dog"]);
+    assert_eq!(per_class(&all), [9, 5]);
+    // Or left out, knowingly.
+    let direct = spec("&recursive=false").load().unwrap();
+    assert_eq!(per_class(&direct), [5, 5]);
+    assert_eq!(
+        spec("&recursive=true").to_string(),
+        format!("folder:{}?size=8&recursive=true", t.path().display())
+    );
+
+    // A class whose images are all in subfolders says so.
+    let n = tmp();
+    write_class_folders(n.path(), &["a"], 3, 8);
+    write_class_folders(&n.path().join("b"), &["sub"], 3, 8);
+    let spec = |options: &str| folder_spec(n.path(), options);
+    let e = err_string(spec("").load());
+    assert!(
+        e.contains("class folder 'b' has 3 image file(s) in subfolders (sub/000.png"),
+        "{e}"
+    );
+    let e = err_string(spec("&recursive=false").load());
+    assert!(
+        e.contains("class folder 'b' holds no image") && e.contains("recursive=false"),
+        "{e}"
+    );
+    assert_eq!(per_class(&spec("&recursive=true").load().unwrap()), [3, 3]);
+    // The train/val layout follows the same rule.
+    let tv = tmp();
+    write_class_folders(&tv.path().join("train"), &["a", "b"], 3, 8);
+    write_class_folders(&tv.path().join("val"), &["a", "b"], 1, 8);
+    write_class_folders(&tv.path().join("val").join("b"), &["more"], 2, 8);
+    let tv_spec = |options: &str| folder_spec(tv.path(), options);
+    let e = err_string(tv_spec("").load());
+    assert!(e.contains("'b' has 2 image file(s) in subfolders"), "{e}");
+    assert_eq!(tv_spec("&recursive=true").load().unwrap().test.len(), 4);
 }
 
 // ---------------------------------------------------------------- specs

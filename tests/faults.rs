@@ -68,6 +68,14 @@ fn pretrain_args(spec: &str, out: &Path, epochs: usize, extra: &[&str]) -> Vec<S
     args
 }
 
+/// `supcon linear --encoder ENCODER --out OUT -q` and `extra`.
+fn probe_args(encoder: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = strings(&["linear", "--encoder", encoder.to_str().unwrap()]);
+    args.extend(strings(&["--out", out.to_str().unwrap(), "-q"]));
+    args.extend(strings(extra));
+    args
+}
+
 fn resume_args(command: &str, run: &Path) -> Vec<String> {
     strings(&[command, "--resume", run.to_str().unwrap(), "--quiet"])
 }
@@ -355,7 +363,13 @@ fn probe_stopped_and_resumed_equals_uninterrupted(
     assert!(err.contains("supcon linear --resume"), "{err}");
     ok(&resume_args("linear", &cut));
     assert_eq!(epoch_losses(&full).len(), epochs);
-    assert_eq!(epoch_losses(&full), epoch_losses(&cut));
+    assert_same_probe(&full, &cut);
+}
+
+/// Asserts that two finished probes logged the same epoch losses and wrote the same
+/// classifier.
+fn assert_same_probe(full: &Path, cut: &Path) {
+    assert_eq!(epoch_losses(full), epoch_losses(cut));
     assert_eq!(
         common::safetensors(&full.join("classifier.safetensors")),
         common::safetensors(&cut.join("classifier.safetensors"))
@@ -655,4 +669,175 @@ fn same_seed_gives_bit_identical_runs_whatever_the_loader_threads() {
     assert_eq!(step_losses(&runs[0]).len(), 36);
     assert_same_run(&runs[0], &runs[1], "model.safetensors");
     assert_same_run(&runs[0], &runs[2], "model.safetensors");
+}
+
+/// The other complete checkpoint of a run than `newest` (runs keep two).
+fn previous_checkpoint(run: &Path, newest: &Path) -> PathBuf {
+    let complete: Vec<PathBuf> = fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("state.json").is_file() && p != newest)
+        .collect();
+    assert_eq!(complete.len(), 1, "{complete:?}");
+    complete[0].clone()
+}
+
+/// `--resume` of a stopped run whose newest checkpoint cannot be loaded (its `model.bpk`
+/// cut in half) continues from the previous one, with a warning naming both and why; the
+/// run still ends as an uninterrupted one. When no checkpoint loads, the error names each
+/// and says how to start over, and doing so works.
+#[test]
+fn resume_skips_an_unreadable_newest_checkpoint_for_the_previous_one() {
+    let f = fixture();
+    let full = f.root.join("full");
+    ok(&pretrain_args(&f.spec, &full, 3, &[]));
+    let cut = f.root.join("cut");
+    let newest = interrupt_after(&pretrain_args(&f.spec, &cut, 3, &[]), &cut, 15, "INT");
+    let previous = previous_checkpoint(&cut, &newest);
+    let both = f.root.join("both");
+    common::copy_dir(&cut, &both);
+
+    let model = newest.join("model.bpk");
+    let bytes = fs::read(&model).unwrap();
+    fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
+    let out = output(&resume_args("pretrain", &cut));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let warning = err
+        .lines()
+        .find(|l| l.starts_with("warning: checkpoint"))
+        .unwrap_or_else(|| panic!("no warning: {err}"));
+    for needle in [
+        newest.display().to_string(),
+        model.display().to_string(),
+        format!(
+            "resuming from the previous complete checkpoint {}",
+            previous.display()
+        ),
+    ] {
+        assert!(warning.contains(&needle), "{needle:?} not in {warning}");
+    }
+    assert_same_run(&full, &cut, "model.safetensors");
+    // Kept aside, out of the checkpoints that are loaded and counted.
+    let aside = cut
+        .join("checkpoints/unreadable")
+        .join(newest.file_name().unwrap());
+    assert_eq!(
+        fs::read(aside.join("model.bpk")).unwrap().len(),
+        bytes.len() / 2
+    );
+
+    // Neither checkpoint loads: a bad state.json, an empty optim.bpk.
+    let (newest, previous) = (
+        both.join("checkpoints").join(newest.file_name().unwrap()),
+        both.join("checkpoints").join(previous.file_name().unwrap()),
+    );
+    fs::write(newest.join("state.json"), "{\"epoch\": 1,").unwrap();
+    fs::write(previous.join("optim.bpk"), b"").unwrap();
+    let out = output(&resume_args("pretrain", &both));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for needle in [
+        "no checkpoint of the run can be loaded".to_string(),
+        newest.join("state.json").display().to_string(),
+        previous.join("optim.bpk").display().to_string(),
+        format!("remove {}/checkpoints and resume again", both.display()),
+    ] {
+        assert!(err.contains(&needle), "{needle:?} not in {err}");
+    }
+    assert!(newest.is_dir() && previous.is_dir(), "nothing is moved");
+    // What the message says to do works: the run starts over and ends the same.
+    fs::remove_dir_all(both.join("checkpoints")).unwrap();
+    ok(&resume_args("pretrain", &both));
+    assert_same_run(&full, &both, "model.safetensors");
+}
+
+/// Ctrl-C while `supcon linear` caches its features (before its first training step)
+/// exits with 130 at once, naming the phase and the `--resume` command; the folder holds
+/// no partial file, a fresh run into it is refused with a clear message, and the resume
+/// command it gives finishes the probe as an uninterrupted one.
+#[test]
+fn ctrl_c_during_the_probes_feature_caching_stops_it_and_resume_finishes_it() {
+    let f = fixture();
+    let pre = f.root.join("pre");
+    ok(&pretrain_args(&f.spec, &pre, 1, &[]));
+    // Enough images of the encoder's shape that caching their features takes a while.
+    let big = f.root.join("big");
+    common::banded_idx(&big, 60_000, 24);
+    let big_spec = format!("idx:{}", big.display());
+    let lin = |out: &Path| {
+        let extra = ["--data", &big_spec, "--epochs", "1", "--batch-size", "512"];
+        probe_args(&pre, out, &extra)
+    };
+    let cut = f.root.join("lin-cut");
+    let mut child = spawn(&lin(&cut));
+    // encoder.json is written just before the features are cached.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !cut.join("encoder.json").is_file() {
+        assert!(child.try_wait().unwrap().is_none(), "the probe ended");
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let resume = format!("supcon linear --resume {}", cut.display());
+    assert!(
+        err.contains("stopped on request during feature caching")
+            && err.contains(&format!("continue it with: {resume}")),
+        "{err}"
+    );
+    // Stopped before any training step: nothing logged, no checkpoint, no partial file.
+    assert_eq!(epoch_count(&cut), 0);
+    assert!(
+        fs::read_dir(cut.join("checkpoints"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    assert!(temp_files(&cut).is_empty(), "{:?}", temp_files(&cut));
+    // A fresh run into the same folder is refused, pointing at --resume.
+    let again = output(&lin(&cut));
+    let again_err = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(1), "{again_err}");
+    assert!(again_err.contains("already holds a run") && again_err.contains("--resume"));
+    // The command the message gives works, and ends as an uninterrupted probe.
+    let args: Vec<String> = resume
+        .split(' ')
+        .skip(1)
+        .map(String::from)
+        .chain(["-q".to_string()])
+        .collect();
+    ok(&args);
+    let full = f.root.join("lin-full");
+    ok(&lin(&full));
+    assert_same_probe(&full, &cut);
+}
+
+/// A linear probe on an export's encoder (`linear --encoder EXPORT --data SPEC`) stopped
+/// by Ctrl-C resumes to the uninterrupted probe bit for bit.
+#[test]
+fn a_probe_of_an_exports_encoder_stops_and_resumes_as_any_probe() {
+    let f = fixture();
+    let pre = f.root.join("pre");
+    ok(&pretrain_args(&f.spec, &pre, 1, &[]));
+    let probe = f.root.join("probe");
+    ok(&probe_args(&pre, &probe, &["--epochs", "2"]));
+    let export = f.root.join("export");
+    ok(&strings(&[
+        "export",
+        "--model",
+        probe.to_str().unwrap(),
+        "--out",
+        export.to_str().unwrap(),
+    ]));
+    let lin = |out: &Path| {
+        let extra = ["--data", &f.spec, "--epochs", "2000", "--batch-size", "8"];
+        probe_args(&export, out, &extra)
+    };
+    probe_stopped_and_resumed_equals_uninterrupted(&lin, &f.root.join("lin"), 20, 2000);
 }

@@ -863,3 +863,193 @@ fn a_file_size_limit_gives_the_efbig_error_not_a_silent_death() {
     assert!(err.contains("File too large"), "{err}");
     no_panic(&["pretrain"], &err);
 }
+
+// ------------------------------------------------------------------ edges (issue 24)
+
+fn gray_png(path: &Path, seed: u32) {
+    image::GrayImage::from_fn(28, 28, |x, y| image::Luma([(x * 9 + y * 3 + seed) as u8]))
+        .save(path)
+        .unwrap();
+}
+
+#[test]
+fn linear_takes_an_exports_encoder_and_its_probe_is_used_like_any_other() {
+    let f = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    // An export records no data: the probe asks for it, saying what an export is.
+    let refused = tmp.path().join("no-data");
+    fails_naming(
+        &["linear", "--encoder", s(&f.export()), "--out", s(&refused)],
+        &[
+            s(&f.export()),
+            "an export (supcon export) records no training data",
+            "--data SPEC",
+        ],
+    );
+    assert!(!refused.exists());
+    // On the data of the fixture's probe, the export's encoder (the pre-training run's,
+    // exported) gives that probe bit for bit.
+    let (export, lin) = (f.export(), tmp.path().join("lin"));
+    let mut args = vec!["linear", "-q", "--encoder", s(&export), "--out", s(&lin)];
+    args.extend_from_slice(&TINY[..8]); // --data, --limit, --test-limit, --epochs
+    succeeds(&args);
+    assert_eq!(
+        common::safetensors(&lin.join("classifier.safetensors")),
+        common::safetensors(&f.lin().join("classifier.safetensors"))
+    );
+    let recorded = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&fs::read_to_string(dir.join("encoder.json")).unwrap()).unwrap()
+    };
+    assert_eq!(recorded(&lin)["encoder_run"], s(&f.export()));
+    assert_eq!(
+        recorded(&lin)["fingerprint"],
+        recorded(&f.lin())["fingerprint"]
+    );
+    // Every use of a probe takes it.
+    let (ours, _) = succeeds(&["eval", "-q", "--model", s(&lin)]);
+    let (theirs, _) = succeeds(&["eval", "-q", "--model", s(&f.lin())]);
+    // The clean top-1/top-5/ECE/MCE/NLL line.
+    let clean = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("clean"))
+            .map(str::to_string)
+    };
+    assert!(
+        clean(&ours).is_some() && clean(&ours) == clean(&theirs),
+        "{ours}\n{theirs}"
+    );
+    let img = tmp.path().join("x.png");
+    gray_png(&img, 0);
+    succeeds(&["predict", "--model", s(&lin), s(&img)]);
+    let out = |name: &str| tmp.path().join(name);
+    for (command, name) in [("embed", "e.npy"), ("export", "exp")] {
+        succeeds(&[command, "--model", s(&lin), "--out", s(&out(name))]);
+    }
+    // The export holds no projection head: it is named.
+    let projection = ["embed", "--layer", "projection", "--model", s(&lin)];
+    let p = out("p.npy");
+    let projection = [&projection[..], &["--out", s(&p)]].concat();
+    let why = [
+        "comes from the export",
+        "no projection head",
+        "--layer encoder",
+    ];
+    fails_naming(&projection, &why);
+}
+
+#[test]
+fn a_truncated_jpeg_is_refused_by_predict_naming_the_file() {
+    let f = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let photo = tmp.path().join("photo.jpg");
+    common::textured(128).save(&photo).unwrap();
+    let bytes = fs::read(&photo).unwrap();
+    let half = tmp.path().join("t.jpg");
+    fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
+    // The decoder alone accepts it: the grey missing half would be classified.
+    assert!(image::load_from_memory(&bytes[..bytes.len() / 2]).is_ok());
+    succeeds(&["predict", "--model", s(&f.lin()), s(&photo)]);
+    fails_naming(
+        &["predict", "--model", s(&f.lin()), s(&half)],
+        &[s(&half), "truncated JPEG file", "end-of-image marker"],
+    );
+}
+
+/// A 2-class folder of 28x28 grayscale images, `n` per class.
+fn class_folder(root: &Path, class: &str, n: u32) {
+    let dir = root.join(class);
+    fs::create_dir_all(&dir).unwrap();
+    let seed = u32::from(class.as_bytes()[0]) * 7;
+    for i in 0..n {
+        gray_png(&dir.join(format!("{i:03}.png")), seed + i * 13);
+    }
+}
+
+#[test]
+fn data_changed_since_training_is_named_and_refused_where_a_classifier_would_be_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = |name: &str| tmp.path().join(name);
+    let data = t("data");
+    class_folder(&data, "a", 12);
+    class_folder(&data, "b", 12);
+    let spec = format!("folder:{}?size=28&gray=true", data.display());
+    let (pre, lin) = (t("pre"), t("lin"));
+    succeeds(&pretrain_args(
+        s(&pre),
+        &["--data", &spec, "--batch-size", "8"],
+    ));
+    // A stage on the pre-training run's encoder and data.
+    let stage = |command: &str, out: &Path| -> Vec<String> {
+        let args = [command, "-q", "--encoder", s(&pre), "--epochs", "1"];
+        let args = [&args[..], &["--batch-size", "8", "--out", s(out)]].concat();
+        args.into_iter().map(String::from).collect()
+    };
+    let probe = |out: &Path| stage("linear", out);
+    let probe_args = probe(&lin);
+    succeeds(&probe_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let (_, err) = succeeds(&["eval", "-q", "--model", s(&lin)]);
+    assert!(!err.contains("has changed"), "unchanged data: {err}");
+
+    // More images in a class: every use of the run's data says what changed.
+    for i in 0..4 {
+        gray_png(&data.join("a").join(format!("new{i}.png")), 200 + i);
+    }
+    let changed = [
+        "warning: the data folder:",
+        "has changed since",
+        "data.json recorded it",
+        "training images: 20 recorded, 23 now",
+        "normalisation: mean",
+    ];
+    let uses: Vec<Vec<String>> = vec![
+        vec!["eval".into(), "-q".into(), "--model".into(), s(&lin).into()],
+        vec!["predict".into(), "--model".into(), s(&lin).into()],
+        vec![
+            "embed".into(),
+            "--model".into(),
+            s(&pre).into(),
+            "--out".into(),
+            s(&t("e.npy")).into(),
+        ],
+        probe(&t("lin2")),
+        stage("finetune", &t("ft")),
+        vec![
+            "report".into(),
+            "-q".into(),
+            s(&lin).into(),
+            "--out".into(),
+            s(&t("r.html")).into(),
+        ],
+    ];
+    for args in &uses {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (_, err) = succeeds(&args);
+        for needle in changed {
+            assert!(
+                err.contains(needle),
+                "supcon {args:?}: {needle:?} not in:\n{err}"
+            );
+        }
+    }
+
+    // Another class: where the run's classifier answers, refused; a new model trains.
+    class_folder(&data, "c", 6);
+    let classes = [
+        "lin/data.json",
+        "has changed since the run was trained",
+        "classes: 2 recorded (a, b), 3 now (a, b, c)",
+    ];
+    fails_naming(&["eval", "--model", s(&lin)], &classes);
+    fails_naming(&["predict", "--model", s(&lin)], &classes);
+    let (_, err) = succeeds(
+        &probe(&t("lin3"))
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        err.contains("classes: 2 recorded (a, b), 3 now (a, b, c)")
+            && err.contains("it is used as it is now"),
+        "{err}"
+    );
+}

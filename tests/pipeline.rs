@@ -213,7 +213,10 @@ fn linear_probe_leaves_the_encoder_unchanged() {
     let pre = f.root.join("pre");
     ok(&pretrain_args(&f.spec, pre.to_str().unwrap(), "1"));
     let weights_before = fs::read(pre.join("model.safetensors")).unwrap();
-    let (encoder, config) = load_encoder(&pre, &burn::tensor::Device::flex()).unwrap();
+    let (encoder, source) = load_encoder(&pre, &burn::tensor::Device::flex()).unwrap();
+    let supcon::train::linear::EncoderSource::Pretrain(config) = source else {
+        panic!("{} is a pre-training run", pre.display());
+    };
     let before = fingerprint(&encoder);
     // An evaluation-mode forward pass (what the probe does) must not touch BatchNorm
     // statistics or weights.

@@ -9,7 +9,12 @@
 //!
 //! Class folders are sorted by name (byte order); their names are the class names.
 //! Hidden entries (starting with `.`) are ignored, as are files whose extension is
-//! not `jpg`, `jpeg` or `png` (any case). Class folders are not searched recursively.
+//! not `jpg`, `jpeg` or `png` (any case). Class folders are not searched recursively
+//! unless asked ([`FolderOptions::recursive`]), and images in their subfolders are never
+//! dropped without a word: a class folder with images in subfolders is refused, naming
+//! them, until the spec says `recursive=true` (read them as images of that class, as
+//! torchvision's `ImageFolder` does) or `recursive=false` (leave them out, with a note
+//! counting them).
 //!
 //! Every image is decoded, converted to RGB (alpha dropped) or grayscale, centre-
 //! cropped to a square of its shorter side, and resized (bilinear, anti-aliased when
@@ -56,6 +61,10 @@ pub struct FolderOptions {
     pub gray: bool,
     /// Skip undecodable images with a warning instead of failing (default false).
     pub skip_bad: bool,
+    /// Images in subfolders of a class folder: `Some(true)` reads them as images of that
+    /// class (at any depth), `Some(false)` leaves them out (with a note counting them);
+    /// `None` (the default) refuses a class folder that has any, naming them.
+    pub recursive: Option<bool>,
 }
 
 impl Default for FolderOptions {
@@ -66,6 +75,7 @@ impl Default for FolderOptions {
             seed: 0,
             gray: false,
             skip_bad: false,
+            recursive: None,
         }
     }
 }
@@ -147,16 +157,16 @@ fn class_dirs(dir: &Path) -> Result<Vec<(String, PathBuf)>, DataError> {
     Ok(out)
 }
 
-/// Sorted image files (by extension) directly in `dir`.
+/// Sorted image files (by extension) directly in `dir`, and its (non-hidden) subfolders.
 ///
 /// # Errors
 /// [`DataError::Io`] when `dir` cannot be listed.
-fn image_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+fn list_dir(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), DataError> {
     let io = |source| DataError::Io {
         path: dir.to_path_buf(),
         source,
     };
-    let mut out = Vec::new();
+    let (mut files, mut dirs) = (Vec::new(), Vec::new());
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
         let hidden = path
@@ -166,12 +176,65 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
             let e = e.to_string_lossy().to_ascii_lowercase();
             IMAGE_EXTENSIONS.contains(&e.as_str())
         });
-        if !hidden && is_image && path.is_file() {
-            out.push(path);
+        if hidden {
+            continue;
+        }
+        if path.is_dir() {
+            dirs.push(path);
+        } else if is_image && path.is_file() {
+            files.push(path);
         }
     }
-    out.sort();
-    Ok(out)
+    files.sort();
+    dirs.sort();
+    Ok((files, dirs))
+}
+
+/// The image files of a class folder: those directly in it, and those in its subfolders
+/// at any depth (each real folder walked once, so a link cycle ends), each sorted.
+///
+/// # Errors
+/// [`DataError::Io`] when the class folder, or (with `strict`) a subfolder, cannot be
+/// listed; without `strict` an unlistable subfolder is passed over (its files are only
+/// counted, never read).
+fn class_files(dir: &Path, strict: bool) -> Result<(Vec<PathBuf>, Vec<PathBuf>), DataError> {
+    let (direct, mut pending) = list_dir(dir)?;
+    let mut seen: std::collections::HashSet<PathBuf> = dir.canonicalize().into_iter().collect();
+    let mut nested = Vec::new();
+    while let Some(sub) = pending.pop() {
+        if !seen.insert(sub.canonicalize().unwrap_or_else(|_| sub.clone())) {
+            continue;
+        }
+        match list_dir(&sub) {
+            Ok((files, dirs)) => {
+                nested.extend(files);
+                pending.extend(dirs);
+            }
+            Err(e) if strict => return Err(e),
+            Err(_) => {}
+        }
+    }
+    nested.sort();
+    Ok((direct, nested))
+}
+
+/// The refusal of a class folder with images in subfolders when the spec says nothing.
+fn nested_images(name: &str, path: &Path, nested: &[PathBuf]) -> DataError {
+    let shown: Vec<String> = nested
+        .iter()
+        .map(|p| p.strip_prefix(path).unwrap_or(p).display().to_string())
+        .collect();
+    DataError::Format {
+        path: path.to_path_buf(),
+        reason: format!(
+            "class folder '{name}' has {} image file(s) in subfolders ({}), which would not \
+             be read; add the spec option recursive=true to read them as images of class \
+             '{name}' (as torchvision's ImageFolder does), or recursive=false to leave them \
+             out",
+            nested.len(),
+            crate::error::listing(shown.iter(), 3)
+        ),
+    }
 }
 
 /// Decodes one image file to CHW `u8` pixels of `size x size` with `channels`
@@ -238,10 +301,12 @@ fn file_kind(t: &std::fs::FileType) -> &'static str {
 /// the folder loader does (see [`square_resize`]). The format is guessed from the
 /// content's magic bytes, else taken from `format_hint` (the file extension's). The
 /// `image` crate's default limits apply (at most 512 MiB per decoded image), so a
-/// header claiming a huge image is an error, not an allocation.
+/// header claiming a huge image is an error, not an allocation. A JPEG or PNG file whose
+/// stream stops before its end marker (a file cut short) is refused, though the decoder
+/// would fill in the missing part ([`super::complete`]).
 ///
 /// # Errors
-/// A message when the bytes are empty or not a decodable image.
+/// A message when the bytes are empty, truncated or not a decodable image.
 pub fn decode_image_bytes(
     bytes: &[u8],
     format_hint: Option<::image::ImageFormat>,
@@ -255,11 +320,12 @@ pub fn decode_image_bytes(
     if let Some(format) = format_hint {
         reader.set_format(format);
     }
-    let img = reader
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?
-        .decode()
-        .map_err(|e| e.to_string())?;
+    let reader = reader.with_guessed_format().map_err(|e| e.to_string())?;
+    // Decoders fill in what a file cut short lacks: a truncated file is refused first.
+    if let Some(format) = reader.format() {
+        super::complete::check_complete(bytes, format)?;
+    }
+    let img = reader.decode().map_err(|e| e.to_string())?;
     square_resize(&img, size, gray)
 }
 
@@ -404,14 +470,19 @@ fn require_classes(dir: &Path) -> Result<Vec<(String, PathBuf)>, DataError> {
 }
 
 /// Image files of every class folder as `(path, label)`; every class must have one.
+/// Images in subfolders of a class folder follow `recursive` ([`FolderOptions`]); those
+/// left out (`Some(false)`) are added to `left_out`.
 ///
 /// # Errors
-/// [`DataError::Format`] naming a class folder without image files.
+/// [`DataError::Format`] naming a class folder without image files, or (`recursive`
+/// `None`) one with images in subfolders.
 fn labelled_files(
     classes: &[(String, PathBuf)],
     label_of: impl Fn(&str) -> Option<usize>,
     split_dir: &Path,
     allow_empty: bool,
+    recursive: Option<bool>,
+    left_out: &mut usize,
 ) -> Result<Vec<Vec<(PathBuf, usize)>>, DataError> {
     let mut out = Vec::with_capacity(classes.len());
     for (name, path) in classes {
@@ -423,12 +494,26 @@ fn labelled_files(
                 split_dir.display()
             ),
         })?;
-        let files = image_files(path)?;
+        let (mut files, nested) = class_files(path, recursive == Some(true))?;
+        let nested_count = nested.len();
+        match recursive {
+            Some(true) => {
+                files.extend(nested);
+                files.sort();
+            }
+            None if !nested.is_empty() => return Err(nested_images(name, path, &nested)),
+            _ => *left_out += nested.len(),
+        }
         if files.is_empty() && !allow_empty {
             return Err(DataError::Format {
                 path: path.clone(),
                 reason: format!(
-                    "class folder '{name}' holds no image; expected .jpg/.jpeg/.png files"
+                    "class folder '{name}' holds no image; expected .jpg/.jpeg/.png files{}",
+                    if nested_count > 0 && recursive == Some(false) {
+                        " (its subfolders' images are left out: recursive=false)"
+                    } else {
+                        ""
+                    }
                 ),
             });
         }
@@ -499,6 +584,7 @@ pub fn load_folder(dir: &Path, opts: &FolderOptions) -> Result<FolderData, DataE
          train/ and val/ folders of such subfolders",
     )?;
     let train_dir = dir.join("train");
+    let mut left_out = 0;
     let (train_files, test_files, classes) = if train_dir.is_dir() {
         let test_dir = ["val", "test"]
             .iter()
@@ -513,9 +599,23 @@ pub fn load_folder(dir: &Path, opts: &FolderOptions) -> Result<FolderData, DataE
         let classes = require_classes(&train_dir)?;
         let names: Vec<String> = classes.iter().map(|(n, _)| n.clone()).collect();
         let label_of = |n: &str| names.iter().position(|c| c == n);
-        let train = labelled_files(&classes, label_of, &train_dir, false)?;
+        let train = labelled_files(
+            &classes,
+            label_of,
+            &train_dir,
+            false,
+            opts.recursive,
+            &mut left_out,
+        )?;
         let test_classes = class_dirs(&test_dir)?;
-        let test = labelled_files(&test_classes, label_of, &train_dir, true)?;
+        let test = labelled_files(
+            &test_classes,
+            label_of,
+            &train_dir,
+            true,
+            opts.recursive,
+            &mut left_out,
+        )?;
         (
             train.into_iter().flatten().collect::<Vec<_>>(),
             test.into_iter().flatten().collect::<Vec<_>>(),
@@ -525,7 +625,14 @@ pub fn load_folder(dir: &Path, opts: &FolderOptions) -> Result<FolderData, DataE
         let classes = require_classes(dir)?;
         let names: Vec<String> = classes.iter().map(|(n, _)| n.clone()).collect();
         let label_of = |n: &str| names.iter().position(|c| c == n);
-        let per_class = labelled_files(&classes, label_of, dir, false)?;
+        let per_class = labelled_files(
+            &classes,
+            label_of,
+            dir,
+            false,
+            opts.recursive,
+            &mut left_out,
+        )?;
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
         let mut train = Vec::new();
         let mut test = Vec::new();
@@ -542,6 +649,13 @@ pub fn load_folder(dir: &Path, opts: &FolderOptions) -> Result<FolderData, DataE
         }
         (train, test, classes)
     };
+    if left_out > 0 {
+        eprintln!(
+            "note: {left_out} image file(s) in subfolders of the class folders of {} are left \
+             out (recursive=false)",
+            dir.display()
+        );
+    }
     let class_names: Vec<String> = classes.iter().map(|(n, _)| n.clone()).collect();
     let mut skipped = Vec::new();
     let train = decode_split(&train_files, &class_names, opts, &mut skipped)?;

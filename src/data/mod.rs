@@ -7,6 +7,7 @@
 pub mod batcher;
 pub mod builtin;
 pub mod cifar;
+mod complete;
 pub mod convert;
 mod error;
 pub mod folder;

@@ -8,6 +8,7 @@
 //! cifar100:DIR[?labels=fine|coarse]
 //! idx:DIR[?names=auto|fashion|numbers][&classes=N]
 //! folder:DIR[?size=N][&split=F][&seed=N][&gray=true|false][&skip_bad=true|false]
+//!            [&recursive=true|false]
 //! ```
 //!
 //! Options follow the first `?` as `key=value` pairs joined by `&`, each key at most
@@ -15,7 +16,9 @@
 //! spec. Defaults: `labels=fine`; `names=auto` (Fashion-MNIST names when the path
 //! contains "fashion", else `"0"`, `"1"`, ...), `classes=10`; `size=32`, `split=0.2`
 //! (test fraction per class, single-folder layout only), `seed=0`, `gray=false`,
-//! `skip_bad=false`.
+//! `skip_bad=false`; `recursive` unset (a class folder with images in subfolders is
+//! refused until the spec says `recursive=true` or `recursive=false`, see
+//! [`FolderOptions::recursive`]).
 //!
 //! `Display` writes the canonical form (options that differ from their defaults only,
 //! in the order above), and parsing it gives back an equal spec (for UTF-8 paths
@@ -40,7 +43,7 @@ use super::{DataError, ImageDataset};
 /// The accepted forms, for error messages.
 const FORMS: &str = "builtin, cifar10:DIR, cifar100:DIR[?labels=fine|coarse], \
                      idx:DIR[?names=auto|fashion|numbers&classes=N], \
-                     folder:DIR[?size=N&split=F&seed=N&gray=BOOL&skip_bad=BOOL]";
+                     folder:DIR[?size=N&split=F&seed=N&gray=BOOL&skip_bad=BOOL&recursive=BOOL]";
 
 /// A dataset named by a spec string (see the module docs for the syntax).
 #[derive(Clone, Debug, PartialEq)]
@@ -333,7 +336,11 @@ impl FromStr for DatasetSpec {
                 Ok(Self::Idx { dir, options })
             }
             _ => {
-                let o = Options::parse(s, query, &["size", "split", "seed", "gray", "skip_bad"])?;
+                let o = Options::parse(
+                    s,
+                    query,
+                    &["size", "split", "seed", "gray", "skip_bad", "recursive"],
+                )?;
                 let d = FolderOptions::default();
                 let options = FolderOptions {
                     size: o.get("size", d.size, "an integer in 1..=4096")?,
@@ -341,6 +348,12 @@ impl FromStr for DatasetSpec {
                     seed: o.get("seed", d.seed, "a non-negative integer")?,
                     gray: o.get("gray", d.gray, "true or false")?,
                     skip_bad: o.get("skip_bad", d.skip_bad, "true or false")?,
+                    recursive: o.get_with(
+                        "recursive",
+                        d.recursive,
+                        |v| v.parse().ok().map(Some),
+                        "true or false",
+                    )?,
                 };
                 options
                     .check()
@@ -397,6 +410,9 @@ impl fmt::Display for DatasetSpec {
                 if options.skip_bad != d.skip_bad {
                     opts.push(format!("skip_bad={}", options.skip_bad));
                 }
+                if let Some(recursive) = options.recursive {
+                    opts.push(format!("recursive={recursive}"));
+                }
             }
         }
         let dir = self
@@ -424,6 +440,8 @@ mod tests {
             "idx:/d/mnist?names=fashion",
             "idx:/d/emnist?classes=47",
             "folder:/img?size=64&split=0.1&seed=3&gray=true&skip_bad=true",
+            "folder:/img?recursive=false",
+            "folder:/img?gray=true&recursive=true",
             "folder:C:\\imgs",
         ] {
             let spec: DatasetSpec = s.parse().unwrap();

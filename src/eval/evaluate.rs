@@ -49,6 +49,7 @@ use crate::device::DeviceChoice;
 use crate::model::{
     Encoder, EncoderConfig, LinearClassifier, LinearClassifierConfig, ModelError, load_weights,
 };
+use crate::train::data_drift::{DataUse, check_run_data};
 use crate::train::features::{Matrix, map_split};
 use crate::train::linear::{classifier_logits, fit_classifier_on_features, load_encoder};
 use crate::train::metrics::{ClassificationMetrics, classification_metrics};
@@ -564,20 +565,26 @@ pub fn load_eval_data(info: &RunInfo, over: &DataOverride) -> Result<LoadedDatas
             &names,
         )?;
         convert(&mut train_data, &trained.spec)?;
+        // Normalised as recorded, should the run's own data have changed since.
+        check_run_data(
+            &info.dir,
+            Some(trained),
+            trained,
+            &mut train_data,
+            DataUse::Encoder,
+        )?;
         convert(&mut data, &config.spec)?;
         data.mean = train_data.mean;
         data.std = train_data.std;
     } else {
-        if let Some(names) = &recorded_names {
-            // The same spec, but its files may have changed since the run was trained.
-            check_classes(
-                &format!("data {}", config.spec),
-                &data.train.class_names,
-                &format!("the run's data.json records {}", trained.spec),
-                names,
-            )?;
-        }
         convert(&mut data, &config.spec)?;
+        // The same spec, but its files may have changed since the run was trained.
+        let role = if info.has_classifier {
+            DataUse::Classifier
+        } else {
+            DataUse::Encoder
+        };
+        check_run_data(&info.dir, Some(trained), &config, &mut data, role)?;
     }
     Ok(data)
 }

@@ -156,6 +156,7 @@ impl ModelDir {
             let config: LinearConfig = run.read_json("config.json").map_err(TrainError::from)?;
             let mut pre = config.encoder_run.clone();
             if !pre.join("config.json").is_file()
+                && !pre.join("classifier.json").is_file()
                 && let (Some(parent), Some(name)) = (dir.parent(), pre.file_name())
                 && parent.join(name).join("config.json").is_file()
             {
@@ -165,11 +166,11 @@ impl ModelDir {
                 path: dir.to_path_buf(),
                 reason: format!("the linear probe's encoder_run: {e}"),
             })?;
-            if pretrain.kind != ModelKind::Pretrain {
+            if !matches!(pretrain.kind, ModelKind::Pretrain | ModelKind::Export) {
                 return Err(InferError::BadModel {
                     path: dir.to_path_buf(),
                     reason: format!(
-                        "its encoder_run {} is a {} model, not a pre-training run",
+                        "its encoder_run {} is a {} model, not a pre-training run or an export",
                         pre.display(),
                         pretrain.kind
                     ),
@@ -274,6 +275,25 @@ impl ModelDir {
             .data_config()
             .ok_or_else(|| not_a_model(&self.dir, "no data configuration"))?;
         Ok(data.load(seed)?.summary())
+    }
+
+    /// Compares `data`, loaded now with `used` for a `role` of this model, with the data
+    /// its run recorded ([`crate::train::data_drift`]): another spec, or an export, is not
+    /// compared; a change is a warning, or an error for other classes or another shape
+    /// where the classifier answers.
+    ///
+    /// # Errors
+    /// [`crate::train::RunDirError::DataDiffers`] naming the run's `data.json`; an
+    /// unreadable `data.json`.
+    pub fn check_data(
+        &self,
+        used: &DataConfig,
+        data: &mut crate::data::LoadedDataset,
+        role: crate::train::data_drift::DataUse,
+    ) -> Result<(), InferError> {
+        let run_data = self.data_config().map(|(d, _)| d);
+        crate::train::data_drift::check_run_data(&self.dir, run_data.as_ref(), used, data, role)
+            .map_err(|e| InferError::Train(e.into()))
     }
 
     /// The preprocessing the model expects.
@@ -398,7 +418,13 @@ impl ModelDir {
     /// Missing weights or weights of another architecture.
     pub fn load_encoder(&self, device: &Device) -> Result<Encoder, InferError> {
         match &self.inner {
-            Inner::Linear { .. } => Ok(self.load_projection(device)?.0),
+            Inner::Linear { pretrain, .. } => {
+                // A pre-training run's encoder or an export's.
+                let encoder = pretrain.load_encoder(device)?;
+                // The encoder there must still be the probe's.
+                crate::train::linear::verify_encoder(&self.dir, &encoder)?;
+                Ok(encoder)
+            }
             Inner::Pretrain(_) => Ok(self.load_projection(device)?.0),
             Inner::Export(_) | Inner::Supervised { .. } => {
                 let encoder = self.encoder_config().try_init(device)?;
@@ -428,6 +454,16 @@ impl ModelDir {
                 let net = c.model.try_init(device)?;
                 let net = load_weights(net, self.dir.join("model.safetensors"))?;
                 Ok((net.encoder, net.head))
+            }
+            Inner::Linear { pretrain, .. } if pretrain.kind == ModelKind::Export => {
+                Err(InferError::BadModel {
+                    path: self.dir.clone(),
+                    reason: format!(
+                        "the linear probe's encoder comes from the export {}, which has no \
+                         projection head; use --layer encoder",
+                        pretrain.dir.display()
+                    ),
+                })
             }
             Inner::Linear { pretrain, .. } => {
                 let (encoder, head) = pretrain.load_projection(device)?;

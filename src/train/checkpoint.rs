@@ -116,6 +116,20 @@ pub enum CheckpointError {
     /// No complete checkpoint in the run.
     #[error("{0}: no complete checkpoint (no checkpoints/epoch-*/state.json)")]
     None(PathBuf),
+    /// Every complete checkpoint of the run fails to load.
+    #[error(
+        "{}: no checkpoint of the run can be loaded: {}; to start the run over, remove \
+         {}/checkpoints and resume again, or start a new run with --out",
+        .run.display(),
+        .reasons.join("; "),
+        .run.display()
+    )]
+    Unreadable {
+        /// The run directory.
+        run: PathBuf,
+        /// Why each complete checkpoint (newest first) cannot be loaded, naming the file.
+        reasons: Vec<String>,
+    },
 }
 
 /// Writes a checkpoint for `state.epoch` and returns its directory. `extra` writes any
@@ -252,12 +266,21 @@ pub fn latest(run: &RunDir) -> Result<Option<PathBuf>, CheckpointError> {
         .map(|(_, path, _)| path))
 }
 
-/// Where a resumed run continues: its newest complete checkpoint, or — when a crash came
-/// before the first one — nothing, with the metrics of the lost partial epoch dropped.
+/// Where a resumed run continues: its newest complete checkpoint that can be read
+/// ([`verify`]), or — when a crash came before the first one — nothing, with the metrics
+/// of the lost partial epoch dropped.
+///
+/// A complete checkpoint that cannot be read (a truncated or garbled `model.bpk` or
+/// `optim.bpk`, a bad `state.json`: a disk fault, a copy cut short) is skipped for the one
+/// before it, with a warning on stderr naming both and why; it is moved aside to
+/// `checkpoints/unreadable/`, so that it is neither loaded nor counted among the kept
+/// checkpoints again. The loop then truncates the metrics to the checkpoint it loads, so
+/// the resumed run still equals an uninterrupted one.
 ///
 /// # Errors
-/// [`CheckpointError::Finished`] for a run that wrote its `report.json`; I/O errors
-/// reading the checkpoints or rewriting the metrics log.
+/// [`CheckpointError::Finished`] for a run that wrote its `report.json`;
+/// [`CheckpointError::Unreadable`] naming each checkpoint when none can be read; I/O
+/// errors reading the checkpoints or rewriting the metrics log.
 pub fn resume_point(run: &RunDir) -> Result<Option<PathBuf>, CheckpointError> {
     let report = run.file("report.json");
     if report.exists() {
@@ -265,11 +288,99 @@ pub fn resume_point(run: &RunDir) -> Result<Option<PathBuf>, CheckpointError> {
     }
     // Unfinished writes of a killed process (nothing of this one is being written yet).
     remove_stale_temps(run.path());
-    let last = latest(run)?;
-    if last.is_none() {
+    let complete: Vec<PathBuf> = checkpoints(run)
+        .into_iter()
+        .rev()
+        .filter(|(_, _, complete)| *complete)
+        .map(|(_, path, _)| path)
+        .collect();
+    if complete.is_empty() {
         truncate_metrics(&run.file("metrics.jsonl"), 0, 0)?;
+        return Ok(None);
     }
-    Ok(last)
+    let mut unreadable: Vec<(PathBuf, CheckpointError)> = Vec::new();
+    for dir in complete {
+        match verify(&dir) {
+            Ok(_) => {
+                for (bad, why) in &unreadable {
+                    let aside = set_aside(run, bad);
+                    eprintln!(
+                        "warning: checkpoint {} cannot be loaded ({why}); resuming from the \
+                         previous complete checkpoint {} instead{}",
+                        bad.display(),
+                        dir.display(),
+                        match aside {
+                            Some(to) =>
+                                format!(" (the unreadable one is kept in {})", to.display()),
+                            None => String::new(),
+                        }
+                    );
+                }
+                return Ok(Some(dir));
+            }
+            Err(why) => unreadable.push((dir, why)),
+        }
+    }
+    Err(CheckpointError::Unreadable {
+        run: run.path().to_path_buf(),
+        reasons: unreadable
+            .iter()
+            .map(|(dir, why)| format!("{} ({why})", dir.display()))
+            .collect(),
+    })
+}
+
+/// Moves an unreadable checkpoint to `checkpoints/unreadable/NAME` (`NAME.2`, ... when
+/// taken), out of the checkpoints that are loaded, counted and pruned; returns where it
+/// went (`None` when it could not be moved: it is then skipped again next time).
+fn set_aside(run: &RunDir, dir: &Path) -> Option<PathBuf> {
+    let name = dir.file_name()?.to_string_lossy().into_owned();
+    let parent = run.path().join("checkpoints").join("unreadable");
+    fs::create_dir_all(&parent).ok()?;
+    let to = (1..1000)
+        .map(|i| match i {
+            1 => parent.join(&name),
+            _ => parent.join(format!("{name}.{i}")),
+        })
+        .find(|p| !p.exists())?;
+    fs::rename(dir, &to).ok()?;
+    Some(to)
+}
+
+/// Reads every file of the checkpoint in `dir` the way [`load`] does, without a model to
+/// load it into: `state.json` as a [`LoopState`], `model.bpk` and `optim.bpk` (and the
+/// key encoder's `key.bpk`, when there is one) as burn records, a memory bank's
+/// `bank.json` and `bank.f32` when present. What it cannot check is whether the weights
+/// fit the model (their shapes); [`load`] says so, naming the file.
+///
+/// # Errors
+/// The first file that cannot be read or parsed, naming it and why.
+pub fn verify(dir: &Path) -> Result<LoopState, CheckpointError> {
+    let state: LoopState = read_json(&dir.join("state.json"))?;
+    let model_path = dir.join("model.bpk");
+    burn::store::ModuleRecord::load(&model_path).map_err(|e| CheckpointError::Record {
+        path: model_path.clone(),
+        reason: e.to_string(),
+    })?;
+    let optim_path = dir.join("optim.bpk");
+    burn::optim::OptimizerRecord::load(&optim_path).map_err(|e| CheckpointError::Optimizer {
+        path: optim_path.clone(),
+        reason: e.to_string(),
+    })?;
+    let key_path = dir.join("key.bpk");
+    if key_path.exists() {
+        burn::store::ModuleRecord::load(&key_path).map_err(|e| CheckpointError::Record {
+            path: key_path.clone(),
+            reason: e.to_string(),
+        })?;
+    }
+    if dir.join("bank.json").exists() || dir.join("bank.f32").exists() {
+        super::memory_bank::MemoryBank::load(dir).map_err(|e| CheckpointError::Extra {
+            dir: dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(state)
 }
 
 /// Loads a checkpoint directory into `model` and `optim`.
@@ -354,5 +465,67 @@ mod tests {
         remove_stale_temps(&newest);
         assert!(!newest.join(".model.bpk.tmp-1.1-0.tmp").exists());
         assert!(newest.join("model.bpk").exists());
+    }
+
+    /// Two real checkpoints of a small model; returns the run and (older, newer).
+    fn two_checkpoints(root: &Path) -> (RunDir, PathBuf, PathBuf) {
+        let run = RunDir::create(root.join("run")).unwrap();
+        let device = crate::device::DeviceChoice::Cpu.device();
+        let model = burn::nn::LinearConfig::new(3, 2).init(&device);
+        let optim = crate::train::OptimizerConfig::default().init();
+        let save_at = |state: LoopState| save(&run, &model, &optim, &state, &|_| Ok(())).unwrap();
+        let old = save_at(LoopState::epoch_end(1, 4, 0.5));
+        let new = save_at(LoopState::within_epoch(1, 6, 0.5, 2, 1.25));
+        (run, old, new)
+    }
+
+    #[test]
+    fn an_unreadable_newest_checkpoint_is_skipped_for_the_previous_one() {
+        type Corrupt = fn(&Path);
+        let corruptions: [(&str, Corrupt); 4] = [
+            ("model.bpk", |d| {
+                let bytes = fs::read(d.join("model.bpk")).unwrap();
+                fs::write(d.join("model.bpk"), &bytes[..bytes.len() / 2]).unwrap();
+            }),
+            ("optim.bpk", |d| {
+                fs::write(d.join("optim.bpk"), b"garbage").unwrap()
+            }),
+            ("state.json", |d| {
+                fs::write(d.join("state.json"), b"{\"epoch\": 1, \"step\":").unwrap();
+            }),
+            ("model.bpk", |d| {
+                fs::remove_file(d.join("model.bpk")).unwrap()
+            }),
+        ];
+        for (file, corrupt) in corruptions {
+            let tmp = tempfile::tempdir().unwrap();
+            let (run, old, new) = two_checkpoints(tmp.path());
+            assert_eq!(resume_point(&run).unwrap(), Some(new.clone()));
+            assert_eq!(verify(&new).unwrap().step, 6);
+            corrupt(&new);
+            let err = verify(&new).unwrap_err().to_string();
+            assert!(err.contains(&new.join(file).display().to_string()), "{err}");
+            assert_eq!(resume_point(&run).unwrap(), Some(old.clone()), "{file}");
+            // Moved aside, whole: no longer loaded, counted or pruned.
+            let aside = run
+                .path()
+                .join("checkpoints/unreadable/epoch-0001-batch-000002");
+            assert!(!new.exists() && aside.join("optim.bpk").exists(), "{file}");
+            assert_eq!(latest(&run).unwrap(), Some(old.clone()));
+            assert_eq!(resume_point(&run).unwrap(), Some(old.clone()));
+
+            // When none can be read, the error names each, newest first; nothing moves.
+            let (run, old, new) = two_checkpoints(&tmp.path().join("both"));
+            corrupt(&new);
+            fs::write(old.join("optim.bpk"), b"").unwrap();
+            let err = resume_point(&run).unwrap_err().to_string();
+            let (at_new, at_old) = (
+                err.find(&new.display().to_string()).unwrap(),
+                err.find(&old.join("optim.bpk").display().to_string())
+                    .unwrap(),
+            );
+            assert!(at_new < at_old && err.contains("remove"), "{err}");
+            assert!(new.exists() && old.exists());
+        }
     }
 }

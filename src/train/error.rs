@@ -81,6 +81,15 @@ pub enum TrainError {
     /// A long phase gave up on a stop request (Ctrl-C) before any checkpoint.
     #[error(transparent)]
     Stopped(#[from] crate::stop::Stopped),
+    /// A long phase (feature caching, decoding) gave up on a stop request after the run
+    /// directory was written: nothing of the run is lost, and `resume` continues it.
+    #[error("{stopped}; nothing of the run is lost: continue it with: {resume}")]
+    StoppedResumable {
+        /// What was under way.
+        stopped: crate::stop::Stopped,
+        /// The command that continues the run.
+        resume: String,
+    },
     /// An output path that would overwrite a run's file, an input, or a dataset.
     #[error(transparent)]
     Output(#[from] crate::outputs::OutputError),

@@ -272,6 +272,11 @@ fn target_data(
             data.name
         );
     }
+    // The source run's data, changed since it recorded it, is said so.
+    let role = super::data_drift::DataUse::Training;
+    source
+        .check_data(data_config, &mut data, role)
+        .map_err(train_err)?;
     Ok(data)
 }
 

@@ -141,6 +141,22 @@ pub fn clear() {
     crate::stop::clear();
 }
 
+/// `err`, or — when it is a long phase giving up on a stop request ([`TrainError::Stopped`],
+/// a data loader's stop) after the run directory `run` was written — the
+/// [`TrainError::StoppedResumable`] that says how to continue the run. Whatever the run
+/// holds (its configuration, any checkpoint) is left as it is: `--resume` continues from
+/// its newest checkpoint, or starts its training over when it has none.
+pub(crate) fn resumable(err: TrainError, run: &Path) -> TrainError {
+    let stopped = match err {
+        TrainError::Stopped(s) | TrainError::Data(crate::data::DataError::Stopped(s)) => s,
+        other => return other,
+    };
+    match super::run_dir::resume_command(run) {
+        Ok(resume) => TrainError::StoppedResumable { stopped, resume },
+        Err(_) => TrainError::Stopped(stopped),
+    }
+}
+
 /// The error a loop returns after saving `checkpoint` at `state` on a stop request;
 /// `command` is the CLI subcommand whose `--resume run` continues it.
 pub(crate) fn stopped(

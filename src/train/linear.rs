@@ -32,15 +32,18 @@ use crate::augment::AugmentConfig;
 use crate::data::LoadedDataset;
 use crate::data::batcher::shuffled_order;
 use crate::device::DeviceChoice;
-use crate::model::{Encoder, LinearClassifier, LinearClassifierConfig, load_weights, save_weights};
+use crate::model::{
+    Encoder, EncoderConfig, LinearClassifier, LinearClassifierConfig, load_weights, save_weights,
+};
 
 /// Stage-2 settings; saved as the probe run's `config.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LinearConfig {
-    /// The pre-training run whose encoder is probed.
+    /// Where the probed encoder comes from: a pre-training run, or an export (`supcon
+    /// export`: the encoder of its classifier; `data` is then required).
     pub encoder_run: PathBuf,
-    /// The data. Default: the pre-training run's.
+    /// The data. Default: the pre-training run's (an export records none).
     pub data: Option<DataConfig>,
     /// Epochs over the training set. Default 30.
     pub epochs: usize,
@@ -100,36 +103,97 @@ pub struct LinearReport {
     pub seconds: f64,
 }
 
-/// Loads the encoder of a pre-training run, in evaluation mode on `device`.
+/// Where a probe's frozen encoder comes from.
+#[derive(Clone, Debug)]
+pub enum EncoderSource {
+    /// A pre-training run (its `config.json`).
+    Pretrain(Box<PretrainConfig>),
+    /// An export (`supcon export`, its `classifier.json`): the encoder of its classifier.
+    Export(Box<crate::infer::ClassifierSpec>),
+}
+
+impl EncoderSource {
+    /// The encoder architecture.
+    pub fn encoder_config(&self) -> &EncoderConfig {
+        match self {
+            Self::Pretrain(c) => &c.model.encoder,
+            Self::Export(spec) => &spec.encoder,
+        }
+    }
+
+    /// The data the encoder was trained on, when recorded (an export records none).
+    pub fn data(&self) -> Option<&DataConfig> {
+        match self {
+            Self::Pretrain(c) => Some(&c.data),
+            Self::Export(_) => None,
+        }
+    }
+
+    /// The image shape `[C, H, W]` the encoder was trained on (`dir` is the source's
+    /// directory, whose `data.json` records it for a pre-training run).
+    ///
+    /// # Errors
+    /// A message when it is not recorded.
+    pub fn input_shape(&self, dir: &Path) -> Result<[usize; 3], String> {
+        match self {
+            Self::Pretrain(_) => match recorded_shape(dir) {
+                Ok(Some(shape)) => Ok(shape),
+                Ok(None) => Err("no data.json".into()),
+                Err(e) => Err(e.to_string()),
+            },
+            Self::Export(spec) => Ok(spec.input_shape),
+        }
+    }
+}
+
+/// Loads the encoder of a pre-training run, or of an export (the encoder of its
+/// classifier), in evaluation mode on `device`.
 ///
 /// # Errors
-/// A missing run, config or weights file, or weights of another architecture.
+/// A missing run, config or weights file, weights of another architecture, or a run of
+/// another stage (named as such).
 pub fn load_encoder(
     encoder_run: &Path,
     device: &burn::tensor::Device,
-) -> Result<(Encoder, PretrainConfig), TrainError> {
-    let run = RunDir::open(encoder_run)?;
-    let config: PretrainConfig = match run.read_json("config.json") {
-        Ok(config) => config,
-        Err(e) => {
-            // A cross-entropy or fine-tuning run has an `encoder` where a pre-training
-            // run has a `model`: say what it is rather than which field serde missed.
-            let fields: Option<serde_json::Value> = run.read_json("config.json").ok();
-            if fields.is_some_and(|f| f.get("encoder").is_some() && f.get("model").is_none()) {
-                return Err(TrainError::Source(format!(
-                    "{}: a cross-entropy or fine-tuning run; the linear probe takes a \
-                     pre-training run's encoder (`supcon eval --model {}` evaluates this one)",
-                    encoder_run.display(),
-                    encoder_run.display()
-                )));
-            }
-            return Err(e.into());
+) -> Result<(Encoder, EncoderSource), TrainError> {
+    let kind = super::manifest::read_manifest(encoder_run)?.kind;
+    match kind {
+        RunKind::Export => {
+            let infer = |e: crate::infer::InferError| match e {
+                crate::infer::InferError::Train(e) => e,
+                other => TrainError::Source(other.to_string()),
+            };
+            let export = crate::infer::ModelDir::open(encoder_run).map_err(infer)?;
+            let spec = export.classifier_spec().map_err(infer)?;
+            let encoder = export.load_encoder(device).map_err(infer)?;
+            return Ok((encoder.valid(), EncoderSource::Export(Box::new(spec))));
         }
-    };
+        RunKind::Pretrain => {}
+        RunKind::Ce | RunKind::Finetune => {
+            return Err(TrainError::Source(format!(
+                "{}: a cross-entropy or fine-tuning run; the linear probe takes a \
+                 pre-training run's encoder (`supcon eval --model {}` evaluates this one)",
+                encoder_run.display(),
+                encoder_run.display()
+            )));
+        }
+        RunKind::Linear | RunKind::Run | RunKind::Sweep => {
+            return Err(TrainError::Source(format!(
+                "{}: {}; the linear probe takes a pre-training run or an export",
+                encoder_run.display(),
+                kind.describe()
+            )));
+        }
+    }
+    let run = RunDir::open(encoder_run)?;
+    let config: PretrainConfig = run.read_json("config.json")?;
     super::run_dir::check_finished(encoder_run, "model.safetensors")?;
     let net = config.model.try_init(device)?;
     let net = load_weights(net, run.file("model.safetensors"))?;
-    Ok((net.encoder.valid(), config))
+    Ok((
+        net.encoder.valid(),
+        EncoderSource::Pretrain(Box::new(config)),
+    ))
 }
 
 /// The pre-training run a probe's `--encoder DIR` names: `DIR` itself, or `DIR/supcon`
@@ -188,6 +252,7 @@ pub fn linear_probe(
     )?;
     run.write_json("data.json", &data.summary())?;
     run_linear(&saved, &run, &encoder, &data, None, quiet)
+        .map_err(|e| super::interrupt::resumable(e, run.path()))
 }
 
 /// The frozen encoder and the data of a probe.
@@ -196,21 +261,23 @@ fn prepare(
     quiet: bool,
 ) -> Result<(Encoder, DataConfig, LoadedDataset), TrainError> {
     config.device.check()?;
-    let (encoder, pre) = load_encoder(&config.encoder_run, &config.device.device())?;
-    let data_config = config.data.clone().unwrap_or_else(|| pre.data.clone());
+    let (encoder, source) = load_encoder(&config.encoder_run, &config.device.device())?;
+    let data_config = match (&config.data, source.data()) {
+        (Some(data), _) | (None, Some(data)) => data.clone(),
+        (None, None) => {
+            return Err(TrainError::Config(format!(
+                "{}: an export (supcon export) records no training data; pass the data to \
+                 probe its encoder on with --data SPEC",
+                config.encoder_run.display()
+            )));
+        }
+    };
     let mut data = data_config.load(config.seed)?;
     // Other data (transfer) is converted to the encoder's input, as fine-tuning does.
-    let target =
-        crate::model::encoder_input_shape(
-            &pre.model.encoder,
-            data.shape(),
-            || match recorded_shape(&config.encoder_run) {
-                Ok(Some(shape)) => Ok(shape),
-                Ok(None) => Err("no data.json".into()),
-                Err(e) => Err(e.to_string()),
-            },
-        )
-        .map_err(|e| TrainError::Source(format!("{}: {e}", config.encoder_run.display())))?;
+    let target = crate::model::encoder_input_shape(source.encoder_config(), data.shape(), || {
+        source.input_shape(&config.encoder_run)
+    })
+    .map_err(|e| TrainError::Source(format!("{}: {e}", config.encoder_run.display())))?;
     let converted = crate::data::convert_dataset(&mut data, target)
         .map_err(|e| TrainError::Conversion(format!("data {}: {e}", data_config.spec)))?;
     if converted && !quiet {
@@ -219,6 +286,14 @@ fn prepare(
             data.name
         );
     }
+    // The pre-training run's data, changed since it recorded it, is said so.
+    super::data_drift::check_run_data(
+        &config.encoder_run,
+        source.data(),
+        &data_config,
+        &mut data,
+        super::data_drift::DataUse::Training,
+    )?;
     Ok((encoder, data_config, data))
 }
 
@@ -235,6 +310,7 @@ pub fn resume_linear(run: &Path, opts: &super::RunOptions) -> Result<LinearRepor
     opts.apply_resume_device(&run, &mut config, |c, device| c.device = device)?;
     let (encoder, _, data) = prepare(&config, opts.quiet)?;
     run_linear(&config, &run, &encoder, &data, last, opts.quiet)
+        .map_err(|e| super::interrupt::resumable(e, run.path()))
 }
 
 fn run_linear(

@@ -8,6 +8,7 @@
 pub mod applies;
 pub mod checkpoint;
 pub mod chunked;
+pub mod data_drift;
 pub mod distributed;
 mod error;
 pub mod features;

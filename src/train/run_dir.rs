@@ -47,6 +47,21 @@ pub enum RunDirError {
         /// The data loaded now, in words.
         now: String,
     },
+    /// The data a run's classifier answers on has other classes or another image shape
+    /// than the run recorded (its files changed since it was trained).
+    #[error(
+        "{path}: the data {spec} has changed since the run was trained ({differences}); the \
+         run's classifier answers with the recorded classes and shape, so its results on \
+         this data would be wrong; restore the data, or train a new run on it"
+    )]
+    DataDiffers {
+        /// The run's `data.json`.
+        path: PathBuf,
+        /// The data's spec.
+        spec: String,
+        /// What differs, in words.
+        differences: String,
+    },
     /// The directory already holds a run.
     #[error("{0}: already holds a run (config.json exists); pick another --out, or --resume it")]
     Exists(PathBuf),
@@ -94,13 +109,7 @@ pub fn check_finished(dir: &Path, weights: &str) -> Result<(), RunDirError> {
     {
         return Ok(());
     }
-    let stage = super::manifest::read_manifest(dir).map_or("train-ce", |m| m.kind.command());
-    let resume = match dir.parent() {
-        Some(p) if p.join("run.json").is_file() => {
-            format!("supcon run --resume {}", p.display())
-        }
-        _ => format!("supcon {stage} --resume {}", dir.display()),
-    };
+    let resume = resume_command(dir)?;
     let newest = fs::read_dir(dir.join("checkpoints"))
         .into_iter()
         .flatten()
@@ -117,6 +126,21 @@ pub fn check_finished(dir: &Path, weights: &str) -> Result<(), RunDirError> {
         stopped,
         weights: weights.into(),
         resume,
+    })
+}
+
+/// The command that continues the run in `dir`: `supcon STAGE --resume DIR`, the stage
+/// told by its `config.json`, or `supcon run --resume OUT` for a stage of `supcon run`.
+///
+/// # Errors
+/// An unreadable `config.json`, naming it.
+pub fn resume_command(dir: &Path) -> Result<String, RunDirError> {
+    let stage = super::manifest::read_manifest(dir).map_or("train-ce", |m| m.kind.command());
+    Ok(match dir.parent() {
+        Some(p) if p.join("run.json").is_file() => {
+            format!("supcon run --resume {}", p.display())
+        }
+        _ => format!("supcon {stage} --resume {}", dir.display()),
     })
 }
 

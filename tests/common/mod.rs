@@ -72,6 +72,15 @@ pub fn tiny_batch(n: usize) -> Batch {
         .unwrap()
 }
 
+/// A textured RGB image: most of its JPEG encoding is entropy-coded data (a photo's
+/// proportions), so a file cut in half still decodes without an error.
+pub fn textured(side: u32) -> image::RgbImage {
+    image::RgbImage::from_fn(side, side, |x, y| {
+        let v = (x * 7919 + y * 104_729) ^ (x * y);
+        image::Rgb([(v % 251) as u8, (x + y) as u8, ((v >> 3) % 241) as u8])
+    })
+}
+
 /// Runs the binary.
 pub fn supcon<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     Command::new(BIN).args(args).output().expect("supcon runs")

@@ -13,6 +13,7 @@ use supcon::infer::{
     Classifier, Embedder, Layer, ModelDir, Prediction, check_embeddings_out, write_embeddings,
 };
 use supcon::outputs::Inputs;
+use supcon::train::data_drift::DataUse;
 use supcon::train::{
     DataConfig, FinetuneConfig, RunOptions, finetune as finetune_stage, resume_finetune,
 };
@@ -286,7 +287,8 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     if args.inputs.is_empty() || args.data.data.is_some() {
         let model = ModelDir::open(&args.model)?;
         let (config, seed) = data_config(&model, &args.data)?;
-        let data = config.load(seed)?;
+        let mut data = config.load(seed)?;
+        model.check_data(&config, &mut data, DataUse::Classifier)?;
         let split_data = split.of(&data);
         let predictions = classifier.predict_split(split_data)?;
         // Labels count only when the dataset has the model's classes.
@@ -468,7 +470,8 @@ pub fn embed(args: EmbedArgs) -> Result<()> {
         &args.out,
         &Inputs::new([args.model.clone()], config.dataset_dir()),
     )?;
-    let data = config.load(seed)?;
+    let mut data = config.load(seed)?;
+    model.check_data(&config, &mut data, DataUse::Encoder)?;
     let split = args.split.of(&data);
     let embeddings = embedder.embed_split(split, args.normalize)?;
     let files = write_embeddings(&args.out, &embeddings, &split.labels)?;

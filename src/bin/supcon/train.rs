@@ -199,7 +199,8 @@ pub fn pretrain(args: PretrainArgs) -> Result<()> {
 
 #[derive(Args, Debug)]
 pub struct LinearArgs {
-    /// The pre-training run whose encoder is probed
+    /// The encoder to probe: a pre-training run, a `supcon run` output (its pre-training
+    /// run), or an export (`supcon export`; then --data is required)
     #[arg(long, value_name = "RUN_DIR", required_unless_present = "resume")]
     encoder: Option<PathBuf>,
     #[command(flatten)]
@@ -225,17 +226,20 @@ fn linear_config(args: &LinearArgs, encoder: &Path) -> LinearConfig {
     };
     let d = &args.data;
     if !d.given().is_empty() {
-        let mut data = supcon::train::DataConfig::default();
-        // Flags refine the pre-training run's data (when it can be read), or describe
-        // other data from scratch (--data).
-        if d.data.is_none()
-            && let Ok(pre) = supcon::train::RunDir::open(encoder)
+        // Flags refine the pre-training run's data, or describe other data from scratch
+        // (--data). Without --data and a readable pre-training run (an export records no
+        // data) they are left to the probe, which asks for --data.
+        let base = match d.data {
+            Some(_) => Some(supcon::train::DataConfig::default()),
+            None => supcon::train::RunDir::open(encoder)
                 .and_then(|r| r.read_json::<PretrainConfig>("config.json"))
-        {
-            data = pre.data;
+                .ok()
+                .map(|pre| pre.data),
+        };
+        if let Some(mut data) = base {
+            d.apply(&mut data);
+            c.data = Some(data);
         }
-        d.apply(&mut data);
-        c.data = Some(data);
     }
     args.train.apply(TrainTargets {
         epochs: &mut c.epochs,
