@@ -206,6 +206,7 @@ pub fn finetune(
         None,
         opts,
     )
+    .map_err(|e| super::interrupt::resumable(e, run.path()))
 }
 
 /// Continues an interrupted fine-tuning run from its newest complete checkpoint, with the

@@ -103,7 +103,7 @@ pub fn pretrain(
         MadeFrom::training(&config.data.spec, config.init.as_ref()),
     )?;
     run.write_json("data.json", &data.summary())?;
-    run_pretrain(&config, &run, None, opts)
+    run_pretrain(&config, &run, None, opts).map_err(|e| super::interrupt::resumable(e, run.path()))
 }
 
 /// Continues stage 1 in `run` from its newest complete checkpoint, with the run's own

@@ -163,6 +163,7 @@ pub fn train_supervised(
     )?;
     run.write_json("data.json", &data.summary())?;
     run_supervised(&config, &run, None, opts)
+        .map_err(|e| super::interrupt::resumable(e, run.path()))
 }
 
 /// Continues a baseline run from its newest complete checkpoint.
