@@ -5,52 +5,10 @@
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_supcon");
+mod common;
 
-fn supcon(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        // A panic would then print its "run with RUST_BACKTRACE=1" note.
-        .env_remove("RUST_BACKTRACE")
-        .env_remove("RUST_LIB_BACKTRACE")
-        .output()
-        .expect("supcon runs")
-}
-
-/// Runs `args`, expects a non-zero exit without a panic, and `needles` in stderr.
-fn fails_naming(args: &[&str], needles: &[&str]) -> String {
-    let out = supcon(args);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "supcon {args:?} should fail; stderr:\n{err}"
-    );
-    for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
-        assert!(!err.contains(bad), "supcon {args:?} panicked:\n{err}");
-    }
-    for n in needles {
-        assert!(
-            err.contains(n),
-            "supcon {args:?}: {n:?} not in stderr:\n{err}"
-        );
-    }
-    err
-}
-
-/// Runs `args` and expects success; returns (stdout, stderr).
-fn succeeds(args: &[&str]) -> (String, String) {
-    let out = supcon(args);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "supcon {args:?} failed:\n{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    (String::from_utf8_lossy(&out.stdout).into_owned(), err)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{fails_naming, s, succeeds};
 
 // ---------------------------------------------------------------- tiny datasets
 

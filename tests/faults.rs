@@ -20,29 +20,6 @@ use supcon::train::{PretrainConfig, RunDir, checkpoint, pretrain::build_model};
 mod common;
 use common::{BIN, records, step_losses};
 
-fn make_idx(dir: &Path, n_train: usize) {
-    common::banded_idx(dir, n_train, 24);
-}
-
-struct Fixture {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    spec: String,
-}
-
-/// 96 training images: 12 steps per epoch at batch 8.
-fn fixture() -> Fixture {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().to_path_buf();
-    make_idx(&root.join("data"), 96);
-    let spec = format!("idx:{}", root.join("data").display());
-    Fixture {
-        _tmp: tmp,
-        root,
-        spec,
-    }
-}
-
 fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| (*s).to_string()).collect()
 }
@@ -245,7 +222,7 @@ fn interrupt_after(args: &[String], run: &Path, steps: usize, sig: &str) -> Path
 
 #[test]
 fn ctrl_c_saves_a_mid_epoch_checkpoint_and_resume_matches_an_uninterrupted_run() {
-    let f = fixture();
+    let f = common::idx_fixture(96);
     // Pre-training (resnet-tiny, 12 steps per epoch): interrupted in epoch 2.
     let full = f.root.join("pre-full");
     ok(&pretrain_args(&f.spec, &full, 5, &[]));
@@ -381,7 +358,7 @@ fn assert_same_probe(full: &Path, cut: &Path) {
 /// same classifier.
 #[test]
 fn ctrl_c_then_resume_of_an_augmented_linear_probe_matches_an_uninterrupted_one() {
-    let f = fixture();
+    let f = common::idx_fixture(96);
     let pre = f.root.join("pre");
     ok(&pretrain_args(&f.spec, &pre, 1, &[]));
     let lin = |out: &Path| {
@@ -409,7 +386,7 @@ fn ctrl_c_then_resume_of_an_augmented_linear_probe_matches_an_uninterrupted_one(
 /// the three stages end where an uninterrupted run's do, bit for bit.
 #[test]
 fn ctrl_c_then_run_resume_matches_an_uninterrupted_run() {
-    let f = fixture();
+    let f = common::idx_fixture(96);
     let run = |out: &Path| {
         strings(&[
             "run",
@@ -509,7 +486,7 @@ fn last_step(run: &Path) -> u64 {
 
 #[test]
 fn sigkill_at_random_moments_then_resume_loses_nothing() {
-    let f = fixture();
+    let f = common::idx_fixture(96);
     let epochs = 20; // 12 steps per epoch, a checkpoint after each
     let total = 12 * epochs as u64;
     let full = f.root.join("full");
@@ -602,7 +579,7 @@ fn size(path: &Path) -> u64 {
 
 #[test]
 fn a_failed_checkpoint_write_keeps_the_previous_checkpoint() {
-    let f = fixture();
+    let f = common::idx_fixture(96);
     // A memory bank that grows every epoch (192 rows of 1024 floats per epoch): its file
     // in the epoch-3 checkpoint is larger than any file the first two need.
     let extra = ["--memory-bank", "4096", "--proj-dim", "1024"];
@@ -657,7 +634,7 @@ fn a_failed_checkpoint_write_keeps_the_previous_checkpoint() {
 
 #[test]
 fn same_seed_gives_bit_identical_runs_whatever_the_loader_threads() {
-    let f = fixture();
+    let f = common::idx_fixture(96);
     let runs: Vec<PathBuf> = [("a", "2"), ("b", "2"), ("c", "1")]
         .iter()
         .map(|(name, threads)| {
@@ -689,7 +666,7 @@ fn previous_checkpoint(run: &Path, newest: &Path) -> PathBuf {
 /// and says how to start over, and doing so works.
 #[test]
 fn resume_skips_an_unreadable_newest_checkpoint_for_the_previous_one() {
-    let f = fixture();
+    let f = common::idx_fixture(96);
     let full = f.root.join("full");
     ok(&pretrain_args(&f.spec, &full, 3, &[]));
     let cut = f.root.join("cut");
@@ -760,7 +737,7 @@ fn resume_skips_an_unreadable_newest_checkpoint_for_the_previous_one() {
 /// command it gives finishes the probe as an uninterrupted one.
 #[test]
 fn ctrl_c_during_the_probes_feature_caching_stops_it_and_resume_finishes_it() {
-    let f = fixture();
+    let f = common::idx_fixture(96);
     let pre = f.root.join("pre");
     ok(&pretrain_args(&f.spec, &pre, 1, &[]));
     // Enough images of the encoder's shape that caching their features takes a while.
@@ -822,7 +799,7 @@ fn ctrl_c_during_the_probes_feature_caching_stops_it_and_resume_finishes_it() {
 /// by Ctrl-C resumes to the uninterrupted probe bit for bit.
 #[test]
 fn a_probe_of_an_exports_encoder_stops_and_resumes_as_any_probe() {
-    let f = fixture();
+    let f = common::idx_fixture(96);
     let pre = f.root.join("pre");
     ok(&pretrain_args(&f.spec, &pre, 1, &[]));
     let probe = f.root.join("probe");

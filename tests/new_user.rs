@@ -6,64 +6,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_supcon");
-
-fn supcon_in(dir: Option<&Path>, args: &[&str]) -> Output {
-    let mut c = Command::new(BIN);
-    c.args(args)
-        .env_remove("RUST_BACKTRACE")
-        .env_remove("RUST_LIB_BACKTRACE");
-    if let Some(d) = dir {
-        c.current_dir(d);
-    }
-    c.output().expect("supcon runs")
-}
-
-fn supcon(args: &[&str]) -> Output {
-    supcon_in(None, args)
-}
-
-fn no_panic(args: &[&str], err: &str) {
-    for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
-        assert!(!err.contains(bad), "supcon {args:?} panicked:\n{err}");
-    }
-}
-
-/// Runs `args`, expects a non-zero exit without a panic, and `needles` in stderr.
-fn fails_naming(args: &[&str], needles: &[&str]) -> String {
-    let out = supcon(args);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "supcon {args:?} should fail; stderr:\n{err}"
-    );
-    no_panic(args, &err);
-    for n in needles {
-        assert!(
-            err.contains(n),
-            "supcon {args:?}: {n:?} not in stderr:\n{err}"
-        );
-    }
-    err
-}
-
-fn succeeds(args: &[&str]) -> (String, String) {
-    let out = supcon(args);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "supcon {args:?} failed:\n{err}");
-    no_panic(args, &err);
-    (String::from_utf8_lossy(&out.stdout).into_owned(), err)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{BIN, fails_naming, no_panic, s, succeeds, supcon, supcon_in};
 
 /// The tiny pre-training settings (builtin data, MLP, one epoch).
 const TINY: [&str; 12] = [

@@ -10,10 +10,6 @@ use serde_json::Value;
 mod common;
 use common::{copy_dir, ok, records, step_losses, supcon};
 
-fn make_idx(dir: &Path) {
-    common::banded_idx(dir, 48, 24);
-}
-
 fn fail(args: &[&str]) -> String {
     let out = supcon(args);
     assert!(!out.status.success(), "supcon {args:?} should fail");
@@ -23,24 +19,6 @@ fn fail(args: &[&str]) -> String {
         "panic instead of an error: {err}"
     );
     err
-}
-
-struct Fixture {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    spec: String,
-}
-
-fn fixture() -> Fixture {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().to_path_buf();
-    make_idx(&root.join("data"));
-    let spec = format!("idx:{}", root.join("data").display());
-    Fixture {
-        _tmp: tmp,
-        root,
-        spec,
-    }
 }
 
 fn pretrain_args<'a>(spec: &'a str, out: &'a str, epochs: &'a str) -> Vec<&'a str> {
@@ -64,7 +42,7 @@ fn pretrain_args<'a>(spec: &'a str, out: &'a str, epochs: &'a str) -> Vec<&'a st
 
 #[test]
 fn every_stage_runs_two_epochs_and_writes_its_run_directory() {
-    let f = fixture();
+    let f = common::idx_fixture(48);
     let pre = f.root.join("pre");
     let pre_s = pre.to_str().unwrap();
     let report: Value =
@@ -154,7 +132,7 @@ fn every_stage_runs_two_epochs_and_writes_its_run_directory() {
 
 #[test]
 fn joint_training_logs_a_classifier_loss_and_simclr_runs_without_labels() {
-    let f = fixture();
+    let f = common::idx_fixture(48);
     let joint = f.root.join("joint");
     let mut args = pretrain_args(&f.spec, joint.to_str().unwrap(), "1");
     args.push("--joint");
@@ -184,7 +162,7 @@ fn joint_training_logs_a_classifier_loss_and_simclr_runs_without_labels() {
 
 #[test]
 fn resume_after_a_crash_reproduces_the_uninterrupted_loss_curve() {
-    let f = fixture();
+    let f = common::idx_fixture(48);
     let full = f.root.join("full");
     ok(&pretrain_args(&f.spec, full.to_str().unwrap(), "3"));
 
@@ -209,7 +187,7 @@ fn resume_after_a_crash_reproduces_the_uninterrupted_loss_curve() {
 #[test]
 fn linear_probe_leaves_the_encoder_unchanged() {
     use supcon::train::linear::{fingerprint, load_encoder};
-    let f = fixture();
+    let f = common::idx_fixture(48);
     let pre = f.root.join("pre");
     ok(&pretrain_args(&f.spec, pre.to_str().unwrap(), "1"));
     let weights_before = fs::read(pre.join("model.safetensors")).unwrap();
@@ -252,7 +230,7 @@ fn linear_probe_leaves_the_encoder_unchanged() {
 /// cached default; `--checkpoint-every` writes epoch checkpoints.
 #[test]
 fn augmented_linear_probe_trains_on_augmented_images() {
-    let f = fixture();
+    let f = common::idx_fixture(48);
     let pre = f.root.join("pre");
     ok(&pretrain_args(&f.spec, pre.to_str().unwrap(), "2"));
     let weights_before = fs::read(pre.join("model.safetensors")).unwrap();
@@ -323,7 +301,7 @@ fn augmented_linear_probe_trains_on_augmented_images() {
 
 #[test]
 fn bad_flags_fail_with_a_message_naming_them() {
-    let f = fixture();
+    let f = common::idx_fixture(48);
     let out = f.root.join("x");
     let o = out.to_str().unwrap();
     let mut args = pretrain_args(&f.spec, o, "1");
@@ -379,7 +357,7 @@ fn every_command_has_help() {
 
 #[test]
 fn the_mlp_encoder_takes_its_input_size_from_the_data() {
-    let f = fixture();
+    let f = common::idx_fixture(48);
     let pre = f.root.join("mlp");
     let mut args = pretrain_args(&f.spec, pre.to_str().unwrap(), "1");
     args.extend(["--model", "mlp"]);
@@ -406,7 +384,7 @@ fn the_mlp_encoder_takes_its_input_size_from_the_data() {
 
 #[test]
 fn chunked_and_tiled_pretraining_run_from_the_command_line() {
-    let f = fixture();
+    let f = common::idx_fixture(48);
     for (name, extra) in [
         ("chunk", ["--chunk", "8"]),
         ("tiled", ["--loss-impl", "tiled"]),

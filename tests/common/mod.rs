@@ -81,9 +81,82 @@ pub fn textured(side: u32) -> image::RgbImage {
     })
 }
 
+/// Runs the binary in `dir` (or here), without the backtrace variables (so that a panic
+/// shows as its "run with RUST_BACKTRACE=1" note).
+pub fn supcon_in<S: AsRef<std::ffi::OsStr>>(dir: Option<&Path>, args: &[S]) -> Output {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE");
+    if let Some(d) = dir {
+        c.current_dir(d);
+    }
+    c.output().expect("supcon runs")
+}
+
 /// Runs the binary.
 pub fn supcon<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(BIN).args(args).output().expect("supcon runs")
+    supcon_in(None, args)
+}
+
+/// Asserts that stderr shows no panic.
+pub fn no_panic<S: std::fmt::Debug>(args: &[S], err: &str) {
+    for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
+        assert!(!err.contains(bad), "supcon {args:?} panicked:\n{err}");
+    }
+}
+
+/// Runs `args`, expects a non-zero exit without a panic, and `needles` in stderr;
+/// returns stderr.
+pub fn fails_naming(args: &[&str], needles: &[&str]) -> String {
+    let out = supcon(args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "supcon {args:?} should fail; stderr:\n{err}"
+    );
+    no_panic(args, &err);
+    for n in needles {
+        assert!(
+            err.contains(n),
+            "supcon {args:?}: {n:?} not in stderr:\n{err}"
+        );
+    }
+    err
+}
+
+/// Runs `args` and expects success without a panic; returns (stdout, stderr).
+pub fn succeeds(args: &[&str]) -> (String, String) {
+    let out = supcon(args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "supcon {args:?} failed:\n{err}");
+    no_panic(args, &err);
+    (String::from_utf8_lossy(&out.stdout).into_owned(), err)
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A temporary folder holding a [`banded_idx`] dataset in `data/`, and its spec.
+pub struct IdxFixture {
+    pub _tmp: tempfile::TempDir,
+    pub root: std::path::PathBuf,
+    pub spec: String,
+}
+
+/// [`IdxFixture`] with `n_train` training and 24 test images.
+pub fn idx_fixture(n_train: usize) -> IdxFixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    banded_idx(&root.join("data"), n_train, 24);
+    let spec = format!("idx:{}", root.join("data").display());
+    IdxFixture {
+        _tmp: tmp,
+        root,
+        spec,
+    }
 }
 
 /// Runs the binary, asserts success, returns stdout.
