@@ -352,7 +352,7 @@ fn run_linear(
     })?;
     let batches = LinearBatches {
         source,
-        encoder,
+        encoder: Some(encoder),
         labels: &data.train.labels,
         batch_size: config.batch_size,
         seed: config.seed,
@@ -374,7 +374,7 @@ fn run_linear(
         &batches,
         classifier,
         config.optimizer.init(),
-        run,
+        Some(run),
         resume_from,
         &settings,
     )?;
@@ -416,7 +416,8 @@ struct LinearStage {
 /// The probe's batches: shuffled cached features, or augmented images encoded afresh.
 struct LinearBatches<'a> {
     source: Source,
-    encoder: &'a Encoder,
+    /// The frozen encoder of augmented batches (`None`: cached features only).
+    encoder: Option<&'a Encoder>,
     /// The training labels, by sample index.
     labels: &'a [usize],
     batch_size: usize,
@@ -452,6 +453,9 @@ impl BatchSource for LinearBatches<'_> {
                 let (plain, device, encoder) = (&self.plain, &self.device, self.encoder);
                 Box::new(loader.iter_from(epoch as u64, skip).map(move |batch| {
                     let batch = batch?;
+                    let encoder = encoder.ok_or_else(|| {
+                        TrainError::Config("augmented probe batches need the encoder".into())
+                    })?;
                     let x = encoder.forward(images(&batch, plain)); // [B, D]
                     Ok((x.to_device(device), labels_per_view(&batch, device)))
                 }))
@@ -536,39 +540,39 @@ pub fn fit_classifier_on_features(
         )));
     }
     let device = settings.device.autodiff_device();
-    let mut classifier = settings.device.init_seeded(settings.seed, |d| {
+    let classifier = settings.device.init_seeded(settings.seed, |d| {
         Ok::<_, TrainError>(LinearClassifierConfig::new(features.cols, num_classes).init(d))
     })?;
-    let mut optim = settings.optimizer.init();
-    let ce = CrossEntropyLossConfig::new().init(&device);
-    let n = features.rows;
-    let steps_per_epoch = n.div_ceil(settings.batch_size);
-    let mut step = 0;
-    for epoch in 0..settings.epochs {
-        let order = shuffled_order(n, settings.seed, epoch as u64);
-        for chunk in order.chunks(settings.batch_size) {
-            let lr = settings.schedule.lr_at(
-                step,
-                steps_per_epoch,
-                settings.epochs,
-                settings.batch_size,
-            );
-            let (x, y) = gather(features, labels, chunk, &device);
-            let loss = ce.forward(classifier.forward(x), y);
-            let value = f64::from(loss.clone().into_scalar::<f32>());
-            if !value.is_finite() {
-                return Err(TrainError::NonFinite {
-                    value,
-                    epoch: epoch + 1,
-                    step: step + 1,
-                    checkpoint: None,
-                });
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &classifier);
-            classifier = optim.step(lr, classifier, grads);
-            step += 1;
-        }
-    }
+    // The probe's own step and cached batches, without a run directory.
+    let batches = LinearBatches {
+        source: Source::Cached(features.clone()),
+        encoder: None,
+        labels,
+        batch_size: settings.batch_size,
+        seed: settings.seed,
+        plain: settings.device.device(),
+        device: device.clone(),
+    };
+    let mut stage = LinearStage {
+        ce: CrossEntropyLossConfig::new().init(&device),
+    };
+    let loop_settings = LoopSettings {
+        epochs: settings.epochs,
+        batch_size: settings.batch_size,
+        schedule: &settings.schedule,
+        checkpoint_every: None,
+        quiet: true,
+    };
+    let trained = trainer::train(
+        &mut stage,
+        &batches,
+        classifier,
+        settings.optimizer.init(),
+        None,
+        None,
+        &loop_settings,
+    )?;
+    let classifier = trained.model;
     Ok(classifier.valid())
 }
 

@@ -218,7 +218,7 @@ fn run_pretrain(
         &loader,
         model,
         optim,
-        run,
+        Some(run),
         resume_from,
         &settings,
     )?;

@@ -250,7 +250,7 @@ pub fn train_supervised_model(
         &loader,
         model,
         config.optimizer.init(),
-        run,
+        Some(run),
         resume_from,
         &settings,
     )?;

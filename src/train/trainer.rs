@@ -170,9 +170,11 @@ pub struct Trained<M> {
     pub images_per_second: f64,
 }
 
-/// Trains `model` with `optim` on `data`'s batches for the epochs `settings` gives, starting from the
-/// checkpoint `resume_from` when there is one (its model, optimiser and stage state
-/// replace the given ones), logging into and checkpointing `run`.
+/// Trains `model` with `optim` on `data`'s batches for the epochs `settings` gives, starting
+/// from the checkpoint `resume_from` when there is one (its model, optimiser and stage
+/// state replace the given ones), logging into and checkpointing `run`. Without a run
+/// directory (the few-shot probes of an evaluation) nothing is logged or checkpointed, and
+/// stop requests are left to the caller.
 ///
 /// # Errors
 /// The stage's, batching, I/O, a diverging loss ([`TrainError::NonFinite`]) or a stop
@@ -182,7 +184,7 @@ pub fn train<S: Stage, D: BatchSource<Batch = S::Batch>>(
     data: &D,
     model: S::Model,
     optim: ModuleOptimizer,
-    run: &RunDir,
+    run: Option<&RunDir>,
     resume_from: Option<PathBuf>,
     settings: &LoopSettings<'_>,
 ) -> Result<Trained<S::Model>, TrainError> {
@@ -190,7 +192,7 @@ pub fn train<S: Stage, D: BatchSource<Batch = S::Batch>>(
     let mut optim = optim;
     let mut at = LoopState::epoch_end(0, 0, f64::NAN);
     let mut last_checkpoint = None;
-    if let Some(dir) = resume_from {
+    if let (Some(run), Some(dir)) = (run, resume_from) {
         let (m, o, state) = checkpoint::load(&dir, model, optim)?;
         (model, optim) = (m, o);
         stage.load_extra(&dir)?;
@@ -198,7 +200,7 @@ pub fn train<S: Stage, D: BatchSource<Batch = S::Batch>>(
         at = state;
         last_checkpoint = Some(dir);
     }
-    let mut metrics = run.metrics()?;
+    let mut metrics = run.map(RunDir::metrics).transpose()?;
     let steps_per_epoch = data.steps_per_epoch();
     let mut throughput = 0.0;
     while at.epoch < settings.epochs {
@@ -239,9 +241,9 @@ pub fn train<S: Stage, D: BatchSource<Batch = S::Batch>>(
             }
             model = optim.step(lr, model, out.grads);
             stage.after_update(&model, &batch)?;
-            if stage.logs_steps() {
+            if let Some(metrics) = metrics.as_mut().filter(|_| stage.logs_steps()) {
                 log(
-                    &mut metrics,
+                    metrics,
                     Record::Step(StepRecord {
                         ce_loss: out.ce_loss,
                         epoch: epoch + 1,
@@ -256,7 +258,9 @@ pub fn train<S: Stage, D: BatchSource<Batch = S::Batch>>(
             sum += out.loss;
             count += 1;
             at = LoopState::within_epoch(epoch, step + 1, at.loss, count, sum);
-            if interrupt::requested() {
+            if let Some(run) = run
+                && interrupt::requested()
+            {
                 let dir = save(stage, run, &model, &optim, &at)?;
                 progress.finish();
                 return Err(interrupt::stopped(&at, dir, stage.command(), run.path()));
@@ -266,8 +270,11 @@ pub fn train<S: Stage, D: BatchSource<Batch = S::Batch>>(
         throughput = progress.images_per_second();
         let epoch_loss = sum / count.max(1) as f64;
         at = LoopState::epoch_end(epoch + 1, at.step, epoch_loss);
+        let (Some(run), Some(metrics)) = (run, metrics.as_mut()) else {
+            continue;
+        };
         log(
-            &mut metrics,
+            metrics,
             Record::Epoch(EpochRecord {
                 epoch: at.epoch,
                 epoch_loss,
