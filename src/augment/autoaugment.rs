@@ -9,10 +9,11 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::AugmentError;
 use super::augop::AugOp;
 use super::ops::Interpolation;
-use super::{AugmentError, Transform};
 use crate::data::Image;
+use crate::data::Transform;
 
 /// Number of magnitude bins of the AutoAugment search space (levels 0..=9).
 pub const AUTOAUGMENT_BINS: usize = 10;

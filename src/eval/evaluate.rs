@@ -1552,7 +1552,9 @@ pub fn parse_corruptions(s: &str) -> Result<Vec<Corruption>, RunEvalError> {
         let c: Corruption = item
             .trim()
             .parse()
-            .map_err(|e: EvalError| RunEvalError::Invalid(format!("--corruptions: {e}")))?;
+            .map_err(|e: crate::augment::CorruptionError| {
+                RunEvalError::Invalid(format!("--corruptions: {e}"))
+            })?;
         if !out.contains(&c) {
             out.push(c);
         }
