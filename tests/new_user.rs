@@ -569,12 +569,83 @@ fn every_use_of_a_probe_whose_encoder_was_retrained_is_refused() {
         ],
         &stale,
     );
-    // `report` still draws the probe's recorded curves, and says why it has no
-    // embeddings, on stderr (also with -q) and in the page.
+    // `report` too, with its embeddings (and without: see the next test), writing nothing.
     let html = tmp.path().join("r.html");
-    let (_, err) = succeeds(&["report", "-q", s(&lin), "--out", s(&html)]);
-    assert!(err.contains("warning:") && err.contains(stale[1]), "{err}");
-    assert!(fs::read_to_string(&html).unwrap().contains(stale[1]));
+    fails_naming(&["report", "-q", s(&lin), "--out", s(&html)], &stale);
+    assert!(!html.exists());
+}
+
+/// `report --no-embeddings` loads no encoder for its plots, yet a probe whose encoder run
+/// was retrained since is refused all the same, naming the probe's `encoder.json` and the
+/// encoder run, and no page is written; the probe's own encoder still reports.
+#[test]
+fn report_refuses_a_probe_whose_encoder_was_retrained_without_embeddings_too() {
+    let f = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let pre = tmp.path().join("pre");
+    let lin = tmp.path().join("lin");
+    common::copy_dir(&f.pre(), &pre);
+    succeeds(&[
+        "linear",
+        "-q",
+        "--encoder",
+        s(&pre),
+        "--epochs",
+        "1",
+        "--out",
+        s(&lin),
+    ]);
+    let html = tmp.path().join("r.html");
+    succeeds(&[
+        "report",
+        "-q",
+        "--no-embeddings",
+        s(&lin),
+        "--out",
+        s(&html),
+    ]);
+    assert!(html.is_file());
+    fs::remove_file(&html).unwrap();
+    // The encoder run retrained with another seed: the probe no longer fits it.
+    fs::remove_dir_all(&pre).unwrap();
+    succeeds(&pretrain_args(s(&pre), &["--seed", "5"]));
+    let encoder_json = lin.join("encoder.json");
+    let needles = [
+        s(&encoder_json),
+        s(&pre),
+        "not the one this linear probe was trained on",
+    ];
+    for extra in [&["--no-embeddings"][..], &[]] {
+        let mut args = vec!["report", "-q"];
+        args.extend_from_slice(extra);
+        args.extend([s(&lin), "--out", s(&html)]);
+        fails_naming(&args, &needles);
+        assert!(!html.exists(), "{args:?} wrote {}", html.display());
+    }
+    // Named beside its (retrained) encoder run, the probe is still refused; the encoder
+    // run alone reports.
+    fails_naming(
+        &[
+            "report",
+            "-q",
+            "--no-embeddings",
+            s(&pre),
+            s(&lin),
+            "--out",
+            s(&html),
+        ],
+        &needles,
+    );
+    assert!(!html.exists());
+    succeeds(&[
+        "report",
+        "-q",
+        "--no-embeddings",
+        s(&pre),
+        "--out",
+        s(&html),
+    ]);
+    assert!(html.is_file());
 }
 
 // ------------------------------------------------------------------ report
