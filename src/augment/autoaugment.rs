@@ -9,8 +9,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::AugmentError;
 use super::augop::AugOp;
+use super::error::AugmentError;
 use super::ops::Interpolation;
 use crate::data::Image;
 use crate::data::Transform;

@@ -4,8 +4,8 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::AugmentError;
 use super::augop::AugOp;
+use super::error::AugmentError;
 use super::ops::Interpolation;
 use crate::data::Image;
 use crate::data::Transform;

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use crate::augment::AugmentConfig;
+use super::policy::AugmentConfig;
 use crate::data::ImageDataset;
 use crate::data::batcher::{BatcherError, MultiViewBatcher};
 

@@ -15,7 +15,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::ImageDataset;
+use super::image::ImageDataset;
 use super::transform::Transform;
 
 /// The most data-loading threads a batcher starts (results never depend on the count).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
 
-use super::Image;
+use super::image::Image;
 
 /// A (possibly random) image transform.
 ///

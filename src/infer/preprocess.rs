@@ -8,7 +8,7 @@ use std::path::Path;
 use ::image::{DynamicImage, GrayAlphaImage, GrayImage, RgbImage, RgbaImage};
 use serde::{Deserialize, Serialize};
 
-use super::InferError;
+use super::error::InferError;
 use crate::data::folder::{decode_image_file, square_resize};
 use crate::data::{DataSummary, Image, ImageDataset, channel_mean_std};
 

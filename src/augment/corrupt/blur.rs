@@ -7,10 +7,9 @@ use super::filter::{
     Border, correlate, disk_kernel, gaussian_blur, motion_blur_plane, resample_separable,
     zoom_coords,
 };
-use super::guarded;
 use super::plane::map_planes;
 use super::random::uniform;
-use super::table::Table;
+use super::table::{Table, guarded};
 use crate::data::Image;
 
 /// (radius, alias-blur sigma)

@@ -5,10 +5,9 @@ use rand_chacha::ChaCha8Rng;
 use super::filter::{
     Border, affine_from_points, bilinear, box_weights, gaussian_blur, resize_separable,
 };
-use super::guarded;
 use super::plane::{clamp01, map_planes};
 use super::random::uniform;
-use super::table::Table;
+use super::table::{Table, guarded};
 use crate::data::Image;
 
 const CONTRAST: Table<f64> = Table {

@@ -55,22 +55,11 @@ pub use super::error::CorruptionError;
 pub use blur::{defocus_blur, glass_blur, motion_blur, zoom_blur};
 pub use digital::{contrast, elastic_transform, jpeg_compression, pixelate};
 pub use noise::{gaussian_noise, impulse_noise, shot_noise};
+pub use table::{MAX_SEVERITY, MIN_SEVERITY, SMALL_IMAGE_MAX_SIDE};
 pub use weather::{brightness, fog, frost, snow};
 
 use crate::data::Image;
 use plane::check_image;
-
-/// Runs `f` on a valid image at the clamped severity level; returns an invalid image
-/// unchanged.
-fn guarded(image: &Image, severity: u8, f: impl FnOnce(&Image, usize) -> Image) -> Image {
-    if check_image(image).is_err() {
-        return image.clone();
-    }
-    f(
-        image,
-        usize::from(severity.clamp(MIN_SEVERITY, MAX_SEVERITY) - 1),
-    )
-}
 
 macro_rules! corruption_fn {
     ($(#[$doc:meta])* $name:ident, $at:ident, rng) => {
@@ -105,16 +94,6 @@ mod random;
 mod table;
 mod texture;
 mod weather;
-
-/// Images whose larger side is at most this many pixels use the CIFAR-10-C parameter
-/// tables; larger ones use the ImageNet-C tables.
-pub const SMALL_IMAGE_MAX_SIDE: usize = 64;
-
-/// Lowest severity.
-pub const MIN_SEVERITY: u8 = 1;
-
-/// Highest severity.
-pub const MAX_SEVERITY: u8 = 5;
 
 /// One of the 15 common corruptions (Hendrycks & Dietterich, ICLR 2019, Fig. 1).
 ///

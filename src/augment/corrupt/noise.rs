@@ -3,10 +3,9 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::guarded;
 use super::plane::map_values;
 use super::random::{poisson, standard_normal};
-use super::table::Table;
+use super::table::{Table, guarded};
 use crate::data::Image;
 
 const GAUSSIAN_NOISE: Table<f64> = Table {

@@ -1,8 +1,18 @@
-//! The published parameter tables: one corruption's five severities for CIFAR-10-C and
-//! ImageNet-C.
+//! Severities and the published parameter tables: one corruption's five severities for
+//! CIFAR-10-C and ImageNet-C.
 
-use super::SMALL_IMAGE_MAX_SIDE;
+use super::plane::check_image;
 use crate::data::Image;
+
+/// Images whose larger side is at most this many pixels use the CIFAR-10-C parameter
+/// tables; larger ones use the ImageNet-C tables.
+pub const SMALL_IMAGE_MAX_SIDE: usize = 64;
+
+/// Lowest severity.
+pub const MIN_SEVERITY: u8 = 1;
+
+/// Highest severity.
+pub const MAX_SEVERITY: u8 = 5;
 
 /// One corruption's five severities for small (CIFAR-10-C) and large (ImageNet-C) images.
 pub(super) struct Table<T: Copy> {
@@ -18,4 +28,20 @@ impl<T: Copy> Table<T> {
             self.imagenet[level]
         }
     }
+}
+
+/// Runs `f` on a valid image at the clamped severity level; returns an invalid image
+/// unchanged.
+pub(super) fn guarded(
+    image: &Image,
+    severity: u8,
+    f: impl FnOnce(&Image, usize) -> Image,
+) -> Image {
+    if check_image(image).is_err() {
+        return image.clone();
+    }
+    f(
+        image,
+        usize::from(severity.clamp(MIN_SEVERITY, MAX_SEVERITY) - 1),
+    )
 }

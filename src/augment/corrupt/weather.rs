@@ -3,10 +3,9 @@
 use rand_chacha::ChaCha8Rng;
 
 use super::filter::{motion_blur_plane, resample_separable, zoom_coords};
-use super::guarded;
 use super::plane::{LUMA, clamp01, luma_plane, map_values};
 use super::random::{standard_normal, uniform};
-use super::table::Table;
+use super::table::{Table, guarded};
 use super::texture::{FROST_TINT, frost_layer, plasma_fractal};
 use crate::data::Image;
 

@@ -121,7 +121,7 @@ fn check_classes(
     run: &str,
     expected: &[String],
 ) -> Result<(), RunEvalError> {
-    let list = |names: &[String]| crate::error::listing(names.iter(), 10);
+    let list = |names: &[String]| crate::listing::listing(names.iter(), 10);
     if got.len() != expected.len() {
         return Err(RunEvalError::Invalid(format!(
             "{what}: {} classes, but {run} with {} ({}); evaluate on data with the run's \
