@@ -504,13 +504,12 @@ fn settings_that_do_nothing_are_refused() {
 
 // ------------------------------------------------------------------ stale encoder
 
-#[test]
-fn every_use_of_a_probe_whose_encoder_was_retrained_is_refused() {
-    let f = fixture();
-    let tmp = tempfile::tempdir().unwrap();
-    let pre = tmp.path().join("pre");
-    let lin = tmp.path().join("lin");
-    common::copy_dir(&f.pre(), &pre);
+/// A copy of the fixture's pre-training run in `dir/pre` and a linear probe on it in
+/// `dir/lin`.
+fn probe_on_a_copy(dir: &Path) -> (PathBuf, PathBuf) {
+    let pre = dir.join("pre");
+    let lin = dir.join("lin");
+    common::copy_dir(&fixture().pre(), &pre);
     succeeds(&[
         "linear",
         "-q",
@@ -521,10 +520,22 @@ fn every_use_of_a_probe_whose_encoder_was_retrained_is_refused() {
         "--out",
         s(&lin),
     ]);
+    (pre, lin)
+}
+
+/// Pre-trains the encoder run `pre` again from scratch, with another seed.
+fn retrain(pre: &Path) {
+    fs::remove_dir_all(pre).unwrap();
+    succeeds(&pretrain_args(s(pre), &["--seed", "5"]));
+}
+
+#[test]
+fn every_use_of_a_probe_whose_encoder_was_retrained_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pre, lin) = probe_on_a_copy(tmp.path());
     // Works before the encoder changes.
     succeeds(&["eval", "-q", "--model", s(&lin)]);
-    fs::remove_dir_all(&pre).unwrap();
-    succeeds(&pretrain_args(s(&pre), &["--seed", "5"]));
+    retrain(&pre);
     let stale = [
         "encoder.json",
         "not the one this linear probe was trained on",
@@ -580,21 +591,8 @@ fn every_use_of_a_probe_whose_encoder_was_retrained_is_refused() {
 /// encoder run, and no page is written; the probe's own encoder still reports.
 #[test]
 fn report_refuses_a_probe_whose_encoder_was_retrained_without_embeddings_too() {
-    let f = fixture();
     let tmp = tempfile::tempdir().unwrap();
-    let pre = tmp.path().join("pre");
-    let lin = tmp.path().join("lin");
-    common::copy_dir(&f.pre(), &pre);
-    succeeds(&[
-        "linear",
-        "-q",
-        "--encoder",
-        s(&pre),
-        "--epochs",
-        "1",
-        "--out",
-        s(&lin),
-    ]);
+    let (pre, lin) = probe_on_a_copy(tmp.path());
     let html = tmp.path().join("r.html");
     succeeds(&[
         "report",
@@ -606,9 +604,8 @@ fn report_refuses_a_probe_whose_encoder_was_retrained_without_embeddings_too() {
     ]);
     assert!(html.is_file());
     fs::remove_file(&html).unwrap();
-    // The encoder run retrained with another seed: the probe no longer fits it.
-    fs::remove_dir_all(&pre).unwrap();
-    succeeds(&pretrain_args(s(&pre), &["--seed", "5"]));
+    // The encoder run retrained: the probe no longer fits it.
+    retrain(&pre);
     let encoder_json = lin.join("encoder.json");
     let needles = [
         s(&encoder_json),

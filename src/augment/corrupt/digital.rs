@@ -75,7 +75,7 @@ corruption_fn!(
 ///
 /// Deterministic: `rng` is not used. `severity` outside `1..=5` is clamped into it; an
 /// invalid image, or one the codec rejects, is returned unchanged; use
-/// [`Corruption::apply`] to get errors for those instead.
+/// [`Corruption::apply`](super::Corruption::apply) to get errors for those instead.
 pub fn jpeg_compression(image: &Image, severity: u8, _rng: &mut ChaCha8Rng) -> Image {
     guarded(image, severity, |img, level| {
         jpeg_compression_at(img, level).unwrap_or_else(|_| img.clone())

@@ -17,7 +17,7 @@
 //!
 //! # Preprocessing
 //! Evaluation images go through the training pipeline's un-augmented path
-//! ([`map_split`]): `u8` pixels to `[0, 1]`, then per-channel normalisation with the
+//! ([`map_split`](crate::train::features::map_split)): `u8` pixels to `[0, 1]`, then per-channel normalisation with the
 //! statistics of the dataset the run was *trained* on (when the evaluation data is
 //! another spec, that spec's own statistics are replaced by the training spec's).
 //!
