@@ -35,6 +35,3 @@ pub enum Error {
 
 /// `Result` with the crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-// Kept while callers move to `crate::messages::listing`.
-pub(crate) use crate::messages::listing;

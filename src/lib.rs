@@ -6,7 +6,8 @@
 //! pre-training then a linear probe), baselines, and the paper's evaluation protocols.
 //!
 //! Data flows one way: `data` (spec -> dataset) -> `augment` (views) -> `model`
-//! (encoder -> head) -> `loss` -> `train` (optimiser, schedules, checkpoints) -> `eval`.
+//! (encoder -> head) -> `loss` -> `train` (optimiser, schedules, checkpoints) -> `infer`,
+//! `eval` -> `suite` (`supcon run`: the stages in one directory).
 
 pub mod augment;
 pub mod data;
@@ -17,11 +18,12 @@ pub mod eval;
 pub mod fsutil;
 pub mod infer;
 pub mod kernels;
+mod listing;
 pub mod loss;
-mod messages;
 pub mod model;
 pub mod outputs;
 pub mod stop;
+pub mod suite;
 pub mod train;
 
 pub use burn;

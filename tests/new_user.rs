@@ -453,13 +453,12 @@ fn settings_that_do_nothing_are_refused() {
 
 // ------------------------------------------------------------------ stale encoder
 
-#[test]
-fn every_use_of_a_probe_whose_encoder_was_retrained_is_refused() {
-    let f = fixture();
-    let tmp = tempfile::tempdir().unwrap();
-    let pre = tmp.path().join("pre");
-    let lin = tmp.path().join("lin");
-    common::copy_dir(&f.pre(), &pre);
+/// A copy of the fixture's pre-training run in `dir/pre` and a linear probe on it in
+/// `dir/lin`.
+fn probe_on_a_copy(dir: &Path) -> (PathBuf, PathBuf) {
+    let pre = dir.join("pre");
+    let lin = dir.join("lin");
+    common::copy_dir(&fixture().pre(), &pre);
     succeeds(&[
         "linear",
         "-q",
@@ -470,10 +469,22 @@ fn every_use_of_a_probe_whose_encoder_was_retrained_is_refused() {
         "--out",
         s(&lin),
     ]);
+    (pre, lin)
+}
+
+/// Pre-trains the encoder run `pre` again from scratch, with another seed.
+fn retrain(pre: &Path) {
+    fs::remove_dir_all(pre).unwrap();
+    succeeds(&pretrain_args(s(pre), &["--seed", "5"]));
+}
+
+#[test]
+fn every_use_of_a_probe_whose_encoder_was_retrained_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pre, lin) = probe_on_a_copy(tmp.path());
     // Works before the encoder changes.
     succeeds(&["eval", "-q", "--model", s(&lin)]);
-    fs::remove_dir_all(&pre).unwrap();
-    succeeds(&pretrain_args(s(&pre), &["--seed", "5"]));
+    retrain(&pre);
     let stale = [
         "encoder.json",
         "not the one this linear probe was trained on",
@@ -518,12 +529,69 @@ fn every_use_of_a_probe_whose_encoder_was_retrained_is_refused() {
         ],
         &stale,
     );
-    // `report` still draws the probe's recorded curves, and says why it has no
-    // embeddings, on stderr (also with -q) and in the page.
+    // `report` too, with its embeddings (and without: see the next test), writing nothing.
     let html = tmp.path().join("r.html");
-    let (_, err) = succeeds(&["report", "-q", s(&lin), "--out", s(&html)]);
-    assert!(err.contains("warning:") && err.contains(stale[1]), "{err}");
-    assert!(fs::read_to_string(&html).unwrap().contains(stale[1]));
+    fails_naming(&["report", "-q", s(&lin), "--out", s(&html)], &stale);
+    assert!(!html.exists());
+}
+
+/// `report --no-embeddings` loads no encoder for its plots, yet a probe whose encoder run
+/// was retrained since is refused all the same, naming the probe's `encoder.json` and the
+/// encoder run, and no page is written; the probe's own encoder still reports.
+#[test]
+fn report_refuses_a_probe_whose_encoder_was_retrained_without_embeddings_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pre, lin) = probe_on_a_copy(tmp.path());
+    let html = tmp.path().join("r.html");
+    succeeds(&[
+        "report",
+        "-q",
+        "--no-embeddings",
+        s(&lin),
+        "--out",
+        s(&html),
+    ]);
+    assert!(html.is_file());
+    fs::remove_file(&html).unwrap();
+    // The encoder run retrained: the probe no longer fits it.
+    retrain(&pre);
+    let encoder_json = lin.join("encoder.json");
+    let needles = [
+        s(&encoder_json),
+        s(&pre),
+        "not the one this linear probe was trained on",
+    ];
+    for extra in [&["--no-embeddings"][..], &[]] {
+        let mut args = vec!["report", "-q"];
+        args.extend_from_slice(extra);
+        args.extend([s(&lin), "--out", s(&html)]);
+        fails_naming(&args, &needles);
+        assert!(!html.exists(), "{args:?} wrote {}", html.display());
+    }
+    // Named beside its (retrained) encoder run, the probe is still refused; the encoder
+    // run alone reports.
+    fails_naming(
+        &[
+            "report",
+            "-q",
+            "--no-embeddings",
+            s(&pre),
+            s(&lin),
+            "--out",
+            s(&html),
+        ],
+        &needles,
+    );
+    assert!(!html.exists());
+    succeeds(&[
+        "report",
+        "-q",
+        "--no-embeddings",
+        s(&pre),
+        "--out",
+        s(&html),
+    ]);
+    assert!(html.is_file());
 }
 
 // ------------------------------------------------------------------ report

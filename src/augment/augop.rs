@@ -7,7 +7,7 @@ use std::str::FromStr;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::AugmentError;
+use super::error::AugmentError;
 use super::ops::{self, Interpolation};
 use crate::data::Image;
 

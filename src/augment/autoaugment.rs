@@ -10,9 +10,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::augop::AugOp;
+use super::error::AugmentError;
 use super::ops::Interpolation;
-use super::{AugmentError, Transform};
 use crate::data::Image;
+use crate::data::Transform;
 
 /// Number of magnitude bins of the AutoAugment search space (levels 0..=9).
 pub const AUTOAUGMENT_BINS: usize = 10;

@@ -21,13 +21,12 @@ pub mod policy;
 pub mod randaugment;
 pub mod stages;
 mod throughput;
-mod transform;
 
+pub use crate::data::transform::{Identity, Transform};
 pub use augop::AugOp;
 pub use autoaugment::{AutoAugment, AutoAugmentPolicy};
-pub use error::AugmentError;
+pub use error::{AugmentError, CorruptionError};
 pub use pipeline::{Pipeline, Stage};
 pub use policy::{Augment, AugmentConfig};
 pub use randaugment::RandAugment;
 pub use throughput::measure_throughput;
-pub use transform::{Identity, Transform};

@@ -3,7 +3,6 @@
 
 use rand_chacha::ChaCha8Rng;
 
-use super::Transform;
 use super::autoaugment::AutoAugment;
 use super::randaugment::RandAugment;
 use super::stages::{
@@ -11,6 +10,7 @@ use super::stages::{
     Resize,
 };
 use crate::data::Image;
+use crate::data::Transform;
 
 /// One step of a [`Pipeline`] (a closed set, so pipelines are inspectable).
 #[derive(Clone, Debug, PartialEq)]

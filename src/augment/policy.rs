@@ -6,9 +6,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::AugmentError;
 use super::augop::normalise_name;
 use super::autoaugment::{AutoAugment, AutoAugmentPolicy};
+use super::error::AugmentError;
 use super::pipeline::{Pipeline, Stage};
 use super::randaugment::{RANDAUGMENT_BINS, RandAugment};
 use super::stages::{

@@ -5,9 +5,10 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::augop::AugOp;
+use super::error::AugmentError;
 use super::ops::Interpolation;
-use super::{AugmentError, Transform};
 use crate::data::Image;
+use crate::data::Transform;
 
 /// Number of magnitude bins (torchvision's `num_magnitude_bins`; `M` is in `0..=30`).
 pub const RANDAUGMENT_BINS: usize = 31;

@@ -5,9 +5,9 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::Transform;
 use super::ops;
 use crate::data::Image;
+use crate::data::Transform;
 
 /// `u < p` for a uniform `u` in `[0, 1)`: true with probability `p`
 /// (never for `p <= 0`, always for `p >= 1`).

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use crate::augment::AugmentConfig;
+use super::policy::AugmentConfig;
 use crate::data::ImageDataset;
 use crate::data::batcher::{BatcherError, MultiViewBatcher};
 
@@ -33,7 +33,9 @@ pub fn measure_throughput(
     if batches == 0 {
         return Err(BatcherError::ZeroBatches);
     }
-    let pipeline = cfg.build()?;
+    let pipeline = cfg
+        .build()
+        .map_err(|e| BatcherError::Augment(e.to_string()))?;
     let mean = vec![0.5; ds.channels];
     let std = vec![0.25; ds.channels];
     let batcher = MultiViewBatcher::new(pipeline, views, &mean, &std, 0, threads)?;

@@ -15,8 +15,8 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::augment::{AugmentError, Transform};
-use crate::data::ImageDataset;
+use super::image::ImageDataset;
+use super::transform::Transform;
 
 /// The most data-loading threads a batcher starts (results never depend on the count).
 pub const MAX_THREADS: usize = 1024;
@@ -88,9 +88,10 @@ pub enum BatcherError {
     /// The rayon thread pool or the loader thread could not be started.
     #[error("could not start worker threads: {0}")]
     Threads(String),
-    /// Invalid augmentation configuration.
-    #[error(transparent)]
-    Augment(#[from] AugmentError),
+    /// Invalid augmentation configuration: the message of the augmentation's own error
+    /// (`crate::augment::AugmentError`).
+    #[error("{0}")]
+    Augment(String),
 }
 
 /// One multi-view batch, normalised with `(x - mean) / std` per channel.

@@ -29,8 +29,9 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use super::error::DataError;
 use super::fsio::require_dir;
-use super::{DataError, ImageDataset};
+use super::image::ImageDataset;
 
 /// The largest image file an image folder may hold (256 MiB); larger files are refused
 /// before being read.
@@ -232,7 +233,7 @@ fn nested_images(name: &str, path: &Path, nested: &[PathBuf]) -> DataError {
              '{name}' (as torchvision's ImageFolder does), or recursive=false to leave them \
              out",
             nested.len(),
-            crate::error::listing(shown.iter(), 3)
+            crate::listing::listing(shown.iter(), 3)
         ),
     }
 }
@@ -551,7 +552,7 @@ fn require_training_images(
                 })
                 .collect();
             let listed = bad.len();
-            let names = crate::error::listing(bad.iter(), 3);
+            let names = crate::listing::listing(bad.iter(), 3);
             return Err(DataError::Format {
                 path: path.clone(),
                 reason: format!(

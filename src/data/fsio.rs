@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::DataError;
+use super::error::DataError;
 
 /// The two magic bytes that open every gzip stream.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];

@@ -18,6 +18,7 @@ pub mod loaded;
 pub mod spec;
 pub mod stats;
 pub mod subset;
+pub mod transform;
 
 pub use batcher::{Batch, BatcherError, EpochIter, EpochLoader, MultiViewBatcher};
 pub use builtin::load_builtin;
@@ -31,3 +32,4 @@ pub use loaded::{DataSummary, LoadedDataset};
 pub use spec::DatasetSpec;
 pub use stats::channel_mean_std;
 pub use subset::{class_counts, limit, shots, validate};
+pub use transform::{Identity, Transform};

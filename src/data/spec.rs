@@ -30,15 +30,16 @@ use std::str::FromStr;
 
 use super::builtin::load_builtin;
 use super::cifar::{Cifar100Labels, load_cifar10, load_cifar100};
+use super::error::DataError;
 use super::folder::{FolderOptions, load_folder};
 use super::idx::{IdxNames, IdxOptions, idx_class_names, load_idx};
+use super::image::ImageDataset;
 use super::loaded::LoadedDataset;
 use super::stats::{
     CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, FASHION_MNIST_MEAN, FASHION_MNIST_STD,
     channel_mean_std,
 };
 use super::subset::validate;
-use super::{DataError, ImageDataset};
 
 /// The accepted forms, for error messages.
 const FORMS: &str = "builtin, cifar10:DIR, cifar100:DIR[?labels=fine|coarse], \

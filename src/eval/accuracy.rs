@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::EvalError;
+use super::error::EvalError;
 use super::validate;
 
 /// Rank (0 = best) of class `label` in `row` under the tie rule of this module.

@@ -20,7 +20,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::EvalError;
+use super::error::EvalError;
 use super::validate;
 
 /// Number of confidence bins used by Guo et al. (ICML 2017) and most follow-up work.

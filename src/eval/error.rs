@@ -20,4 +20,7 @@ pub enum EvalError {
     /// baseline whose corrupted errors are below its clean error).
     #[error("undefined: {0}")]
     Undefined(String),
+    /// A corruption that cannot run (unknown name, severity, image).
+    #[error(transparent)]
+    Corruption(#[from] crate::augment::CorruptionError),
 }

@@ -19,7 +19,7 @@
 
 use rayon::prelude::*;
 
-use super::EvalError;
+use super::error::EvalError;
 use super::validate;
 
 /// Number of neighbours of Wu et al. (CVPR 2018).

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::EvalError;
+use super::error::EvalError;
 
 /// Denominators whose absolute value is at most this are treated as zero.
 const ZERO_DENOMINATOR: f64 = 1e-12;

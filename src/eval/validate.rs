@@ -2,7 +2,7 @@
 //! ranges, finiteness. Each check returns an [`EvalError`] whose message names the
 //! offending value.
 
-use super::EvalError;
+use super::error::EvalError;
 
 /// Checks `num_classes > 0` and that `len` is a whole number of rows; returns the
 /// number of rows (which may be zero).

@@ -7,7 +7,10 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::{ClassifierSpec, InferError, InputSpec, ModelDir, ModelKind, preprocess};
+use super::error::InferError;
+use super::preprocess::{self, InputSpec};
+use super::source::{ModelDir, ModelKind};
+use super::spec::ClassifierSpec;
 use crate::data::{Image, ImageDataset};
 use crate::train::features::Matrix;
 use crate::train::supervised::SupervisedModel;

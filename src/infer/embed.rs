@@ -8,8 +8,10 @@ use std::str::FromStr;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::error::InferError;
 use super::npy::{Array, npy_bytes, safetensors_bytes};
-use super::{InferError, InputSpec, ModelDir, preprocess};
+use super::preprocess::{self, InputSpec};
+use super::source::ModelDir;
 use crate::data::ImageDataset;
 use crate::fsutil::write_atomic;
 use crate::model::{Encoder, ProjectionHead};

@@ -35,12 +35,14 @@ mod export;
 pub mod npy;
 mod preprocess;
 mod source;
+mod spec;
 
 pub use crate::data::image_from_u8;
 pub use crate::model::encoder_input_shape;
 pub use classifier::{ClassScore, Classifier, Prediction, softmax};
 pub use embed::{Embedder, Layer, check_embeddings_out, write_embeddings};
 pub use error::InferError;
-pub use export::{CLASSIFIER_FORMAT, CLASSIFIER_VERSION, ClassifierSpec, ExportSource, export};
+pub use export::export;
 pub use preprocess::{InputSpec, convert_dataset, convert_split};
 pub use source::{ModelDir, ModelKind};
+pub use spec::{CLASSIFIER_FORMAT, CLASSIFIER_VERSION, ClassifierSpec, ExportSource};

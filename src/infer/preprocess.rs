@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::InferError;
+use super::error::InferError;
 use crate::data::conform_pixels;
 use crate::data::folder::decode_image_file;
 use crate::data::{DataSummary, Image, ImageDataset};

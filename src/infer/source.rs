@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 
-use super::export::{CLASSIFIER_FORMAT, CLASSIFIER_VERSION, ClassifierSpec, ExportSource};
-use super::{InferError, InputSpec};
+use super::error::InferError;
+use super::preprocess::InputSpec;
+use super::spec::{CLASSIFIER_FORMAT, CLASSIFIER_VERSION, ClassifierSpec, ExportSource};
 use crate::data::DataSummary;
 use crate::model::{Encoder, EncoderConfig, LinearClassifierConfig, ProjectionHead, load_weights};
 use crate::train::finetune::FinetuneConfig;

@@ -9,7 +9,7 @@
 //! This module is plain CPU code on slices: the plain loss materialises every row, the
 //! tiled loss asks for one block of rows at a time.
 
-use super::LossError;
+use super::error::LossError;
 
 /// Where the positives of each anchor come from.
 #[derive(Clone, Copy, Debug)]

@@ -21,7 +21,7 @@ use std::str::FromStr;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::LossError;
+use super::error::LossError;
 use super::positives::{PairSpec, Positives, QueueSpec};
 
 /// Which views act as anchors.

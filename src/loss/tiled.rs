@@ -14,7 +14,7 @@
 
 use rayon::prelude::*;
 
-use super::LossError;
+use super::error::LossError;
 use super::positives::{PairSpec, Positives, QueueSpec};
 use super::supcon::{ContrastMode, SupConLossConfig, Variant};
 

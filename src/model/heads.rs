@@ -11,7 +11,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::ModelError;
+use super::error::ModelError;
 
 /// The smallest norm [`l2_normalize`] divides by (as `torch.nn.functional.normalize`).
 pub const NORM_EPS: f64 = 1e-12;

@@ -49,9 +49,10 @@ use std::str::FromStr;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
+use super::error::ModelError;
 use super::resnet::{BlockKind, ResNet, ResNetConfig, Stem};
 use super::weights::{import_torchvision_resnet, read_torchvision_signature};
-use super::{Encoder, EncoderConfig, EncoderKind, ModelError};
+use super::{Encoder, EncoderConfig, EncoderKind};
 
 /// Initial weights of an encoder, instead of its random initialisation.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use super::ModelError;
+use super::error::ModelError;
 use super::heads::MAX_HEAD_DIM;
 
 /// The most an MLP encoder's weights may take, in bytes (16 GiB).

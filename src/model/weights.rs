@@ -21,7 +21,9 @@ use burn::store::{
 };
 use burn::tensor::Tensor;
 
-use super::{LinearClassifier, ModelError, ResNet};
+use super::error::ModelError;
+use super::heads::LinearClassifier;
+use super::resnet::ResNet;
 
 /// Tensor name -> shape.
 type Signature = BTreeMap<String, Vec<usize>>;
@@ -478,7 +480,7 @@ fn compare_signatures(model: &Signature, file: &Signature) -> Option<String> {
 
 /// The first [`MAX_LISTED`] items, comma-separated, with a count of the rest.
 fn listing<T: std::fmt::Display>(items: impl ExactSizeIterator<Item = T>) -> String {
-    crate::messages::listing(items, MAX_LISTED)
+    crate::listing::listing(items, MAX_LISTED)
 }
 
 /// Refuses an apply that reported errors, missing tensors, or unused tensors other than

@@ -104,7 +104,7 @@ fn differences(
 ) -> (Vec<String>, Vec<String>) {
     let mut essential = Vec::new();
     let mut other = Vec::new();
-    let list = |names: &[String]| crate::error::listing(names.iter(), 5);
+    let list = |names: &[String]| crate::listing::listing(names.iter(), 5);
     if recorded.class_names != now.class_names {
         essential.push(format!(
             "classes: {} recorded ({}), {} now ({})",

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use rand::Rng;
 
-use crate::augment::AugmentError;
+use crate::augment::error::AugmentError;
 use crate::data::Image;
 
 /// How an affine warp samples the source image.

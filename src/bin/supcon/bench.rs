@@ -458,43 +458,7 @@ pub enum KernelChoice {
 }
 
 fn step(b: StepBench) -> Result<()> {
-    require_flags_positive(&[
-        ("--batch", b.batch),
-        ("--size", b.size),
-        ("--channels", b.channels),
-        ("--views", b.views),
-        ("--steps", b.steps),
-        ("--chunk", b.chunk.unwrap_or(1)),
-    ])?;
-    if b.views > MAX_VIEWS {
-        bail!("--views {}: expected at most {MAX_VIEWS}", b.views);
-    }
-    if b.size > FOLDER_MAX_SIZE {
-        bail!("--size {}: expected at most {FOLDER_MAX_SIZE}", b.size);
-    }
-    // The input batch alone (the activations need several times more).
-    let input_bytes =
-        b.views as f64 * b.batch as f64 * b.channels as f64 * (b.size * b.size) as f64 * 4.0;
-    if input_bytes > MAX_BENCH_BYTES {
-        bail!(
-            "--batch {} --views {} --channels {} --size {}: the input batch alone needs {:.1} \
-             GiB; expected at most {} GiB",
-            b.batch,
-            b.views,
-            b.channels,
-            b.size,
-            gib(input_bytes),
-            gib(MAX_BENCH_BYTES)
-        );
-    }
-    b.device.check()?;
-    supcon::kernels::set_enabled(b.kernels == KernelChoice::Project);
-    if b.chunk.is_some() && (b.forward_only || b.profile) {
-        bail!(
-            "--chunk times the gradient-cached step, which --forward-only and --profile do \
-             not measure: drop --chunk or them"
-        );
-    }
+    check_step(&b)?;
     let device = b.device.autodiff_device();
     let mut config = SupConModelConfig {
         head: HeadConfig::default(),
@@ -607,6 +571,61 @@ fn step(b: StepBench) -> Result<()> {
         }
     }
     memory.sample(&device)?;
+    print_step(&b, n, times, &memory, phases)
+}
+
+/// Refuses a step benchmark whose sizes are not positive or too large, or whose flags do
+/// not go together; checks the device and turns the kernels on or off.
+fn check_step(b: &StepBench) -> Result<()> {
+    require_flags_positive(&[
+        ("--batch", b.batch),
+        ("--size", b.size),
+        ("--channels", b.channels),
+        ("--views", b.views),
+        ("--steps", b.steps),
+        ("--chunk", b.chunk.unwrap_or(1)),
+    ])?;
+    if b.views > MAX_VIEWS {
+        bail!("--views {}: expected at most {MAX_VIEWS}", b.views);
+    }
+    if b.size > FOLDER_MAX_SIZE {
+        bail!("--size {}: expected at most {FOLDER_MAX_SIZE}", b.size);
+    }
+    // The input batch alone (the activations need several times more).
+    let input_bytes =
+        b.views as f64 * b.batch as f64 * b.channels as f64 * (b.size * b.size) as f64 * 4.0;
+    if input_bytes > MAX_BENCH_BYTES {
+        bail!(
+            "--batch {} --views {} --channels {} --size {}: the input batch alone needs {:.1} \
+             GiB; expected at most {} GiB",
+            b.batch,
+            b.views,
+            b.channels,
+            b.size,
+            gib(input_bytes),
+            gib(MAX_BENCH_BYTES)
+        );
+    }
+    b.device.check()?;
+    supcon::kernels::set_enabled(b.kernels == KernelChoice::Project);
+    if b.chunk.is_some() && (b.forward_only || b.profile) {
+        bail!(
+            "--chunk times the gradient-cached step, which --forward-only and --profile do \
+             not measure: drop --chunk or them"
+        );
+    }
+    Ok(())
+}
+
+/// Prints the step benchmark's JSON line (median time of `times`) and, with `--profile`,
+/// where a step's time went (`phases`: forward, loss, backward, optimiser, summed).
+fn print_step(
+    b: &StepBench,
+    n: usize,
+    times: Vec<f64>,
+    memory: &DeviceMemory,
+    phases: [f64; 4],
+) -> Result<()> {
     let (device_in_use_mb, device_reserved_mb) = memory.json();
     let secs = median(times);
     println!(

@@ -243,30 +243,7 @@ fn check_batch_size(n: usize) -> Result<()> {
 }
 
 pub fn predict(args: PredictArgs) -> Result<()> {
-    if args.top_k == 0 {
-        bail!("--top-k 0: expected at least 1");
-    }
-    check_batch_size(args.batch_size)?;
-    if !args.inputs.is_empty() && args.data.data.is_none() {
-        // Only INPUT files: the dataset flags select nothing.
-        let mut flags: Vec<&str> = args
-            .data
-            .given()
-            .into_iter()
-            .filter(|f| *f != "--data")
-            .collect();
-        if args.split.is_some() {
-            flags.insert(0, "--split");
-        }
-        if !flags.is_empty() {
-            bail!(
-                "{}: these flags select or load dataset images (the run's own data, or --data SPEC) \
-                 and do not apply to INPUT files; drop them, or add --data SPEC to classify \
-                 a dataset as well",
-                flags.join(", ")
-            );
-        }
-    }
+    check_predict(&args)?;
     let split = args.split.unwrap_or_default();
     args.device.check()?;
     let classifier = Classifier::load_on(&args.model, &args.device.device())
@@ -285,31 +262,9 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     }
     let mut dataset = None;
     if args.inputs.is_empty() || args.data.data.is_some() {
-        let model = ModelDir::open(&args.model)?;
-        let (config, seed) = data_config(&model, &args.data)?;
-        let mut data = config.load(seed)?;
-        model.check_data(&config, &mut data, DataUse::Classifier)?;
-        let split_data = split.of(&data);
-        let predictions = classifier.predict_split(split_data)?;
-        // Labels count only when the dataset has the model's classes.
-        let same_classes = split_data.class_names == classifier.class_names();
-        if !same_classes {
-            eprintln!(
-                "note: {} has other classes than the model; no accuracy is computed",
-                data.name
-            );
-        }
-        rows.extend(
-            predictions
-                .into_iter()
-                .enumerate()
-                .map(|(i, prediction)| Row {
-                    input: format!("{}[{i}]", split.name()),
-                    label: same_classes.then_some(split_data.labels[i]),
-                    prediction,
-                }),
-        );
-        dataset = Some(data.name.clone());
+        let (name, dataset_rows) = predict_dataset(&args, &classifier, split)?;
+        rows.extend(dataset_rows);
+        dataset = Some(name);
     }
     let labelled: Vec<&Row> = rows.iter().filter(|r| r.label.is_some()).collect();
     let correct = labelled
@@ -361,47 +316,119 @@ pub fn predict(args: PredictArgs) -> Result<()> {
             }
         }
         Format::Table => {
-            let width = rows.iter().map(|r| r.input.len()).max().unwrap_or(5).max(5);
-            let name_width = names.iter().map(String::len).max().unwrap_or(5).max(5);
-            let pred_width = name_width.max(10);
-            let _ = writeln!(
-                text,
-                "{:<width$}  {:<name_width$}  {:<pred_width$}  {:>6}  top-{}",
-                "input",
-                "label",
-                "prediction",
-                "prob",
-                args.top_k.min(names.len())
-            );
-            for r in &rows {
-                let top: Vec<String> = r
-                    .prediction
-                    .top_k
-                    .iter()
-                    .map(|s| format!("{} {:.2}", s.name, s.probability))
-                    .collect();
-                let _ = writeln!(
-                    text,
-                    "{:<width$}  {:<name_width$}  {:<pred_width$}  {:>6.3}  {}",
-                    r.input,
-                    label_name(r.label).unwrap_or_else(|| "-".into()),
-                    r.prediction.name,
-                    r.prediction.probability,
-                    top.join(", ")
-                );
-            }
-            if let Some(acc) = accuracy {
-                let _ = writeln!(
-                    text,
-                    "accuracy: {:.2}% ({correct}/{})",
-                    100.0 * acc,
-                    labelled.len()
-                );
-            }
+            text = table_text(&rows, names, args.top_k, accuracy, correct, labelled.len());
         }
     }
     print!("{text}");
     Ok(())
+}
+
+/// Refuses `--top-k 0`, `--batch-size 0`, and dataset flags given with INPUT files alone.
+fn check_predict(args: &PredictArgs) -> Result<()> {
+    if args.top_k == 0 {
+        bail!("--top-k 0: expected at least 1");
+    }
+    check_batch_size(args.batch_size)?;
+    if !args.inputs.is_empty() && args.data.data.is_none() {
+        // Only INPUT files: the dataset flags select nothing.
+        let mut flags: Vec<&str> = args
+            .data
+            .given()
+            .into_iter()
+            .filter(|f| *f != "--data")
+            .collect();
+        if args.split.is_some() {
+            flags.insert(0, "--split");
+        }
+        if !flags.is_empty() {
+            bail!(
+                "{}: these flags select or load dataset images (the run's own data, or --data SPEC) \
+                 and do not apply to INPUT files; drop them, or add --data SPEC to classify \
+                 a dataset as well",
+                flags.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Predictions on the dataset split `predict` reads (`--data`, else the run's own data):
+/// the dataset's name and a row per image, labelled when it has the model's classes.
+fn predict_dataset(
+    args: &PredictArgs,
+    classifier: &Classifier,
+    split: Split,
+) -> Result<(String, Vec<Row>)> {
+    let model = ModelDir::open(&args.model)?;
+    let (config, seed) = data_config(&model, &args.data)?;
+    let mut data = config.load(seed)?;
+    model.check_data(&config, &mut data, DataUse::Classifier)?;
+    let split_data = split.of(&data);
+    let predictions = classifier.predict_split(split_data)?;
+    // Labels count only when the dataset has the model's classes.
+    let same_classes = split_data.class_names == classifier.class_names();
+    if !same_classes {
+        eprintln!(
+            "note: {} has other classes than the model; no accuracy is computed",
+            data.name
+        );
+    }
+    let rows = predictions
+        .into_iter()
+        .enumerate()
+        .map(|(i, prediction)| Row {
+            input: format!("{}[{i}]", split.name()),
+            label: same_classes.then_some(split_data.labels[i]),
+            prediction,
+        })
+        .collect();
+    Ok((data.name.clone(), rows))
+}
+
+/// The `table` format: a line per row, then the accuracy over the labelled rows.
+fn table_text(
+    rows: &[Row],
+    names: &[String],
+    top_k: usize,
+    accuracy: Option<f64>,
+    correct: usize,
+    labelled: usize,
+) -> String {
+    let label_name = |l: Option<usize>| l.map(|l| names[l].clone());
+    let mut text = String::new();
+    let width = rows.iter().map(|r| r.input.len()).max().unwrap_or(5).max(5);
+    let name_width = names.iter().map(String::len).max().unwrap_or(5).max(5);
+    let pred_width = name_width.max(10);
+    let _ = writeln!(
+        text,
+        "{:<width$}  {:<name_width$}  {:<pred_width$}  {:>6}  top-{}",
+        "input",
+        "label",
+        "prediction",
+        "prob",
+        top_k.min(names.len())
+    );
+    for r in rows {
+        let top: Vec<String> = r
+            .prediction
+            .top_k
+            .iter()
+            .map(|s| format!("{} {:.2}", s.name, s.probability))
+            .collect();
+        let _ = writeln!(
+            text,
+            "{:<width$}  {:<name_width$}  {:<pred_width$}  {:>6.3}  {}",
+            r.input,
+            label_name(r.label).unwrap_or_else(|| "-".into()),
+            r.prediction.name,
+            r.prediction.probability,
+            top.join(", ")
+        );
+    }
+    if let Some(acc) = accuracy {
+        let _ = writeln!(text, "accuracy: {:.2}% ({correct}/{labelled})", 100.0 * acc);
+    }
+    text
 }
 
 /// A CSV field, quoted when it holds a comma, quote or line break.

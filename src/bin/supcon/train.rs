@@ -1,14 +1,16 @@
-//! The training commands: `pretrain`, `linear`, `train-ce`, and `run`, the main job.
+//! The training commands: `pretrain`, `linear`, `train-ce`, and `run`, the main job
+//! ([`supcon::suite`]).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use supcon::augment::AugmentConfig;
+use supcon::suite::{SuiteError, SuiteSettings, resume_suite, run_suite};
 use supcon::train::{
-    LinearConfig, LinearReport, Method, PretrainConfig, PretrainReport, RunOptions,
-    SupervisedConfig, SupervisedReport, TrainError, linear_probe, pretrain as pretrain_stage,
-    resume_linear, resume_pretrain, resume_supervised, train_supervised,
+    LinearConfig, Method, PretrainConfig, RunOptions, SupervisedConfig, linear_probe,
+    pretrain as pretrain_stage, resume_linear, resume_pretrain, resume_supervised,
+    train_supervised,
 };
 
 use crate::args::{
@@ -423,91 +425,18 @@ impl RunArgs {
         flags
     }
 
-    /// The three stages' configurations for output directory `out`.
-    fn plan(&self, out: &Path) -> RunPlan {
-        let epochs = self.epochs.unwrap_or(20);
-        let batch_size = self.batch_size.unwrap_or(128);
-        let seed = self.seed.unwrap_or(0);
-        let device = self.device.unwrap_or_default();
-        let mut pre = PretrainConfig::default();
-        self.data.apply(&mut pre.data);
-        self.model.apply(&mut pre.model.encoder);
-        pre.epochs = epochs;
-        pre.batch_size = batch_size;
-        pre.seed = seed;
-        pre.checkpoint_every = epochs;
-        pre.device = device;
-        let ce = SupervisedConfig {
-            data: pre.data.clone(),
-            encoder: pre.model.encoder.clone(),
-            augment: pre.augment.clone(),
-            epochs,
-            batch_size,
-            seed,
-            checkpoint_every: epochs,
-            device,
-            optimizer: pre.optimizer.clone(),
-            ..SupervisedConfig::default()
-        };
-        let linear = LinearConfig {
-            encoder_run: out.join("supcon"),
-            epochs: self.linear_epochs.unwrap_or(40),
-            seed,
-            device,
-            ..LinearConfig::default()
-        };
-        RunPlan {
-            pretrain: pre,
-            linear,
-            ce,
-        }
+    /// The run's settings: the defaults with the given flags applied.
+    fn settings(&self) -> SuiteSettings {
+        let mut s = SuiteSettings::default();
+        self.data.apply(&mut s.data);
+        self.model.apply(&mut s.encoder);
+        s.epochs = self.epochs.unwrap_or(s.epochs);
+        s.batch_size = self.batch_size.unwrap_or(s.batch_size);
+        s.linear_epochs = self.linear_epochs.unwrap_or(s.linear_epochs);
+        s.seed = self.seed.unwrap_or(s.seed);
+        s.device = self.device.unwrap_or(s.device);
+        s
     }
-}
-
-/// What `supcon run` trains, saved as its `run.json` so that `--resume` continues the same
-/// three stages (in `supcon/`, `linear/` and `ce/`).
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RunPlan {
-    pretrain: PretrainConfig,
-    linear: LinearConfig,
-    ce: SupervisedConfig,
-}
-
-/// A stage of `run` in `dir`: its report when it finished, a resume when it started,
-/// otherwise a fresh start. An interruption names `supcon run --resume out`.
-fn run_stage<R: serde::de::DeserializeOwned>(
-    dir: &Path,
-    out: &Path,
-    start: impl FnOnce() -> Result<R, TrainError>,
-    resume: impl FnOnce() -> Result<R, TrainError>,
-) -> Result<R> {
-    let report = dir.join("report.json");
-    if report.is_file() {
-        return supcon::train::RunDir::open(dir)
-            .and_then(|run| run.read_json("report.json"))
-            .with_context(|| format!("reading {}", report.display()));
-    }
-    let result = if dir.join("config.json").is_file() {
-        resume()
-    } else {
-        start()
-    };
-    result.map_err(|e| match e {
-        TrainError::Interrupted {
-            epoch,
-            step,
-            checkpoint,
-            ..
-        } => TrainError::Interrupted {
-            epoch,
-            step,
-            checkpoint,
-            resume: format!("supcon run --resume {}", out.display()),
-        }
-        .into(),
-        other => other.into(),
-    })
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
@@ -515,10 +444,8 @@ pub fn run(args: RunArgs) -> Result<()> {
         quiet: args.quiet,
         ..RunOptions::default()
     };
-    // Held for the whole run: a second `supcon run` into the same folder fails at once
-    // (each stage also locks its own folder).
-    let _lock;
-    let (out, plan) = match &args.resume {
+    let log = |m: &str| eprintln!("{m}");
+    let (out, summary) = match &args.resume {
         Some(dir) => {
             let flags = args.given();
             if !flags.is_empty() {
@@ -529,28 +456,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                     flags.join(", ")
                 );
             }
-            _lock = dir
-                .is_dir()
-                .then(|| supcon::dirlock::DirLock::acquire(dir))
-                .transpose()?;
-            if dir.join("summary.json").exists() {
-                bail!(
-                    "{}: the run already finished; nothing to resume",
-                    dir.join("summary.json").display()
-                );
-            }
-            let plan_file = dir.join("run.json");
-            if !plan_file.is_file() {
-                bail!(
-                    "{}: not a `supcon run` directory (no run.json)",
-                    plan_file.display()
-                );
-            }
-            let text = std::fs::read_to_string(&plan_file)
-                .with_context(|| format!("reading {}", plan_file.display()))?;
-            let plan: RunPlan = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not a valid run.json", plan_file.display()))?;
-            (dir.clone(), plan)
+            (dir.clone(), resume_suite(dir, &opts, &log))
         }
         None => {
             let out = match &args.out {
@@ -558,109 +464,33 @@ pub fn run(args: RunArgs) -> Result<()> {
                 None => supcon::dirlock::unique_dir(Path::new("runs"), "run")
                     .context("creating runs/run-<time>")?,
             };
-            _lock = Some(supcon::dirlock::DirLock::create(&out)?);
-            if out.join("summary.json").exists() {
-                bail!(
-                    "{}: already holds a finished run; pick another --out",
-                    out.display()
-                );
-            }
-            if out.join("run.json").exists() {
-                bail!(
-                    "{}: holds an unfinished `supcon run`; continue it with `supcon run --resume \
-                     {}`, or pick another --out",
-                    out.display(),
-                    out.display()
-                );
-            }
-            let started: Vec<&str> = ["supcon", "linear", "ce"]
-                .into_iter()
-                .filter(|stage| out.join(stage).join("config.json").exists())
-                .collect();
-            if !started.is_empty() {
-                bail!(
-                    "{}: already holds runs ({}); pick another --out",
-                    out.display(),
-                    started.join(", ")
-                );
-            }
-            let plan = args.plan(&out);
-            // Checked before the hours of stage 1, not after.
-            if plan.linear.epochs == 0 {
-                bail!("--linear-epochs 0: expected at least 1");
-            }
-            plan.pretrain.validate()?;
-            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-            let text = serde_json::to_string_pretty(&plan)?;
-            supcon::fsutil::write_atomic(&out.join("run.json"), text.as_bytes())
-                .with_context(|| format!("writing {}", out.join("run.json").display()))?;
-            (out, plan)
+            let summary = run_suite(&args.settings(), &out, &opts, &log);
+            (out, summary)
         }
     };
-
-    let stage_dir = |name: &str| out.join(name);
-    eprintln!(
-        "[1/3] SupCon pre-training -> {}",
-        stage_dir("supcon").display()
-    );
-    let p: PretrainReport = run_stage(
-        &stage_dir("supcon"),
-        &out,
-        || pretrain_stage(&plan.pretrain, &stage_dir("supcon"), &opts),
-        || resume_pretrain(&stage_dir("supcon"), &opts),
-    )?;
-    eprintln!("[2/3] linear probe -> {}", stage_dir("linear").display());
-    let l: LinearReport = run_stage(
-        &stage_dir("linear"),
-        &out,
-        || linear_probe(&plan.linear, &stage_dir("linear"), args.quiet),
-        || resume_linear(&stage_dir("linear"), &opts),
-    )?;
-    let supcon_secs = p.seconds + l.seconds;
-    eprintln!(
-        "[3/3] cross-entropy baseline -> {}",
-        stage_dir("ce").display()
-    );
-    let c: SupervisedReport = run_stage(
-        &stage_dir("ce"),
-        &out,
-        || train_supervised(&plan.ce, &stage_dir("ce"), &opts),
-        || resume_supervised(&stage_dir("ce"), &opts),
-    )?;
-    let pre = &plan.pretrain;
-
-    let rows = [
-        ("SupCon + linear", &l.test, supcon_secs),
-        ("cross-entropy", &c.test, c.seconds),
-    ];
+    let summary = summary.map_err(|e| match e {
+        // Unwrapped, so that main sees the interruption in the cause chain.
+        SuiteError::Train(e) => anyhow::Error::from(e),
+        other => other.into(),
+    })?;
     println!(
         "data {} | encoder {} | {} epochs, batch {}",
-        pre.data.spec, pre.model.encoder.name, pre.epochs, pre.batch_size
+        summary.data, summary.encoder, summary.epochs, summary.batch_size
     );
     println!(
         "{:<18} {:>7} {:>7} {:>7} {:>9}",
         "method", "top-1", "top-5", "ECE", "time (s)"
     );
-    let mut summary = Vec::new();
-    for (name, m, secs) in rows {
+    for r in &summary.results {
         println!(
             "{:<18} {:>6.2}% {:>6.2}% {:>7.4} {:>9.1}",
-            name,
-            100.0 * m.top1,
-            100.0 * m.top5,
-            m.calibration.ece,
-            secs
-        );
-        summary.push(
-            serde_json::json!({"method": name, "top1": m.top1, "top5": m.top5,
-            "ece": m.calibration.ece, "nll": m.calibration.nll, "seconds": secs}),
+            r.method,
+            100.0 * r.top1,
+            100.0 * r.top5,
+            r.ece,
+            r.seconds
         );
     }
-    let text = serde_json::to_string_pretty(&serde_json::json!({
-        "data": pre.data.spec, "encoder": pre.model.encoder.name.to_string(),
-        "epochs": pre.epochs, "batch_size": pre.batch_size, "results": summary}))?;
-    supcon::fsutil::write_atomic(&out.join("summary.json"), text.as_bytes())
-        .with_context(|| format!("writing {}", out.join("summary.json").display()))?;
     println!("results in {}", out.display());
     Ok(())
 }

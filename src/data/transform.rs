@@ -1,10 +1,12 @@
-//! The [`Transform`] trait: a pure, seeded image-to-image map.
+//! The [`Transform`] trait: a pure, seeded image-to-image map, which the multi-view
+//! batcher applies to every view. `crate::augment` implements it (its policies and
+//! stages); [`Identity`] is the un-augmented path.
 
 use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
 
-use crate::data::Image;
+use super::image::Image;
 
 /// A (possibly random) image transform.
 ///

@@ -1,4 +1,4 @@
-//! Helpers for the wording of error messages.
+//! Lists in messages: a few items named, the rest counted.
 
 /// For messages: the first `max` items, comma-separated, with a count of the rest
 /// (`a, b, c, and 4 more`).
