@@ -125,7 +125,12 @@ fn run_all(root: &Path) -> BTreeMap<String, Value> {
         "3",
         "--quiet",
     ]);
-    finetune.extend(["--encoder".into(), p("pretrain"), "--out".into(), p("finetune")]);
+    finetune.extend([
+        "--encoder".into(),
+        p("pretrain"),
+        "--out".into(),
+        p("finetune"),
+    ]);
     runs.push(("finetune".into(), finetune));
     for (name, extra) in [
         ("linear", &[][..]),

@@ -110,7 +110,8 @@ pub fn step_losses(run: &Path) -> Vec<(u64, f64)> {
 pub fn safetensors(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let bytes = fs::read(path).unwrap();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: std::collections::BTreeMap<String, Value> = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let header: std::collections::BTreeMap<String, Value> =
+        serde_json::from_slice(&bytes[8..8 + n]).unwrap();
     let data = &bytes[8 + n..];
     header
         .into_iter()
