@@ -114,4 +114,26 @@ fn every_command_that_makes_an_output_writes_its_kind() {
     let f_s = s(&f);
     let args = ["export", "--model", &f_s];
     assert_eq!(run(&args, &tmp.path().join("e")), RunKind::Export);
+    // A `supcon run` and a sweep say what they are too.
+    let data = [
+        "--data",
+        "builtin",
+        "--limit",
+        "40",
+        "--test-limit",
+        "20",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "20",
+        "--linear-epochs",
+        "1",
+        "--quiet",
+    ];
+    let mut args = vec!["run"];
+    args.extend(data);
+    assert_eq!(run(&args, &tmp.path().join("r")), RunKind::Run);
+    let mut args = vec!["sweep", "--grid", "lr=0.05", "--methods", "supcon"];
+    args.extend(data);
+    assert_eq!(run(&args, &tmp.path().join("s")), RunKind::Sweep);
 }

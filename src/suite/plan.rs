@@ -1,6 +1,7 @@
 //! What `supcon run` trains: its settings, and the plan of its three stages derived from
 //! them (saved as `run.json`).
 
+use crate::train::{MadeFrom, Manifest, RunKind};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -132,6 +133,10 @@ impl SuitePlan {
             source: e.into(),
         })?;
         crate::fsutil::write_atomic(&path, text.as_bytes())
-            .map_err(|source| SuiteError::Write { path, source })
+            .map_err(|source| SuiteError::Write { path, source })?;
+        let made_from = MadeFrom::training(&self.pretrain.data.spec, None::<&String>);
+        Manifest::new(RunKind::Run, made_from)
+            .write(dir)
+            .map_err(|e| SuiteError::Train(e.into()))
     }
 }

@@ -2,45 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use super::error::{RunEvalError, run_err};
 use crate::device::DeviceChoice;
 use crate::model::EncoderConfig;
+use crate::train::read_manifest;
 use crate::train::run_dir::{RunDirError, read_json};
 use crate::train::{DataConfig, LinearConfig, PretrainConfig, SupervisedConfig};
 
-/// The kind of a run directory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunKind {
-    /// Contrastive pre-training (`supcon pretrain`).
-    Pretrain,
-    /// A linear probe on a pre-trained encoder (`supcon linear`).
-    Linear,
-    /// The cross-entropy baseline (`supcon train-ce`).
-    Ce,
-    /// A fine-tuned pre-trained encoder with a new classifier (`supcon finetune`).
-    Finetune,
-    /// The output of `supcon run`: `supcon/`, `linear/` and `ce/` sub-runs.
-    Suite,
-    /// The output of `supcon sweep`.
-    Sweep,
-}
-
-impl RunKind {
-    /// A short human description.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::Pretrain => "a pre-training run",
-            Self::Linear => "a linear-probe run",
-            Self::Ce => "a cross-entropy run",
-            Self::Finetune => "a fine-tuning run",
-            Self::Suite => "a `supcon run` output directory",
-            Self::Sweep => "a `supcon sweep` output directory",
-        }
-    }
-}
+/// The kind of a run directory: the manifest's.
+pub use crate::train::RunKind;
 
 /// What [`inspect_run`] learns from a run directory without loading weights or data.
 #[derive(Clone, Debug)]
@@ -90,8 +60,14 @@ pub fn inspect_run(dir: &Path) -> Result<RunInfo, RunEvalError> {
         encoder: None,
     };
     let config_path = dir.join("config.json");
-    if !config_path.is_file() {
-        if dir.join("sweep.json").is_file() {
+    // The one reader of what a directory holds (its manifest, or an older one's files).
+    let kind = match read_manifest(dir) {
+        Ok(m) => m.kind,
+        Err(RunDirError::Io { .. }) => RunKind::Run,
+        Err(e) => return Err(e.into()),
+    };
+    match kind {
+        RunKind::Sweep => {
             return Ok(info(
                 RunKind::Sweep,
                 None,
@@ -101,33 +77,42 @@ pub fn inspect_run(dir: &Path) -> Result<RunInfo, RunEvalError> {
                 false,
             ));
         }
-        if dir.join("linear/config.json").is_file() && dir.join("ce/config.json").is_file() {
-            return Ok(info(RunKind::Suite, None, 0, DeviceChoice::Cpu, None, true));
-        }
-        if dir.join("run.json").is_file() {
-            let missing: Vec<&str> = ["supcon", "linear", "ce"]
-                .into_iter()
-                .filter(|s| !dir.join(s).join("report.json").is_file())
-                .collect();
+        RunKind::Run => {
+            if dir.join("linear/config.json").is_file() && dir.join("ce/config.json").is_file() {
+                return Ok(info(RunKind::Run, None, 0, DeviceChoice::Cpu, None, true));
+            }
+            if dir.join("run.json").is_file() {
+                let missing: Vec<&str> = ["supcon", "linear", "ce"]
+                    .into_iter()
+                    .filter(|s| !dir.join(s).join("report.json").is_file())
+                    .collect();
+                return Err(run_err(
+                    dir,
+                    format!(
+                        "an unfinished `supcon run` (stage {} has not finished); continue it \
+                         with: supcon run --resume {}",
+                        missing.join(", "),
+                        dir.display()
+                    ),
+                ));
+            }
             return Err(run_err(
                 dir,
-                format!(
-                    "an unfinished `supcon run` (stage {} has not finished); continue it \
-                     with: supcon run --resume {}",
-                    missing.join(", "),
-                    dir.display()
-                ),
+                "not a run directory (no config.json, and not a `supcon run` or `supcon \
+                 sweep` output)",
             ));
         }
-        return Err(run_err(
-            dir,
-            "not a run directory (no config.json, and not a `supcon run` or `supcon sweep` \
-             output)",
-        ));
+        RunKind::Export => {
+            return Err(run_err(
+                dir,
+                "an exported model, not a run directory (evaluate the run it was exported \
+                 from, or classify with supcon predict --model DIR)",
+            ));
+        }
+        RunKind::Pretrain | RunKind::Linear | RunKind::Ce | RunKind::Finetune => {}
     }
-    let raw: serde_json::Value = read_json(&config_path)?;
-    let has = |key: &str| raw.get(key).is_some();
-    if has("pretrained_run") {
+    if kind == RunKind::Finetune {
+        let raw: serde_json::Value = read_json(&config_path)?;
         // A fine-tuning run: encoder + new classifier in model.safetensors.
         let field = |key: &str| raw.get(key).cloned().unwrap_or(serde_json::Value::Null);
         let bad = |key: &str, e: serde_json::Error| {
@@ -144,7 +129,7 @@ pub fn inspect_run(dir: &Path) -> Result<RunInfo, RunEvalError> {
         let mut i = info(RunKind::Finetune, Some(data), seed, device, None, true);
         i.encoder = Some(encoder);
         Ok(i)
-    } else if has("encoder_run") {
+    } else if kind == RunKind::Linear {
         let c: LinearConfig = read_json(&config_path)?;
         let encoder_run = resolve_encoder_run(dir, &c.encoder_run);
         let data = match c.data.clone() {
@@ -162,7 +147,7 @@ pub fn inspect_run(dir: &Path) -> Result<RunInfo, RunEvalError> {
             Some(encoder_run),
             true,
         ))
-    } else if has("encoder") && !has("model") {
+    } else if kind == RunKind::Ce {
         let c: SupervisedConfig = read_json(&config_path)?;
         let mut i = info(RunKind::Ce, Some(c.data), c.seed, c.device, None, true);
         i.encoder = Some(c.encoder);
@@ -203,7 +188,7 @@ fn resolve_encoder_run(probe: &Path, encoder_run: &Path) -> PathBuf {
 pub fn classifier_runs(dir: &Path) -> Result<Vec<RunInfo>, RunEvalError> {
     let info = inspect_run(dir)?;
     match info.kind {
-        RunKind::Suite => Ok(vec![
+        RunKind::Run => Ok(vec![
             inspect_run(&dir.join("linear"))?,
             inspect_run(&dir.join("ce"))?,
         ]),

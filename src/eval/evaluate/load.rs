@@ -96,7 +96,7 @@ pub fn load_run_encoder(info: &RunInfo) -> Result<Encoder, RunEvalError> {
             Ok(encoder)
         }
         RunKind::Ce | RunKind::Finetune => Ok(load_ce(info, None)?.0),
-        RunKind::Suite | RunKind::Sweep => Err(run_err(
+        RunKind::Run | RunKind::Sweep | RunKind::Export => Err(run_err(
             &info.dir,
             format!(
                 "{} has no single encoder; name one of its runs",
@@ -195,7 +195,7 @@ pub fn load_eval_model(info: &RunInfo, num_classes: usize) -> Result<EvalModel, 
             let classifier = load_weights(classifier, &path)?.valid();
             (encoder, classifier)
         }
-        RunKind::Suite | RunKind::Sweep => {
+        RunKind::Run | RunKind::Sweep | RunKind::Export => {
             return Err(run_err(
                 &info.dir,
                 format!(

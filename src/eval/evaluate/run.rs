@@ -40,7 +40,7 @@ pub fn evaluate_dir(
         check_baseline(baseline)?;
     }
     match info.kind {
-        RunKind::Suite => {
+        RunKind::Run => {
             let ce_dir = dir.join("ce");
             let mut ce_opts = opts.clone();
             if ce_opts.baseline.is_none() && !ce_opts.corruptions.is_empty() {
@@ -233,7 +233,7 @@ fn on_device(info: &RunInfo, opts: &EvalOptions) -> Result<RunInfo, RunEvalError
 /// Refuses, before any data is loaded, a run that is not one classifier: a suite or
 /// sweep, an unfinished run, a pre-training run without a classifier.
 fn check_evaluable(info: &RunInfo) -> Result<(), RunEvalError> {
-    if matches!(info.kind, RunKind::Suite | RunKind::Sweep) {
+    if matches!(info.kind, RunKind::Run | RunKind::Sweep) {
         return Err(run_err(
             &info.dir,
             format!(

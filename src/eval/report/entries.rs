@@ -129,7 +129,7 @@ pub(super) fn collect(
     for dir in dirs {
         let info = inspect_run(dir)?;
         match info.kind {
-            RunKind::Suite => {
+            RunKind::Run => {
                 for sub in ["supcon", "linear", "ce"] {
                     let d = dir.join(sub);
                     if d.join("config.json").is_file() {
@@ -158,8 +158,9 @@ pub(super) fn kind_name(e: &Entry) -> &'static str {
         RunKind::Linear => "linear probe",
         RunKind::Ce => "cross-entropy",
         RunKind::Finetune => "fine-tuning",
-        RunKind::Suite => "supcon run",
+        RunKind::Run => "supcon run",
         RunKind::Sweep => "sweep",
+        RunKind::Export => "export",
     }
 }
 

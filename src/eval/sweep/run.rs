@@ -1,6 +1,7 @@
 //! Running a sweep: every point of every method, trained (or reused, or resumed) in its
 //! own directory, `sweep.json` rewritten after each.
 
+use crate::train::{MadeFrom, Manifest, RunKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -57,6 +58,8 @@ pub fn run_sweep(
         path: out.to_path_buf(),
         reason: e.to_string(),
     })?;
+    let made_from = MadeFrom::training(&config.pretrain.data.spec, None::<&String>);
+    Manifest::new(RunKind::Sweep, made_from).write(out)?;
     let plan: Vec<(SweepMethod, usize, GridPoint)> = config
         .methods
         .iter()
