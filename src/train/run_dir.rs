@@ -376,40 +376,6 @@ fn recorded_field<T: DeserializeOwned>(dir: &Path, field: &str) -> Result<Option
         .transpose()
 }
 
-/// Reads every well-formed JSON object of a `metrics.jsonl`, untyped, for display (to be
-/// replaced by [`super::metrics_log::read_records_lenient`] in the report): each malformed line
-/// (not only a torn last one) is skipped and described, naming the file and the line.
-///
-/// # Errors
-/// I/O errors naming the file.
-pub fn read_metrics_lenient(
-    path: &Path,
-) -> Result<(Vec<serde_json::Value>, Vec<String>), RunDirError> {
-    let text = fs::read(path).map_err(io_err(path))?;
-    let text = String::from_utf8_lossy(&text);
-    let mut records = Vec::new();
-    let mut skipped = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(v) if v.is_object() => records.push(v),
-            Ok(_) => skipped.push(format!(
-                "{} line {}: not a JSON object; line skipped",
-                path.display(),
-                i + 1
-            )),
-            Err(e) => skipped.push(format!(
-                "{} line {}: {e}; line skipped",
-                path.display(),
-                i + 1
-            )),
-        }
-    }
-    Ok((records, skipped))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

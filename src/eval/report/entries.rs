@@ -11,14 +11,15 @@ use crate::eval::evaluate::{
 };
 use crate::eval::sweep::SweepReport;
 use crate::train::ClassificationMetrics;
-use crate::train::run_dir::{read_json, read_metrics_lenient};
+use crate::train::metrics_log::{Record, read_records_lenient};
+use crate::train::run_dir::read_json;
 
 /// One run in the report.
 pub(super) struct Entry {
     pub(super) label: String,
     pub(super) info: RunInfo,
     pub(super) config: Value,
-    pub(super) metrics: Vec<Value>,
+    pub(super) metrics: Vec<Record>,
     pub(super) test: Option<ClassificationMetrics>,
     pub(super) eval: Option<EvalReport>,
 }
@@ -83,7 +84,7 @@ fn entry(info: RunInfo, suite: Option<&Path>, log: &dyn Fn(&str)) -> Result<Entr
     // Malformed lines are skipped with a warning each; the good ones still draw curves.
     let metrics_path = dir.join("metrics.jsonl");
     let metrics = if metrics_path.exists() {
-        match read_metrics_lenient(&metrics_path) {
+        match read_records_lenient(&metrics_path) {
             Ok((records, skipped)) => {
                 for s in skipped {
                     log(&format!("warning: {s}"));

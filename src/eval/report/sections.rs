@@ -1,6 +1,7 @@
 //! The sections of a report, each an element with its `id` (see the module docs of
 //! [`super`]), drawn in page order by [`super::build_report`].
 
+use crate::train::metrics_log::{Record, StepRecord};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
@@ -152,25 +153,22 @@ pub(super) fn curves_section(page: &mut Page, entries: &[Entry]) -> Result<(), R
 
 /// The curves of one run; `false` when its metrics hold no loss record.
 fn run_curves(page: &mut Page, e: &Entry) -> Result<bool, ReportError> {
-    let steps: Vec<&Value> = e
+    let steps: Vec<&StepRecord> = e
         .metrics
         .iter()
-        .filter(|r| r.get("step").is_some() && r.get("loss").is_some())
+        .filter_map(|r| match r {
+            Record::Step(s) => Some(s),
+            _ => None,
+        })
         .collect();
     let id = slug(&e.label);
     if !steps.is_empty() {
-        let loss: Vec<(f64, f64)> = steps
-            .iter()
-            .filter_map(|r| Some((r["step"].as_f64()?, r["loss"].as_f64()?)))
-            .collect();
-        let stage = steps[0]
-            .get("stage")
-            .and_then(Value::as_str)
-            .unwrap_or("train");
+        let loss: Vec<(f64, f64)> = steps.iter().map(|r| (r.step as f64, r.loss)).collect();
+        let stage = steps[0].stage.as_str();
         let mut series = vec![(format!("{stage} loss"), loss)];
         let ce: Vec<(f64, f64)> = steps
             .iter()
-            .filter_map(|r| Some((r["step"].as_f64()?, r.get("ce_loss")?.as_f64()?)))
+            .filter_map(|r| Some((r.step as f64, r.ce_loss?)))
             .collect();
         if !ce.is_empty() {
             series.push(("joint CE loss".into(), ce));
@@ -190,10 +188,7 @@ fn run_curves(page: &mut Page, e: &Entry) -> Result<bool, ReportError> {
             &svg,
             &format!("{}: loss per step", e.label),
         );
-        let lr: Vec<(f64, f64)> = steps
-            .iter()
-            .filter_map(|r| Some((r["step"].as_f64()?, r.get("lr")?.as_f64()?)))
-            .collect();
+        let lr: Vec<(f64, f64)> = steps.iter().map(|r| (r.step as f64, r.lr)).collect();
         if !lr.is_empty() {
             let svg = line_chart(
                 &format!("lr {}", e.label),
@@ -216,7 +211,10 @@ fn run_curves(page: &mut Page, e: &Entry) -> Result<bool, ReportError> {
         let epochs: Vec<(f64, f64)> = e
             .metrics
             .iter()
-            .filter_map(|r| Some((r.get("epoch")?.as_f64()?, r.get("epoch_loss")?.as_f64()?)))
+            .filter_map(|r| match r {
+                Record::Epoch(e) => Some((e.epoch as f64, e.epoch_loss)),
+                _ => None,
+            })
             .collect();
         if !epochs.is_empty() {
             let svg = line_chart(
