@@ -20,6 +20,7 @@ pub mod infer;
 pub mod kernels;
 mod listing;
 pub mod loss;
+pub mod metrics;
 pub mod model;
 pub mod outputs;
 pub mod stop;

@@ -1,5 +1,6 @@
-//! Evaluation metrics as plain numeric code on slices: accuracy, calibration,
-//! corruption robustness and the weighted k-NN classifier on embeddings.
+//! Evaluation: corruption robustness and the weighted k-NN classifier on embeddings as
+//! plain numeric code on slices (accuracy and calibration come from [`crate::metrics`]),
+//! evaluating runs, the report and sweeps.
 //!
 //! Conventions shared by every function here:
 //! - scores (logits or probabilities) are row-major `[n, num_classes]` `&[f32]`;
@@ -8,11 +9,10 @@
 //! - bad input (length mismatch, empty input, out-of-range label, non-finite value) gives
 //!   an [`EvalError`] naming the value, never a panic.
 
-mod error;
-mod validate;
+// The numeric metrics live below training (`crate::metrics`); evaluation re-exports them.
+pub use crate::metrics::{accuracy, calibration};
+use crate::metrics::{error, validate};
 
-pub mod accuracy;
-pub mod calibration;
 pub mod evaluate;
 pub mod knn;
 pub mod report;

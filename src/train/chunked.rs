@@ -21,7 +21,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::TrainError;
 use super::memory_bank::ema_update;
-use super::pretrain::PretrainModel;
+use super::pretrain_model::PretrainModel;
 use super::setup::labels_per_view;
 use crate::data::batcher::Batch;
 use crate::loss::{LossError, Positives, Queue, SupConLossConfig, tiled_supcon_with_queue};

@@ -35,7 +35,7 @@ use super::chunked::{
     ChunkedLoss, backprop_pass, embed_pass, to_sample_major, to_view_major, untracked_copy,
 };
 use super::params::{StructureMismatch, map_from};
-use super::pretrain::PretrainModel;
+use super::pretrain_model::PretrainModel;
 use crate::data::batcher::Batch;
 use crate::loss::{Positives, Queue, SupConLossConfig, tiled_supcon_with_queue};
 use crate::model::SupConModel;

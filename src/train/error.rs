@@ -71,7 +71,7 @@ pub enum TrainError {
     Loss(#[from] LossError),
     /// An evaluation metric rejected its input.
     #[error(transparent)]
-    Eval(#[from] crate::eval::EvalError),
+    Eval(#[from] crate::metrics::EvalError),
     /// A checkpoint could not be written or read.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),

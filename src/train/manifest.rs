@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::run_dir::{RunDirError, read_json, write_json};
+use super::json_files::{RunDirError, read_json, write_json};
 
 /// The file name.
 pub const MANIFEST: &str = "manifest.json";

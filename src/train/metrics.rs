@@ -1,12 +1,12 @@
 //! The classification metrics every stage reports on the test split: top-1/top-5 accuracy
-//! and calibration (ECE with 15 bins, MCE, NLL), computed by `crate::eval`.
+//! and calibration (ECE with 15 bins, MCE, NLL), computed by [`crate::metrics`].
 
 use serde::{Deserialize, Serialize};
 
 use super::TrainError;
 use super::features::Matrix;
-use crate::eval::accuracy::top_k_accuracies;
-use crate::eval::calibration::{CalibrationReport, calibration_report_from_logits};
+use crate::metrics::accuracy::top_k_accuracies;
+use crate::metrics::calibration::{CalibrationReport, calibration_report_from_logits};
 
 /// Test-set metrics of a classifier.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::run_dir::RunDirError;
+use super::json_files::RunDirError;
 use crate::fsutil::write_atomic;
 
 /// One line of `metrics.jsonl`.

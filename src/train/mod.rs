@@ -15,6 +15,7 @@ pub mod features;
 pub mod finetune;
 pub mod init;
 pub mod interrupt;
+pub mod json_files;
 pub mod linear;
 pub mod manifest;
 pub mod memory_bank;

@@ -1,4 +1,4 @@
-//! Errors of the evaluation metrics and of the corruption transforms.
+//! Errors of the classification metrics (and of evaluation, which re-exports them).
 
 /// Invalid input to an evaluation metric or a corruption.
 ///
