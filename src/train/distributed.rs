@@ -54,9 +54,9 @@ pub fn shard(batch: &Batch, parts: usize) -> Result<Vec<Batch>, TrainError> {
     }
     let image = batch.channels * batch.height * batch.width;
     let mut out = Vec::with_capacity(parts);
-    let mut start = 0;
     for r in 0..parts {
-        let len = b / parts + usize::from(r < b % parts);
+        let rows = crate::data::batcher::shard_range(b, parts, r);
+        let (start, len) = (rows.start, rows.len());
         let mut images = Vec::with_capacity(batch.views * len * image);
         for v in 0..batch.views {
             let first = (v * b + start) * image;
@@ -72,7 +72,6 @@ pub fn shard(batch: &Batch, parts: usize) -> Result<Vec<Batch>, TrainError> {
             height: batch.height,
             width: batch.width,
         });
-        start += len;
     }
     Ok(out)
 }

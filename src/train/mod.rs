@@ -8,6 +8,7 @@
 pub mod applies;
 pub mod checkpoint;
 pub mod chunked;
+pub mod collective;
 pub mod distributed;
 mod error;
 pub mod features;
@@ -19,6 +20,8 @@ pub mod manifest;
 pub mod memory_bank;
 pub mod metrics;
 pub mod metrics_log;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod optim;
 pub mod options;
 pub mod params;
@@ -26,6 +29,7 @@ pub mod pretrain;
 pub mod pretrain_config;
 pub mod pretrain_model;
 mod progress;
+pub mod ranked;
 pub mod run_dir;
 pub mod schedule;
 pub mod setup;

@@ -141,6 +141,9 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> RunDirError + '_ {
 pub struct RunDir {
     root: PathBuf,
     lock: Option<std::sync::Arc<DirLock>>,
+    /// Whether this process writes the run's files: false for the ranks of an MPI job
+    /// other than rank 0 ([`Self::follower`]).
+    writes: bool,
 }
 
 impl RunDir {
@@ -169,6 +172,7 @@ impl RunDir {
         Ok(Self {
             root,
             lock: Some(std::sync::Arc::new(lock)),
+            writes: true,
         })
     }
 
@@ -199,7 +203,28 @@ impl RunDir {
                 ),
             });
         }
-        Ok(Self { root, lock: None })
+        Ok(Self {
+            root,
+            lock: None,
+            writes: true,
+        })
+    }
+
+    /// The run directory `root` as seen by a process that trains with the one that writes
+    /// it (an MPI rank other than rank 0): every write through it ([`Self::write_json`],
+    /// the manifest, `data.json`, the metrics log, checkpoints) is skipped; reads go to
+    /// `root`.
+    pub fn follower(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            lock: None,
+            writes: false,
+        }
+    }
+
+    /// Whether this process writes the run's files (not a [`Self::follower`]).
+    pub fn writes(&self) -> bool {
+        self.writes
     }
 
     /// The directory.
@@ -217,6 +242,9 @@ impl RunDir {
     /// # Errors
     /// I/O errors naming the file.
     pub fn write_manifest(&self, kind: RunKind, made_from: MadeFrom) -> Result<(), RunDirError> {
+        if !self.writes {
+            return Ok(());
+        }
         Manifest::new(kind, made_from).write(&self.root)
     }
 
@@ -225,6 +253,9 @@ impl RunDir {
     /// # Errors
     /// I/O errors naming the file.
     pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), RunDirError> {
+        if !self.writes {
+            return Ok(());
+        }
         write_json(&self.file(name), value)
     }
 
@@ -238,11 +269,15 @@ impl RunDir {
 
     /// Records `summary` as the run's `data.json` when it has none (a new run, or one killed
     /// before writing it); otherwise checks that the data loaded now is the data recorded,
-    /// so that a resumed run cannot silently continue on other data.
+    /// so that a resumed run cannot silently continue on other data. A follower checks
+    /// nothing (its data is compared with rank 0's instead).
     ///
     /// # Errors
     /// [`RunDirError::DataChanged`] when they differ; I/O and JSON errors.
     pub fn check_data(&self, summary: &DataSummary) -> Result<(), RunDirError> {
+        if !self.writes {
+            return Ok(());
+        }
         let path = self.file("data.json");
         if !path.is_file() {
             return self.write_json("data.json", summary);
@@ -264,11 +299,14 @@ impl RunDir {
         })
     }
 
-    /// Opens the metrics log for appending.
+    /// Opens the metrics log for appending (a follower's discards its records).
     ///
     /// # Errors
     /// I/O errors naming the file.
     pub fn metrics(&self) -> Result<MetricsLog, RunDirError> {
+        if !self.writes {
+            return Ok(MetricsLog::discard(self.file("metrics.jsonl")));
+        }
         MetricsLog::open(self.file("metrics.jsonl"))
     }
 

@@ -1,0 +1,276 @@
+//! One global SupCon batch over the ranks of a multi-process job (MPI): the algorithm of
+//! [`super::distributed`] with processes instead of in-process devices.
+//!
+//! Every rank holds the same model and takes the same optimiser step; its loader yields
+//! only its contiguous shard of each global batch
+//! ([`EpochLoader::with_shard`](crate::data::batcher::EpochLoader::with_shard)).
+//!
+//! 1. Each rank embeds its shard without autodiff (`chunk` views at a time).
+//! 2. Shard sizes, labels and projections are all-gathered in rank order, so every rank
+//!    holds the global `[B, V, P]` batch, sample-major, exactly as the in-process path
+//!    concatenates its devices' shards.
+//! 3. Every rank runs the tiled loss over the whole global batch (the same values on every
+//!    rank, so every rank agrees on the loss and on a divergence), and back-propagates the
+//!    rows of `dL/dz` of its own projections through its model.
+//! 4. The parameter gradients are summed over ranks in rank order
+//!    ([`Collective::sum_in_rank_order`]), as the in-process path accumulates its devices'
+//!    gradients, so every rank gets the same bits and takes the same optimiser step: no
+//!    parameters are broadcast per step.
+//!
+//! BatchNorm normalises each rank's shard (chunk by chunk with `chunk`), as the in-process
+//! path normalises each device's; each rank keeps its own running statistics and rank 0's
+//! are the ones saved (DDP's `broadcast_buffers` from rank 0).
+
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::TrainError;
+use super::chunked::{backprop_pass, embed_pass, to_sample_major, to_view_major, untracked_copy};
+use super::collective::Collective;
+use super::pretrain::PretrainModel;
+use super::pretrain_config::Method;
+use crate::data::batcher::Batch;
+use crate::loss::{Positives, SupConLossConfig, tiled_supcon_with_queue};
+use crate::model::SupConModel;
+
+/// What a step over the ranks computed besides the gradients.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RankedLoss {
+    /// The contrastive loss over the global batch (the same on every rank).
+    pub loss: f64,
+    /// The joint cross-entropy over the global batch, when there is a classifier.
+    pub ce_loss: Option<f64>,
+    /// Samples in the global batch.
+    pub samples: usize,
+    /// Whether any rank asked to stop (Ctrl-C, SIGTERM) before the reduction.
+    pub stop: bool,
+}
+
+/// The global-batch step of one rank.
+pub struct RankedStep<'a> {
+    ranks: &'a dyn Collective,
+    /// Pass 1's untracked copy of the network, refreshed from the model every step.
+    embedder: SupConModel,
+    device: Device,
+}
+
+impl<'a> RankedStep<'a> {
+    /// A step for this rank of `ranks`; `embedder` is a network of the trained
+    /// architecture on `device` (its values are replaced before use).
+    pub fn new(ranks: &'a dyn Collective, embedder: SupConModel, device: Device) -> Self {
+        Self {
+            ranks,
+            embedder,
+            device,
+        }
+    }
+
+    /// Gradients of the global-batch loss, summed over every rank, for `model`; `shard` is
+    /// this rank's part of the global batch.
+    ///
+    /// # Shapes
+    /// - `shard.images`: `[views * b_r, C, H, W]`, view-major (`b_r`: this rank's samples).
+    /// - the gathered batch: `[B, V, P]`, `B` the sum of every rank's `b_r`.
+    ///
+    /// # Errors
+    /// `chunk == Some(0)`, loss errors (e.g. non-finite projections), collective errors.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gradients(
+        &mut self,
+        model: &PretrainModel,
+        shard: &Batch,
+        method: Method,
+        loss: &SupConLossConfig,
+        cap_seed: u64,
+        chunk: Option<usize>,
+        stop: bool,
+    ) -> Result<(GradientsParams, RankedLoss), TrainError> {
+        if chunk == Some(0) {
+            return Err(TrainError::Config("chunk = 0: expected at least 1".into()));
+        }
+        let ranks = self.ranks;
+        let (n, rank) = (ranks.size(), ranks.rank());
+        let (b, v) = (shard.batch_size, shard.views);
+        let chunk = chunk.unwrap_or(b * v).max(1);
+        let embedder = std::mem::replace(&mut self.embedder, model.net.clone());
+        self.embedder = untracked_copy(embedder, &model.net)?;
+
+        // Pass 1: this rank's projections, sample-major [b_r, V, P].
+        let (rows, p) = embed_pass(&self.embedder, shard, chunk, &self.device)?;
+        let local = to_sample_major(&rows, b, v, p);
+
+        // Gather sizes, labels and projections in rank order.
+        let sizes: Vec<usize> = ranks
+            .all_gather_u64(&[b as u64], &vec![1; n])?
+            .into_iter()
+            .map(|s| s as usize)
+            .collect();
+        let global: usize = sizes.iter().sum();
+        let offset: usize = sizes[..rank].iter().sum();
+        let labels: Vec<usize> = ranks
+            .all_gather_u64(
+                &shard.labels.iter().map(|&l| l as u64).collect::<Vec<_>>(),
+                &sizes,
+            )?
+            .into_iter()
+            .map(|l| l as usize)
+            .collect();
+        let counts: Vec<usize> = sizes.iter().map(|s| s * v * p).collect();
+        let features = ranks.all_gather_f32(&local, &counts)?; // [B, V, P]
+
+        // The loss over the global batch; this rank's rows of dL/dz.
+        let positives = match method {
+            Method::Supcon => Positives::Labels(&labels),
+            Method::Simclr => Positives::Instance,
+        };
+        let out = tiled_supcon_with_queue(
+            loss,
+            &features,
+            [global, v, p],
+            positives,
+            None,
+            cap_seed,
+            256,
+        )?;
+        let mine = &out.grad[offset * v * p..(offset + b) * v * p];
+        let g_rows = to_view_major(mine, b, v, p); // [V * b_r, P]
+
+        // Pass 2 on this rank's shard, then the sum over ranks.
+        let (grads, ce_total) =
+            backprop_pass(model, shard, &g_rows, p, chunk, global * v, &self.device)?;
+        let scalars = ranks.all_gather_u64(&[ce_total.to_bits(), u64::from(stop)], &vec![2; n])?;
+        let ce_sum = scalars
+            .chunks(2)
+            .fold(0.0, |sum, s| sum + f64::from_bits(s[0]));
+        let stop = scalars.chunks(2).any(|s| s[1] != 0);
+        let grads = sum_gradients(ranks, model, grads, &self.device)?;
+        let ce_loss = model
+            .classifier
+            .as_ref()
+            .map(|_| ce_sum / (global * v) as f64);
+        Ok((
+            grads,
+            RankedLoss {
+                loss: out.loss,
+                ce_loss,
+                samples: global,
+                stop,
+            },
+        ))
+    }
+}
+
+/// Registers a summed gradient (flat, reshaped to its parameter's shape) on a device.
+type Register = Box<dyn FnOnce(&mut GradientsParams, Vec<f32>, &Device)>;
+
+/// One trained parameter's place in the flat gradient buffer.
+struct Slot {
+    len: usize,
+    register: Register,
+}
+
+/// The [`Register`] of parameter `id` of shape `dims`.
+///
+/// # Shapes
+/// - the values it is given: `[prod(dims)]`; the gradient registered: `dims`.
+fn register<const D: usize>(id: ParamId, dims: [usize; D]) -> Register {
+    Box::new(move |out, values, device| {
+        out.register::<D>(
+            id,
+            Tensor::<D>::from_data(TensorData::new(values, dims), device),
+        );
+    })
+}
+
+/// The gradients of every rank summed in rank order: `model`'s trained parameters are
+/// laid end to end in visiting order (zeros where this rank has none), followed by one
+/// presence flag per parameter; a parameter without a gradient on every rank stays
+/// without one. The gradients are registered on the device of this rank's (on `fallback`'s
+/// inner device when it has none).
+///
+/// # Errors
+/// A gradient that cannot be read back; collective errors.
+fn sum_gradients(
+    ranks: &dyn Collective,
+    model: &PretrainModel,
+    mut grads: GradientsParams,
+    fallback: &Device,
+) -> Result<GradientsParams, TrainError> {
+    struct Flatten<'g> {
+        grads: &'g mut GradientsParams,
+        slots: Vec<Slot>,
+        values: Vec<f32>,
+        present: Vec<f32>,
+        device: Option<Device>,
+        failed: Option<String>,
+    }
+    impl ModuleVisitor for Flatten<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let value = p.val();
+            if !value.is_require_grad() {
+                return;
+            }
+            let dims = value.dims();
+            let len = dims.iter().product();
+            match self.grads.remove::<D>(p.id) {
+                Some(g) => {
+                    self.device.get_or_insert_with(|| g.device());
+                    match g.try_into_vec_as::<f32>() {
+                        Ok(v) => self.values.extend(v),
+                        Err(e) => {
+                            self.failed.get_or_insert(format!("{e:?}"));
+                            self.values.extend(std::iter::repeat_n(0.0, len));
+                        }
+                    }
+                    self.present.push(1.0);
+                }
+                None => {
+                    self.values.extend(std::iter::repeat_n(0.0, len));
+                    self.present.push(0.0);
+                }
+            }
+            self.slots.push(Slot {
+                len,
+                register: register::<D>(p.id, dims),
+            });
+        }
+    }
+    let mut flat = Flatten {
+        grads: &mut grads,
+        slots: Vec::new(),
+        values: Vec::new(),
+        present: Vec::new(),
+        device: None,
+        failed: None,
+    };
+    model.visit(&mut flat);
+    if let Some(reason) = flat.failed {
+        return Err(TrainError::Readback {
+            what: "gradients",
+            reason,
+        });
+    }
+    let Flatten {
+        slots,
+        mut values,
+        present,
+        device,
+        ..
+    } = flat;
+    let total = values.len();
+    values.extend(present);
+    let summed = ranks.sum_in_rank_order(&values)?;
+    let device = device.unwrap_or_else(|| fallback.clone().inner());
+    let mut out = GradientsParams::new();
+    let mut start = 0;
+    for (i, slot) in slots.into_iter().enumerate() {
+        let values = &summed[start..start + slot.len];
+        start += slot.len;
+        if summed[total + i] == 0.0 {
+            continue;
+        }
+        (slot.register)(&mut out, values.to_vec(), &device);
+    }
+    Ok(out)
+}
