@@ -1,6 +1,6 @@
 //! Training across processes over MPI (`--features mpi`), with the real `mpirun`:
 //! 2 and 3 ranks (uneven shards) train the same weights as one process on the same global
-//! batch; an `mpirun -np 2` run is one complete run that `linear`, `eval` and `report`
+//! batch (also with `--chunk`, `--joint` and a memory bank); an `mpirun -np 2` run is one complete run that `linear`, `eval` and `report`
 //! accept; a resumed run continues on every rank; settings that differ across ranks and a
 //! rank that cannot read its data end the job with an error naming the rank.
 //!
@@ -227,6 +227,41 @@ mod with_mpi {
         let devices = |ranks: usize| vec!["--devices".to_string(), vec!["cpu"; ranks].join(",")];
         ranks_equal_one_process("resnet", &[], devices);
         ranks_equal_one_process("resnet-chunk-joint", &["--chunk", "4", "--joint"], devices);
+        // With a memory bank every rank queues the global batch: the banks stay equal.
+        ranks_equal_one_process("resnet-bank", &["--memory-bank", "16"], devices);
+    }
+
+    /// What MPI ranks cannot combine with is refused by name, before anything is written;
+    /// so is `--distributed mpi` without `--out`.
+    #[test]
+    fn refused_combinations_name_their_flags() {
+        let Some(mpirun) = mpirun() else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("r");
+        for (extra, flag) in [
+            (
+                &["--memory-bank", "8", "--momentum-encoder", "0.9"][..],
+                "--momentum-encoder",
+            ),
+            (&["--devices", "cpu,cpu"][..], "--devices"),
+        ] {
+            let mut args = short_run(&run, &["--distributed", "mpi"]);
+            args.extend(extra.iter().map(|a| a.to_string()));
+            let out = mpi(&mpirun, 2, &strs(&args));
+            assert!(!out.status.success());
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains(&format!("--distributed mpi cannot be combined with {flag}")),
+                "{err}"
+            );
+            assert!(!run.exists());
+        }
+        let out = mpi(&mpirun, 1, &["pretrain", "--distributed", "mpi"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("needs --out DIR"),
+            "{err}"
+        );
     }
 
     /// `mpirun -np 2 ... --limit 512 --epochs 1 --batch-size 64` writes exactly one complete

@@ -341,6 +341,7 @@ fn run_pretrain<'a>(
         parallel,
         ranked,
         stop: false,
+        global_labels: None,
         bank,
         key,
         projections: None,
@@ -392,6 +393,9 @@ pub struct PretrainStage<'a> {
     ranked: Option<RankedStep<'a>>,
     /// Whether the ranks agreed, in the last step, to stop.
     stop: bool,
+    /// The labels of the last step's global batch over MPI ranks (each rank's batch is
+    /// its shard), queued with its projections.
+    global_labels: Option<Vec<usize>>,
     bank: MemoryBank,
     /// The EMA key encoder that fills the bank (MoCo-style).
     key: Option<SupConModel>,
@@ -492,16 +496,25 @@ impl Stage for PretrainStage<'_> {
             Method::Simclr => None,
         };
         if let Some(ranked) = self.ranked.as_mut() {
+            let queue = (!self.bank.is_empty()).then(|| Queue {
+                embeddings: self.bank.embeddings(),
+                labels: queue_labels,
+            });
             let (grads, out) = ranked.gradients(
                 model,
                 batch,
                 self.config.method,
                 &self.config.loss,
+                queue,
                 step as u64,
                 self.config.chunk,
                 super::interrupt::requested(),
             )?;
             self.stop = out.stop;
+            if self.config.memory_bank > 0 {
+                self.projections = Some(out.projections);
+                self.global_labels = Some(out.labels);
+            }
             return Ok(StepOutput {
                 grads,
                 loss: out.loss,
@@ -548,7 +561,12 @@ impl Stage for PretrainStage<'_> {
         if self.config.memory_bank == 0 {
             return Ok(());
         }
-        let labels = per_view_labels(batch);
+        let labels = match self.global_labels.take() {
+            Some(global) => (0..batch.views)
+                .flat_map(|_| global.iter().copied())
+                .collect(),
+            None => per_view_labels(batch),
+        };
         let rows = match (self.key.take(), self.config.momentum_encoder) {
             (Some(k), Some(m)) => {
                 // MoCo order: update the key encoder, then embed the batch with it.

@@ -302,7 +302,6 @@ impl PretrainConfig {
     /// [`TrainError::Config`] naming the flags.
     fn check_mpi(&self, ranks: usize) -> Result<(), TrainError> {
         let refused: Vec<&str> = [
-            ("--memory-bank", self.memory_bank > 0),
             ("--momentum-encoder", self.momentum_encoder.is_some()),
             ("--devices", !self.devices.is_empty()),
         ]

@@ -17,6 +17,9 @@
 //!    gradients, so every rank gets the same bits and takes the same optimiser step: no
 //!    parameters are broadcast per step.
 //!
+//! With a memory bank, every rank enqueues the global batch's projections, so the banks
+//! stay equal.
+//!
 //! BatchNorm normalises each rank's shard (chunk by chunk with `chunk`), as the in-process
 //! path normalises each device's; each rank keeps its own running statistics and rank 0's
 //! are the ones saved (DDP's `broadcast_buffers` from rank 0).
@@ -31,7 +34,7 @@ use super::collective::Collective;
 use super::pretrain::PretrainModel;
 use super::pretrain_config::Method;
 use crate::data::batcher::Batch;
-use crate::loss::{Positives, SupConLossConfig, tiled_supcon_with_queue};
+use crate::loss::{Positives, Queue, SupConLossConfig, tiled_supcon_with_queue};
 use crate::model::SupConModel;
 
 /// What a step over the ranks computed besides the gradients.
@@ -45,6 +48,11 @@ pub struct RankedLoss {
     pub samples: usize,
     /// Whether any rank asked to stop (Ctrl-C, SIGTERM) before the reduction.
     pub stop: bool,
+    /// The global batch's projections (`[V * B, P]`, view-major, no gradient): what a
+    /// memory bank enqueues, the same on every rank.
+    pub projections: Vec<f32>,
+    /// The global batch's labels (`[B]`).
+    pub labels: Vec<usize>,
 }
 
 /// The global-batch step of one rank.
@@ -72,6 +80,8 @@ impl<'a> RankedStep<'a> {
     /// # Shapes
     /// - `shard.images`: `[views * b_r, C, H, W]`, view-major (`b_r`: this rank's samples).
     /// - the gathered batch: `[B, V, P]`, `B` the sum of every rank's `b_r`.
+    /// - `queue`: memory-bank entries `[K, P]` (extra contrast columns, no gradient), the
+    ///   same on every rank.
     ///
     /// # Errors
     /// `chunk == Some(0)`, loss errors (e.g. non-finite projections), collective errors.
@@ -82,6 +92,7 @@ impl<'a> RankedStep<'a> {
         shard: &Batch,
         method: Method,
         loss: &SupConLossConfig,
+        queue: Option<Queue<'_>>,
         cap_seed: u64,
         chunk: Option<usize>,
         stop: bool,
@@ -129,7 +140,7 @@ impl<'a> RankedStep<'a> {
             &features,
             [global, v, p],
             positives,
-            None,
+            queue,
             cap_seed,
             256,
         )?;
@@ -156,6 +167,8 @@ impl<'a> RankedStep<'a> {
                 ce_loss,
                 samples: global,
                 stop,
+                projections: to_view_major(&features, global, v, p),
+                labels,
             },
         ))
     }
