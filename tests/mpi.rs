@@ -1,6 +1,6 @@
 //! Training across processes over MPI (`--features mpi`), with the real `mpirun`:
 //! 2 and 3 ranks (uneven shards) train the same weights as one process on the same global
-//! batch (also with `--chunk`, `--joint` and a memory bank); an `mpirun -np 2` run is one complete run that `linear`, `eval` and `report`
+//! batch (also with `--chunk`, `--joint`, a memory bank and a momentum encoder); an `mpirun -np 2` run is one complete run that `linear`, `eval` and `report`
 //! accept; a resumed run continues on every rank; settings that differ across ranks, a
 //! rank that cannot read its data and a killed rank end the job with an error naming the
 //! rank.
@@ -226,6 +226,24 @@ mod with_mpi {
         });
     }
 
+    /// With a memory bank filled by a momentum encoder: each rank's key encoder embeds its
+    /// shard, and the keys of every rank are queued.
+    #[test]
+    fn ranks_with_a_momentum_encoder_equal_one_device() {
+        ranks_equal_one_process(
+            "mlp-moco",
+            &[
+                "--config",
+                "MLP",
+                "--memory-bank",
+                "16",
+                "--momentum-encoder",
+                "0.9",
+            ],
+            |_| vec!["--loss-impl".into(), "tiled".into()],
+        );
+    }
+
     /// The same with gradient caching (`--chunk`) and the joint classifier.
     #[test]
     fn ranks_with_chunk_and_joint_equal_one_device() {
@@ -255,13 +273,7 @@ mod with_mpi {
         let Some(mpirun) = mpirun() else { return };
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("r");
-        for (extra, flag) in [
-            (
-                &["--memory-bank", "8", "--momentum-encoder", "0.9"][..],
-                "--momentum-encoder",
-            ),
-            (&["--devices", "cpu,cpu"][..], "--devices"),
-        ] {
+        for (extra, flag) in [(&["--devices", "cpu,cpu"][..], "--devices")] {
             let mut args = short_run(&run, &["--distributed", "mpi"]);
             args.extend(extra.iter().map(|a| a.to_string()));
             let out = mpi(&mpirun, 2, &strs(&args));

@@ -573,9 +573,13 @@ impl Stage for PretrainStage<'_> {
                 let k = ema_update(k, &model.net, m)?;
                 // [V*B, P], view-major; `chunk` views at a time like the step.
                 let chunk = self.config.chunk.unwrap_or(batch.batch_size * batch.views);
-                let (rows, _) = embed_pass(&k, batch, chunk, &self.device)?;
+                let (rows, p) = embed_pass(&k, batch, chunk, &self.device)?;
                 self.key = Some(k);
-                rows
+                // Over MPI ranks, `batch` is this rank's shard: gather every rank's keys.
+                match &self.ranked {
+                    Some(ranked) => ranked.gather_rows(&rows, batch.batch_size, batch.views, p)?,
+                    None => rows,
+                }
             }
             _ => self.projections.take().unwrap_or_default(),
         };

@@ -301,20 +301,12 @@ impl PretrainConfig {
     /// # Errors
     /// [`TrainError::Config`] naming the flags.
     fn check_mpi(&self, ranks: usize) -> Result<(), TrainError> {
-        let refused: Vec<&str> = [
-            ("--momentum-encoder", self.momentum_encoder.is_some()),
-            ("--devices", !self.devices.is_empty()),
-        ]
-        .iter()
-        .filter(|(_, given)| *given)
-        .map(|(flag, _)| *flag)
-        .collect();
-        if !refused.is_empty() {
-            return Err(TrainError::Config(format!(
-                "--distributed mpi cannot be combined with {} (not supported over MPI ranks); \
-                 each rank trains on one device (--device): start one rank per device",
-                refused.join(", ")
-            )));
+        if !self.devices.is_empty() {
+            return Err(TrainError::Config(
+                "--distributed mpi cannot be combined with --devices: each rank trains on one \
+                 device (--device); start one rank per device"
+                    .into(),
+            ));
         }
         if ranks == 0 || ranks > self.batch_size {
             return Err(TrainError::Config(format!(

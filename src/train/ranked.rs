@@ -18,7 +18,8 @@
 //!    parameters are broadcast per step.
 //!
 //! With a memory bank, every rank enqueues the global batch's projections, so the banks
-//! stay equal.
+//! stay equal; with a momentum encoder, each rank's key encoder embeds its shard and the
+//! key projections are gathered the same way.
 //!
 //! BatchNorm normalises each rank's shard (chunk by chunk with `chunk`), as the in-process
 //! path normalises each device's; each rank keeps its own running statistics and rank 0's
@@ -176,6 +177,37 @@ impl<'a> RankedStep<'a> {
 
 /// Registers a summed gradient (flat, reshaped to its parameter's shape) on a device.
 type Register = Box<dyn FnOnce(&mut GradientsParams, Vec<f32>, &Device)>;
+
+impl RankedStep<'_> {
+    /// Every rank's view-major rows (`b_r` samples, `v` views, `P` values each), gathered
+    /// into the global batch's view-major rows: what the momentum encoder's projections
+    /// of each rank's shard add up to.
+    ///
+    /// # Shapes
+    /// - `rows`: `[v * b_r, P]`, view-major; output: `[v * B, P]`, view-major.
+    ///
+    /// # Errors
+    /// Collective errors.
+    pub fn gather_rows(
+        &self,
+        rows: &[f32],
+        b: usize,
+        v: usize,
+        p: usize,
+    ) -> Result<Vec<f32>, TrainError> {
+        let n = self.ranks.size();
+        let sizes: Vec<usize> = self
+            .ranks
+            .all_gather_u64(&[b as u64], &vec![1; n])?
+            .into_iter()
+            .map(|s| s as usize)
+            .collect();
+        let counts: Vec<usize> = sizes.iter().map(|s| s * v * p).collect();
+        let local = to_sample_major(rows, b, v, p);
+        let global = self.ranks.all_gather_f32(&local, &counts)?; // [B, V, P]
+        Ok(to_view_major(&global, sizes.iter().sum(), v, p))
+    }
+}
 
 /// One trained parameter's place in the flat gradient buffer.
 struct Slot {
