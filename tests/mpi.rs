@@ -266,23 +266,46 @@ mod with_mpi {
         ranks_equal_one_process("resnet-bank", &["--memory-bank", "16"], devices);
     }
 
-    /// `--devices` inside a rank is refused by name, before anything is written; so is
-    /// `--distributed mpi` without `--out`.
+    /// Each rank may split its shard again over several devices (`--devices`; threads
+    /// acting as devices here): 2 ranks of 2 devices equal one device without BatchNorm,
+    /// and, with BatchNorm and a batch of 12 (shards 3/3/3/3 either way), one process over
+    /// 4 in-process devices.
     #[test]
-    fn refused_combinations_name_their_flags() {
+    fn ranks_with_several_devices_each_equal_one_process() {
         let Some(mpirun) = mpirun() else { return };
         let dir = tempfile::tempdir().unwrap();
-        let run = dir.path().join("r");
-        let mut args = short_run(&run, &["--distributed", "mpi"]);
-        args.extend(["--devices".to_string(), "cpu,cpu".to_string()]);
-        let out = mpi(&mpirun, 2, &strs(&args));
-        assert!(!out.status.success());
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains("--distributed mpi cannot be combined with --devices"),
-            "{err}"
-        );
-        assert!(!run.exists());
+        let config = mlp_config(dir.path());
+        let cases: [(&str, &str, Vec<&str>, Vec<&str>); 2] = [
+            (
+                "mlp",
+                "10",
+                vec!["--config", s(&config)],
+                vec!["--loss-impl", "tiled"],
+            ),
+            ("resnet", "12", vec![], vec!["--devices", "cpu,cpu,cpu,cpu"]),
+        ];
+        for (name, batch, extra, reference) in cases {
+            let run = |out: &Path, flags: &[&str]| {
+                let mut a = short_run(out, flags);
+                a[9] = batch.into(); // --batch-size
+                a
+            };
+            let one = dir.path().join(format!("{name}-one"));
+            let mut flags = extra.clone();
+            flags.extend(&reference);
+            ok(&strs(&run(&one, &flags)));
+            let many = dir.path().join(format!("{name}-mpi"));
+            let mut flags = extra.clone();
+            flags.extend(["--distributed", "mpi", "--devices", "cpu,cpu"]);
+            mpi_ok(&mpirun, 2, &strs(&run(&many, &flags)));
+            same_weights(&one, &many, "model.safetensors");
+        }
+    }
+
+    /// `--distributed mpi` needs `--out` (every rank must name the same directory).
+    #[test]
+    fn distributed_mpi_needs_an_out_dir() {
+        let Some(mpirun) = mpirun() else { return };
         let out = mpi(&mpirun, 1, &["pretrain", "--distributed", "mpi"]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(

@@ -284,16 +284,7 @@ fn run_pretrain<'a>(
     // over several: with one device, `DataParallel` is exactly `chunked_gradients`.
     let tiled =
         config.chunk.is_some() || config.loss_impl == LossImpl::Tiled || !config.devices.is_empty();
-    // Over MPI ranks: each rank's share of the global batch.
-    let ranked = match ranks {
-        Some(ranks) => Some(RankedStep::new(
-            ranks,
-            build_model(config, data.num_classes(), &device)?.net,
-            device.clone(),
-        )),
-        None => None,
-    };
-    let parallel = if tiled && ranked.is_none() {
+    let parallel = if tiled || ranks.is_some() {
         let choices = match config.devices.as_slice() {
             [] => std::slice::from_ref(&config.device),
             many => many,
@@ -309,6 +300,11 @@ fn run_pretrain<'a>(
         })?)
     } else {
         None
+    };
+    // Over MPI ranks: each rank's share of the global batch, on its devices.
+    let (parallel, ranked) = match (ranks, parallel) {
+        (Some(ranks), Some(local)) => (None, Some(RankedStep::new(ranks, local, device.clone()))),
+        (_, parallel) => (parallel, None),
     };
     // The key encoder starts as an exact, independent copy (its own parameters, never
     // tracked), so the online model's parameters are untouched.

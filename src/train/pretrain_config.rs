@@ -296,22 +296,16 @@ impl PretrainConfig {
 }
 
 impl PretrainConfig {
-    /// The settings a run over `ranks` MPI ranks cannot have (yet), named by their flags.
+    /// Checks that a batch can be split over `ranks` MPI ranks and their devices.
     ///
     /// # Errors
     /// [`TrainError::Config`] naming the flags.
     fn check_mpi(&self, ranks: usize) -> Result<(), TrainError> {
-        if !self.devices.is_empty() {
-            return Err(TrainError::Config(
-                "--distributed mpi cannot be combined with --devices: each rank trains on one \
-                 device (--device); start one rank per device"
-                    .into(),
-            ));
-        }
-        if ranks == 0 || ranks > self.batch_size {
+        let devices = self.devices.len().max(1);
+        if ranks == 0 || ranks * devices > self.batch_size {
             return Err(TrainError::Config(format!(
-                "{ranks} MPI ranks for a batch of {}: expected 1 to {} ranks (at least one \
-                 sample per rank)",
+                "{ranks} MPI ranks of {devices} device(s) each for a batch of {}: expected at \
+                 most {} devices in all (at least one sample per device)",
                 self.batch_size, self.batch_size
             )));
         }

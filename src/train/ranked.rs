@@ -5,7 +5,8 @@
 //! only its contiguous shard of each global batch
 //! ([`EpochLoader::with_shard`](crate::data::batcher::EpochLoader::with_shard)).
 //!
-//! 1. Each rank embeds its shard without autodiff (`chunk` views at a time).
+//! 1. Each rank embeds its shard without autodiff (`chunk` views at a time), split again
+//!    over its own devices when it has several (`--devices`, as [`DataParallel`] does).
 //! 2. Shard sizes, labels and projections are all-gathered in rank order, so every rank
 //!    holds the global `[B, V, P]` batch, sample-major, exactly as the in-process path
 //!    concatenates its devices' shards.
@@ -30,13 +31,13 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::TrainError;
-use super::chunked::{backprop_pass, embed_pass, to_sample_major, to_view_major, untracked_copy};
+use super::chunked::{to_sample_major, to_view_major};
 use super::collective::Collective;
+use super::distributed::DataParallel;
 use super::pretrain::PretrainModel;
 use super::pretrain_config::Method;
 use crate::data::batcher::Batch;
 use crate::loss::{Positives, Queue, SupConLossConfig, tiled_supcon_with_queue};
-use crate::model::SupConModel;
 
 /// What a step over the ranks computed besides the gradients.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,18 +60,19 @@ pub struct RankedLoss {
 /// The global-batch step of one rank.
 pub struct RankedStep<'a> {
     ranks: &'a dyn Collective,
-    /// Pass 1's untracked copy of the network, refreshed from the model every step.
-    embedder: SupConModel,
+    /// The rank's devices (one, or several with `--devices`): its shard is split again
+    /// over them, as [`DataParallel`] splits a batch.
+    local: DataParallel,
     device: Device,
 }
 
 impl<'a> RankedStep<'a> {
-    /// A step for this rank of `ranks`; `embedder` is a network of the trained
-    /// architecture on `device` (its values are replaced before use).
-    pub fn new(ranks: &'a dyn Collective, embedder: SupConModel, device: Device) -> Self {
+    /// A step for this rank of `ranks` over its devices `local`, the first of which,
+    /// `device`, holds the model.
+    pub fn new(ranks: &'a dyn Collective, local: DataParallel, device: Device) -> Self {
         Self {
             ranks,
-            embedder,
+            local,
             device,
         }
     }
@@ -98,19 +100,12 @@ impl<'a> RankedStep<'a> {
         chunk: Option<usize>,
         stop: bool,
     ) -> Result<(GradientsParams, RankedLoss), TrainError> {
-        if chunk == Some(0) {
-            return Err(TrainError::Config("chunk = 0: expected at least 1".into()));
-        }
         let ranks = self.ranks;
         let (n, rank) = (ranks.size(), ranks.rank());
         let (b, v) = (shard.batch_size, shard.views);
-        let chunk = chunk.unwrap_or(b * v).max(1);
-        let embedder = std::mem::replace(&mut self.embedder, model.net.clone());
-        self.embedder = untracked_copy(embedder, &model.net)?;
-
-        // Pass 1: this rank's projections, sample-major [b_r, V, P].
-        let (rows, p) = embed_pass(&self.embedder, shard, chunk, &self.device)?;
-        let local = to_sample_major(&rows, b, v, p);
+        // Pass 1 on this rank's devices: its projections, sample-major [b_r, V, P].
+        let embedded = self.local.embed(model, shard, chunk)?;
+        let (local, p) = (&embedded.features, embedded.dim);
 
         // Gather sizes, labels and projections in rank order.
         let sizes: Vec<usize> = ranks
@@ -129,7 +124,7 @@ impl<'a> RankedStep<'a> {
             .map(|l| l as usize)
             .collect();
         let counts: Vec<usize> = sizes.iter().map(|s| s * v * p).collect();
-        let features = ranks.all_gather_f32(&local, &counts)?; // [B, V, P]
+        let features = ranks.all_gather_f32(local, &counts)?; // [B, V, P]
 
         // The loss over the global batch; this rank's rows of dL/dz.
         let positives = match method {
@@ -145,12 +140,12 @@ impl<'a> RankedStep<'a> {
             cap_seed,
             256,
         )?;
-        let mine = &out.grad[offset * v * p..(offset + b) * v * p];
-        let g_rows = to_view_major(mine, b, v, p); // [V * b_r, P]
+        let mine = &out.grad[offset * v * p..(offset + b) * v * p]; // [b_r, V, P]
 
-        // Pass 2 on this rank's shard, then the sum over ranks.
-        let (grads, ce_total) =
-            backprop_pass(model, shard, &g_rows, p, chunk, global * v, &self.device)?;
+        // Pass 2 on this rank's devices, then the sum over ranks.
+        let (grads, ce_total) = self
+            .local
+            .backprop(model, &embedded, mine, chunk, global * v)?;
         let scalars = ranks.all_gather_u64(&[ce_total.to_bits(), u64::from(stop)], &vec![2; n])?;
         let ce_sum = scalars
             .chunks(2)
