@@ -531,6 +531,81 @@ mod with_mpi {
         same_losses(&whole, &killed);
     }
 
+    /// SIGTERM to rank 1 alone: the ranks agree on the stop in the step's collectives, so
+    /// both stop after the same step, rank 0 writes the checkpoint, every rank exits with
+    /// 143, and `--resume` ends with the weights of an uninterrupted run.
+    #[test]
+    fn a_stop_request_to_one_rank_stops_every_rank_at_one_checkpoint() {
+        let Some(mpirun) = mpirun() else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let args = |out: &Path| {
+            let mut a = short_run(out, &["--distributed", "mpi"]);
+            a[5] = "128".into(); // --limit: 4 steps of 32 per epoch
+            a[7] = "40".into(); // --epochs
+            a[9] = "32".into(); // --batch-size
+            a
+        };
+        let whole = dir.path().join("whole");
+        mpi_ok(&mpirun, 2, &strs(&args(&whole)));
+        let stopped = dir.path().join("stopped");
+        let mut job = launcher(&mpirun)
+            .args(["-np", "2", BIN])
+            .args(args(&stopped))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let first = stopped.join("checkpoints/epoch-0001/state.json");
+        let mut pid = None;
+        while pid.is_none() {
+            assert!(
+                job.try_wait().unwrap().is_none(),
+                "the job ended before the stop"
+            );
+            if first.is_file() {
+                pid = rank_pid(1, s(&stopped));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.unwrap().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = job.wait_with_output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        // Both ranks stopped at the same step, with the checkpoint rank 0 wrote.
+        let stops: Vec<&str> = err
+            .lines()
+            .filter(|l| l.starts_with("interrupted in epoch"))
+            .collect();
+        assert_eq!(stops.len(), 2, "{err}");
+        assert_eq!(stops[0], stops[1], "{err}");
+        assert!(stops[0].contains("-batch-"), "{err}");
+        assert!(
+            !stopped.join("report.json").exists(),
+            "the run finished before the stop"
+        );
+        mpi_ok(
+            &mpirun,
+            2,
+            &[
+                "pretrain",
+                "-q",
+                "--distributed",
+                "mpi",
+                "--resume",
+                s(&stopped),
+            ],
+        );
+        assert_eq!(
+            safetensors(&whole.join("model.safetensors")),
+            safetensors(&stopped.join("model.safetensors"))
+        );
+        same_losses(&whole, &stopped);
+    }
+
     /// Ranks started with different settings all fail, naming the rank; nothing is written.
     #[test]
     fn ranks_with_different_settings_fail_naming_the_rank() {
