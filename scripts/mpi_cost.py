@@ -6,15 +6,17 @@ Per step, each of N ranks sends:
     each rank adds its segment in rank order) followed by an MPI_Allgatherv of the summed
     segments: the bytes of a ring all-reduce;
   - projections: (N - 1) / N * 4 * B * V * P bytes (MPI_Allgatherv, as a ring all-gather),
-    plus the labels, (N - 1) / N * 8 * B bytes.
+    plus the labels, (N - 1) / N * 8 * B bytes;
+  - dL/dz: (N - 1) / N * 4 * B * V * P bytes (the reduce-scatter of the loss's parts:
+    each rank computes the loss rows of its share of the anchors).
 Transfer time = bytes / bandwidth; latency (2 (N - 1) messages of a few microseconds) is
 left out.
 
 Scaling efficiency at a fixed global batch (strong scaling), no overlap of communication
 and computation (the gradient sum starts after the backward pass):
-  T(N) = B * V / (N * r) + t_loss + t_comm(N),   E(N) = T(1) / (N * T(N)),
+  T(N) = B * V / (N * r) + t_loss / N + t_comm(N),   E(N) = T(1) / (N * T(N)),
 with r the views per second of one process and t_loss the tiled loss over the whole global
-batch, which every rank computes. The "100x" rows scale r and t_loss by 100 (a node 100 times
+batch, whose anchor rows the ranks share. The "100x" rows scale r and t_loss by 100 (a node 100 times
 faster than this CPU, communication unchanged).
 
 Usage: python3 scripts/mpi_cost.py [R18_VIEWS_PER_S R50_VIEWS_PER_S T_LOSS_S]
@@ -46,7 +48,7 @@ NODES = [2, 4, 8, 16, 32, 64]
 
 def sent(params, n):
     grads = 2 * (n - 1) / n * 4 * params
-    proj = (n - 1) / n * (4 * B * V * P + 8 * B)
+    proj = (n - 1) / n * (2 * 4 * B * V * P + 8 * B)
     return grads, proj
 
 
@@ -55,11 +57,12 @@ def main():
     r18, r50, t_loss = args if len(args) == 3 else (54.0, 18.1, 0.216)
     rates = {"ResNet-18": r18, "ResNet-50": r50}
     print(f"B = {B}, V = {V}, P = {P}; t_loss = {t_loss:.3f} s")
-    print("| model | params | MB sent per rank per step, N -> inf (gradients + projections) "
+    print("| model | params | MB sent per rank per step, N -> inf (gradients + projections "
+          "and dL/dz) "
           "| ring all-reduce, 10 Gbit/s | 100 Gbit/s |")
     for name, params in MODELS.items():
         g = 2 * 4 * params
-        pr = 4 * B * V * P + 8 * B
+        pr = 2 * 4 * B * V * P + 8 * B
         t10 = g / LINKS["10 Gbit/s"]
         t100 = g / LINKS["100 Gbit/s"]
         print(f"| {name} | {params:,} | {g / 1e6:.1f} + {pr / 1e6:.2f} | {t10 * 1e3:.0f} ms "
@@ -76,7 +79,7 @@ def main():
                 effs = []
                 for n in NODES:
                     g, pr = sent(params, n)
-                    tn = B * V / (n * r) + loss + (g + pr) / bw
+                    tn = B * V / (n * r) + loss / n + (g + pr) / bw
                     effs.append(t1 / (n * tn))
                 print(f"| {name} | {link} | " + " | ".join(f"{e:.0%}" for e in effs) + " |")
         print()

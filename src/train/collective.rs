@@ -34,6 +34,19 @@ pub trait Collective {
     /// A length that MPI cannot address, or lengths that differ across ranks.
     fn sum_in_rank_order(&self, local: &[f32]) -> Result<Vec<f32>, TrainError>;
 
+    /// This rank's segment of the element-wise sum of every rank's `local` (all of one
+    /// length, cut into consecutive segments of `counts[r]` values for rank `r`), added in
+    /// rank order like [`Self::sum_in_rank_order`]: a reduce-scatter.
+    ///
+    /// # Errors
+    /// A length that MPI cannot address, lengths that differ across ranks, or counts that
+    /// do not add up to the length.
+    fn sum_segment_in_rank_order(
+        &self,
+        local: &[f32],
+        counts: &[usize],
+    ) -> Result<Vec<f32>, TrainError>;
+
     /// Rank 0's `bytes` on every rank (the others' are ignored).
     ///
     /// # Errors

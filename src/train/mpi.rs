@@ -125,11 +125,26 @@ impl Collective for Ranks {
         self.gather(local, counts)
     }
 
-    /// A reduce-scatter by `MPI_Alltoallv` (rank `r` receives every rank's segment `r` and
-    /// adds them in rank order), then `MPI_Allgatherv` of the summed segments: the bytes
-    /// sent per rank are those of a ring all-reduce, `2 (N - 1) / N` times the buffer, and
-    /// the order of the additions is fixed by this code, not by MPI's choice of algorithm.
+    /// A reduce-scatter ([`Collective::sum_segment_in_rank_order`]) into equal segments,
+    /// then `MPI_Allgatherv` of the summed segments: the bytes sent per rank are those of a
+    /// ring all-reduce, `2 (N - 1) / N` times the buffer, and the order of the additions is
+    /// fixed by this code, not by MPI's choice of algorithm.
     fn sum_in_rank_order(&self, local: &[f32]) -> Result<Vec<f32>, TrainError> {
+        let n = local.len();
+        let segments: Vec<usize> = (0..self.size)
+            .map(|r| shard_range(n, self.size, r).len())
+            .collect();
+        let sum = self.sum_segment_in_rank_order(local, &segments)?;
+        self.gather(&sum, &segments)
+    }
+
+    /// By `MPI_Alltoallv`: rank `r` receives segment `r` of every rank's buffer and adds
+    /// them in rank order.
+    fn sum_segment_in_rank_order(
+        &self,
+        local: &[f32],
+        counts: &[usize],
+    ) -> Result<Vec<f32>, TrainError> {
         let (n, size) = (local.len(), self.size);
         let lengths = self.gather(&[n as u64], &vec![1; size])?;
         if let Some(r) = lengths.iter().position(|&l| l != n as u64) {
@@ -138,9 +153,13 @@ impl Collective for Ranks {
                 lengths[r], self.rank
             )));
         }
-        let segments: Vec<usize> = (0..size).map(|r| shard_range(n, size, r).len()).collect();
-        let mine = segments[self.rank];
-        let (send_counts, send_displs) = partition(&segments)?;
+        if counts.len() != size || counts.iter().sum::<usize>() != n {
+            return Err(TrainError::Collective(format!(
+                "segments {counts:?} do not cut {n} values into {size} parts"
+            )));
+        }
+        let mine = counts[self.rank];
+        let (send_counts, send_displs) = partition(counts)?;
         let (recv_counts, recv_displs) = partition(&vec![mine; size])?;
         let mut received = vec![0.0f32; mine * size];
         {
@@ -154,7 +173,7 @@ impl Collective for Ranks {
                 *s += *x;
             }
         }
-        self.gather(&sum, &segments)
+        Ok(sum)
     }
 
     fn broadcast_bytes(&self, bytes: Vec<u8>) -> Result<Vec<u8>, TrainError> {

@@ -10,9 +10,12 @@
 //! 2. Shard sizes, labels and projections are all-gathered in rank order, so every rank
 //!    holds the global `[B, V, P]` batch, sample-major, exactly as the in-process path
 //!    concatenates its devices' shards.
-//! 3. Every rank runs the tiled loss over the whole global batch (the same values on every
-//!    rank, so every rank agrees on the loss and on a divergence), and back-propagates the
-//!    rows of `dL/dz` of its own projections through its model.
+//! 3. Each rank runs the tiled loss for its contiguous share of the global batch's anchor
+//!    rows (every anchor still contrasts with the whole batch); the parts of `dL/dz` are
+//!    summed in rank order, each rank receiving the rows of its own samples (a
+//!    reduce-scatter), and the parts of the loss are gathered and added in rank order, so
+//!    every rank agrees on the loss. Each rank back-propagates the rows of `dL/dz` of its
+//!    own projections through its model.
 //! 4. The parameter gradients are summed over ranks in rank order
 //!    ([`Collective::sum_in_rank_order`]), as the in-process path accumulates its devices'
 //!    gradients, so every rank gets the same bits and takes the same optimiser step: no
@@ -37,7 +40,8 @@ use super::distributed::DataParallel;
 use super::pretrain::PretrainModel;
 use super::pretrain_config::Method;
 use crate::data::batcher::Batch;
-use crate::loss::{Positives, Queue, SupConLossConfig, tiled_supcon_with_queue};
+use crate::data::batcher::shard_range;
+use crate::loss::{Positives, Queue, SupConLossConfig, anchor_count, tiled_supcon_rows};
 
 /// What a step over the ranks computed besides the gradients.
 #[derive(Clone, Debug, PartialEq)]
@@ -114,7 +118,6 @@ impl<'a> RankedStep<'a> {
             .map(|s| s as usize)
             .collect();
         let global: usize = sizes.iter().sum();
-        let offset: usize = sizes[..rank].iter().sum();
         let labels: Vec<usize> = ranks
             .all_gather_u64(
                 &shard.labels.iter().map(|&l| l as u64).collect::<Vec<_>>(),
@@ -131,7 +134,10 @@ impl<'a> RankedStep<'a> {
             Method::Supcon => Positives::Labels(&labels),
             Method::Simclr => Positives::Instance,
         };
-        let out = tiled_supcon_with_queue(
+        // Each rank takes its share of the anchor rows; the parts of dL/dz are summed in
+        // rank order, each rank receiving the rows of its own samples (a reduce-scatter).
+        let anchors = shard_range(anchor_count(loss, global, v), n, rank);
+        let out = tiled_supcon_rows(
             loss,
             &features,
             [global, v, p],
@@ -139,13 +145,16 @@ impl<'a> RankedStep<'a> {
             queue,
             cap_seed,
             256,
+            Some(anchors),
         )?;
-        let mine = &out.grad[offset * v * p..(offset + b) * v * p]; // [b_r, V, P]
+        let mine = ranks.sum_segment_in_rank_order(&out.grad, &counts)?; // [b_r, V, P]
+        let losses = ranks.all_gather_u64(&[out.loss.to_bits()], &vec![1; n])?;
+        let loss_value = losses.iter().fold(0.0, |sum, &l| sum + f64::from_bits(l));
 
         // Pass 2 on this rank's devices, then the sum over ranks.
         let (grads, ce_total) = self
             .local
-            .backprop(model, &embedded, mine, chunk, global * v)?;
+            .backprop(model, &embedded, &mine, chunk, global * v)?;
         let scalars = ranks.all_gather_u64(&[ce_total.to_bits(), u64::from(stop)], &vec![2; n])?;
         let ce_sum = scalars
             .chunks(2)
@@ -159,7 +168,7 @@ impl<'a> RankedStep<'a> {
         Ok((
             grads,
             RankedLoss {
-                loss: out.loss,
+                loss: loss_value,
                 ce_loss,
                 samples: global,
                 stop,
