@@ -179,3 +179,66 @@ fn tiled_and_plain_agree_on_edge_cases() {
         .unwrap_err();
     assert!(err.to_string().contains("memory bank: NaN"), "{err}");
 }
+
+/// The loss over a partition of the anchor rows (one part per MPI rank) adds up to the
+/// whole batch's loss and gradient, in both contrast modes; rows beyond the anchors are
+/// refused.
+#[test]
+fn anchor_row_parts_add_up_to_the_whole_batch() {
+    use supcon::loss::{anchor_count, tiled_supcon_rows};
+    let (batch, views, dim) = (7, 2, 5);
+    let features: Vec<f32> = (0..batch * views * dim)
+        .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
+        .collect();
+    let labels: Vec<usize> = (0..batch).map(|i| i % 3).collect();
+    for mode in [ContrastMode::All, ContrastMode::One] {
+        let config = SupConLossConfig {
+            contrast_mode: mode,
+            ..SupConLossConfig::default()
+        };
+        let shape = [batch, views, dim];
+        let whole =
+            tiled_supcon(&config, &features, shape, Positives::Labels(&labels), 0, 3).unwrap();
+        let anchors = anchor_count(&config, batch, views);
+        let cuts = [0, anchors / 3, anchors / 2 + 1, anchors];
+        let (mut loss, mut grad) = (0.0, vec![0.0f32; features.len()]);
+        for part in cuts.windows(2) {
+            let out = tiled_supcon_rows(
+                &config,
+                &features,
+                shape,
+                Positives::Labels(&labels),
+                None,
+                0,
+                3,
+                Some(part[0]..part[1]),
+            )
+            .unwrap();
+            loss += out.loss;
+            grad.iter_mut().zip(&out.grad).for_each(|(g, x)| *g += x);
+        }
+        assert!(
+            close(loss, whole.loss, 1e-12, 1e-12),
+            "{loss} vs {}",
+            whole.loss
+        );
+        for (a, b) in grad.iter().zip(&whole.grad) {
+            assert!(
+                close(f64::from(*a), f64::from(*b), 1e-5, 1e-7),
+                "{a} vs {b}"
+            );
+        }
+        let err = tiled_supcon_rows(
+            &config,
+            &features,
+            shape,
+            Positives::Labels(&labels),
+            None,
+            0,
+            3,
+            Some(0..anchors + 1),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("anchor rows"), "{err}");
+    }
+}

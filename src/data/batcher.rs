@@ -181,6 +181,16 @@ pub fn shuffled_order(len: usize, seed: u64, epoch: u64) -> Vec<usize> {
     order
 }
 
+/// Part `part` of `len` items split into `parts` contiguous shards whose sizes differ by
+/// at most one, larger shards first (shards are empty when `len < parts`). The shards of
+/// a global batch over data-parallel devices and MPI ranks.
+pub fn shard_range(len: usize, parts: usize, part: usize) -> std::ops::Range<usize> {
+    let parts = parts.max(1);
+    let (base, extra) = (len / parts, len % parts);
+    let start = part * base + part.min(extra);
+    start..start + base + usize::from(part < extra)
+}
+
 /// Augments samples into multi-view, normalised, view-major [`Batch`]es on its
 /// own rayon thread pool.
 pub struct MultiViewBatcher {
@@ -394,6 +404,8 @@ pub struct EpochLoader {
     drop_last: bool,
     shuffle: bool,
     prefetch: usize,
+    /// `(part, parts)`: yield only this contiguous shard of every batch.
+    shard: Option<(usize, usize)>,
 }
 
 impl EpochLoader {
@@ -425,6 +437,7 @@ impl EpochLoader {
             drop_last,
             shuffle: true,
             prefetch: Self::DEFAULT_PREFETCH,
+            shard: None,
         })
     }
 
@@ -439,6 +452,15 @@ impl EpochLoader {
     /// one the consumer holds.
     pub fn with_prefetch(mut self, prefetch: usize) -> Self {
         self.prefetch = prefetch.max(1);
+        self
+    }
+
+    /// Yields only shard `part` of `parts` ([`shard_range`]) of every batch: an MPI rank's
+    /// share of the global batch. Epochs, batch counts and the shuffle stay those of the
+    /// whole batch, and the shard's images are bit for bit those of the whole batch's
+    /// rows (views are seeded per dataset image).
+    pub fn with_shard(mut self, part: usize, parts: usize) -> Self {
+        self.shard = Some((part, parts));
         self
     }
 
@@ -492,7 +514,10 @@ impl EpochLoader {
             .chunks(self.batch_size)
             .filter(|c| !self.drop_last || c.len() == self.batch_size)
             .skip(start)
-            .map(<[usize]>::to_vec)
+            .map(|c| match self.shard {
+                Some((part, parts)) => c[shard_range(c.len(), parts, part)].to_vec(),
+                None => c.to_vec(),
+            })
             .collect();
         let remaining = chunks.len();
         let (tx, rx) = sync_channel(self.prefetch);
@@ -600,6 +625,15 @@ mod tests {
         }
         // Swapping coordinates must not collide.
         assert_ne!(first(1, 2, 3, 4), first(1, 2, 4, 3));
+    }
+
+    #[test]
+    fn shard_ranges_cover_in_order_larger_first() {
+        let sizes: Vec<usize> = (0..3).map(|r| shard_range(8, 3, r).len()).collect();
+        assert_eq!(sizes, vec![3, 3, 2]);
+        assert_eq!(shard_range(8, 3, 2), 6..8);
+        assert_eq!(shard_range(2, 3, 2), 2..2);
+        assert_eq!(shard_range(12, 1, 0), 0..12);
     }
 
     #[test]

@@ -82,4 +82,7 @@ mod tiled;
 pub use error::LossError;
 pub use positives::{PairSpec, Positives, QueueSpec};
 pub use supcon::{ContrastMode, SupConLoss, SupConLossConfig, Variant};
-pub use tiled::{DEFAULT_BLOCK, Queue, TiledOutput, tiled_supcon, tiled_supcon_with_queue};
+pub use tiled::{
+    DEFAULT_BLOCK, Queue, TiledOutput, anchor_count, tiled_supcon, tiled_supcon_rows,
+    tiled_supcon_with_queue,
+};

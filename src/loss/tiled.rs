@@ -78,6 +78,43 @@ pub fn tiled_supcon_with_queue(
     cap_seed: u64,
     block: usize,
 ) -> Result<TiledOutput, LossError> {
+    tiled_supcon_rows(
+        config, features, shape, positives, queue, cap_seed, block, None,
+    )
+}
+
+/// The number of anchors of a batch: `batch * views` (contrast mode `all`) or `batch`
+/// (`one`): the rows [`tiled_supcon_rows`] splits.
+pub fn anchor_count(config: &SupConLossConfig, batch: usize, views: usize) -> usize {
+    match config.contrast_mode {
+        ContrastMode::All => batch * views,
+        ContrastMode::One => batch,
+    }
+}
+
+/// [`tiled_supcon_with_queue`] over the anchors `rows` only (anchor `a` is view
+/// `a / batch` of sample `a % batch`; `None`: all of them): the loss terms of those anchors
+/// and their contribution to the gradient, both divided by the number of all anchors, so
+/// that over a partition of the anchors (one part per process) the sums are the loss and
+/// gradient of the whole batch, up to float rounding.
+///
+/// # Shapes
+/// - `features`: `[batch, views, dim]`; `queue.embeddings`: `[K, dim]`.
+/// - output gradient: `[batch, views, dim]` (every sample's, from these anchors).
+///
+/// # Errors
+/// As [`tiled_supcon_with_queue`]; `rows` beyond the anchors.
+#[allow(clippy::too_many_arguments)]
+pub fn tiled_supcon_rows(
+    config: &SupConLossConfig,
+    features: &[f32],
+    shape: [usize; 3],
+    positives: Positives<'_>,
+    queue: Option<Queue<'_>>,
+    cap_seed: u64,
+    block: usize,
+    rows: Option<std::ops::Range<usize>>,
+) -> Result<TiledOutput, LossError> {
     let [batch, views, dim] = shape;
     if batch == 0 {
         return Err(LossError::EmptyBatch);
@@ -149,9 +186,16 @@ pub fn tiled_supcon_with_queue(
     let mut grad_z = vec![0.0f32; mb * dim];
     let mut g = vec![0.0f32; block.min(anchors) * m];
     let mut loss = 0.0f64;
+    let range = rows.unwrap_or(0..anchors);
+    if range.start > range.end || range.end > anchors {
+        return Err(LossError::Shape(format!(
+            "anchor rows {}..{}: the batch has {anchors} anchors",
+            range.start, range.end
+        )));
+    }
 
-    for start in (0..anchors).step_by(block) {
-        let rows = block.min(anchors - start);
+    for start in range.clone().step_by(block) {
+        let rows = block.min(range.end - start);
         let g = &mut g[..rows * m];
         let z_rows = &z[start * dim..(start + rows) * dim];
         // logits [rows, M] = Z_rows Z^T / tau

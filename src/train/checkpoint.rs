@@ -133,7 +133,9 @@ pub enum CheckpointError {
 }
 
 /// Writes a checkpoint for `state.epoch` and returns its directory. `extra` writes any
-/// further state into the directory before it is marked complete.
+/// further state into the directory before it is marked complete. Through a
+/// [follower](RunDir::follower) nothing is written: the directory is the one the writing
+/// process writes.
 ///
 /// # Errors
 /// Any I/O error, naming the file; an earlier checkpoint stays intact.
@@ -145,6 +147,9 @@ pub fn save<M: Module>(
     extra: &dyn Fn(&Path) -> Result<(), String>,
 ) -> Result<PathBuf, CheckpointError> {
     let dir = run.checkpoint_dir_at(state.epoch, state.batch);
+    if !run.writes() {
+        return Ok(dir);
+    }
     fs::create_dir_all(&dir).map_err(|source| RunDirError::Io {
         path: dir.clone(),
         source,

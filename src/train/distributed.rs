@@ -54,9 +54,9 @@ pub fn shard(batch: &Batch, parts: usize) -> Result<Vec<Batch>, TrainError> {
     }
     let image = batch.channels * batch.height * batch.width;
     let mut out = Vec::with_capacity(parts);
-    let mut start = 0;
     for r in 0..parts {
-        let len = b / parts + usize::from(r < b % parts);
+        let rows = crate::data::batcher::shard_range(b, parts, r);
+        let (start, len) = (rows.start, rows.len());
         let mut images = Vec::with_capacity(batch.views * len * image);
         for v in 0..batch.views {
             let first = (v * b + start) * image;
@@ -72,7 +72,6 @@ pub fn shard(batch: &Batch, parts: usize) -> Result<Vec<Batch>, TrainError> {
             height: batch.height,
             width: batch.width,
         });
-        start += len;
     }
     Ok(out)
 }
@@ -164,11 +163,53 @@ impl DataParallel {
         cap_seed: u64,
         chunk: Option<usize>,
     ) -> Result<(GradientsParams, ChunkedLoss), TrainError> {
+        let (b, v) = (batch.batch_size, batch.views);
+        let embedded = self.embed(model, batch, chunk)?;
+        let p = embedded.dim;
+        let out = tiled_supcon_with_queue(
+            loss,
+            &embedded.features,
+            [b, v, p],
+            positives,
+            queue,
+            cap_seed,
+            256,
+        )?;
+        let rows = b * v;
+        let (grads, ce_total) = self.backprop(model, &embedded, &out.grad, chunk, rows)?;
+        let ce_loss = model.classifier.as_ref().map(|_| ce_total / rows as f64);
+        Ok((
+            grads,
+            ChunkedLoss {
+                loss: out.loss,
+                ce_loss,
+                projections: to_view_major(&embedded.features, b, v, p),
+            },
+        ))
+    }
+
+    /// Pass 1: refreshes every replica from `model`, splits `batch` into one shard per
+    /// device and embeds every shard without autodiff, all devices at once.
+    ///
+    /// # Shapes
+    /// - `batch.images`: `[views * batch, C, H, W]`, view-major.
+    /// - the returned features: `[batch, views, P]`, sample-major: the concatenation of
+    ///   the shards' projections.
+    ///
+    /// # Errors
+    /// Fewer samples than devices, `chunk == Some(0)`, non-finite projections,
+    /// architecture mismatches.
+    pub fn embed(
+        &mut self,
+        model: &PretrainModel,
+        batch: &Batch,
+        chunk: Option<usize>,
+    ) -> Result<Embedded, TrainError> {
         if chunk == Some(0) {
             return Err(TrainError::Config("chunk = 0: expected at least 1".into()));
         }
         let shards = shard(batch, self.workers.len())?;
-        let (b, v) = (batch.batch_size, batch.views);
+        let v = batch.views;
         // Refresh every replica and embedder with the model's current weights.
         for worker in &mut self.workers {
             if let Some(replica) = worker.replica.take() {
@@ -201,28 +242,52 @@ impl DataParallel {
         // Gather: shard r's samples are global samples offset_r.., so the sample-major
         // global batch is the concatenation of the shards' sample-major projections.
         let mut features = Vec::new();
-        let mut p = 0;
+        let mut dim = 0;
         for (result, s) in embedded.into_iter().zip(&shards) {
-            let (rows, dim) = result?;
-            p = dim;
-            features.extend(to_sample_major(&rows, s.batch_size, v, dim));
+            let (rows, p) = result?;
+            dim = p;
+            features.extend(to_sample_major(&rows, s.batch_size, v, p));
         }
-        let out =
-            tiled_supcon_with_queue(loss, &features, [b, v, p], positives, queue, cap_seed, 256)?;
+        Ok(Embedded {
+            shards,
+            features,
+            dim,
+        })
+    }
 
-        // Pass 2: each device back-propagates the gradient of its own projections.
+    /// Pass 2: each device back-propagates the rows of `grad` of its own shard's
+    /// projections; the devices' gradients are summed on the first device, in device
+    /// order. `ce_rows` is the number of rows the joint cross-entropy is a mean over.
+    /// Returns the gradients and the sum over rows of the cross-entropy.
+    ///
+    /// # Shapes
+    /// - `grad`: `dL/dz` of `embedded`'s batch, `[batch, views, P]`, sample-major.
+    ///
+    /// # Errors
+    /// A device worker failing, architecture mismatches.
+    pub fn backprop(
+        &self,
+        model: &PretrainModel,
+        embedded: &Embedded,
+        grad: &[f32],
+        chunk: Option<usize>,
+        ce_rows: usize,
+    ) -> Result<(GradientsParams, f64), TrainError> {
+        let shards = &embedded.shards;
+        let p = embedded.dim;
+        let v = shards.first().map_or(1, |s| s.views);
+        let chunk_of = |s: &Batch| chunk.unwrap_or(s.views * s.batch_size);
         let mut offsets = Vec::with_capacity(shards.len());
         let mut offset = 0;
-        for s in &shards {
+        for s in shards {
             offsets.push(offset);
             offset += s.batch_size;
         }
         let slice = |r: usize| {
             let s = &shards[r];
             let range = offsets[r] * v * p..(offsets[r] + s.batch_size) * v * p;
-            to_view_major(&out.grad[range], s.batch_size, v, p)
+            to_view_major(&grad[range], s.batch_size, v, p)
         };
-        let rows = b * v;
         let main = self.workers[0].device.clone();
         let backprop: Vec<Result<(GradientsParams, f64), TrainError>> =
             std::thread::scope(|scope| {
@@ -238,7 +303,7 @@ impl DataParallel {
                                 return Err(TrainError::Worker("it has no replica".into()));
                             };
                             let (grads, ce) =
-                                backprop_pass(replica, s, &g, p, chunk_of(s), rows, &w.device)?;
+                                backprop_pass(replica, s, &g, p, chunk_of(s), ce_rows, &w.device)?;
                             Ok((grads.to_device(main, replica), ce))
                         })
                     })
@@ -250,7 +315,7 @@ impl DataParallel {
                     &g0,
                     p,
                     chunk_of(&shards[0]),
-                    rows,
+                    ce_rows,
                     &main,
                 )];
                 out.extend(handles.into_iter().map(join));
@@ -273,16 +338,18 @@ impl DataParallel {
             }
             let _ = w.embedder.valid();
         }
-        let ce_loss = model.classifier.as_ref().map(|_| ce_total / rows as f64);
-        Ok((
-            accumulator.grads(),
-            ChunkedLoss {
-                loss: out.loss,
-                ce_loss,
-                projections: to_view_major(&features, b, v, p),
-            },
-        ))
+        Ok((accumulator.grads(), ce_total))
     }
+}
+
+/// Pass 1's result: the shards of a batch (one per device) and their projections.
+pub struct Embedded {
+    /// The batch's shards, in device order.
+    pub shards: Vec<Batch>,
+    /// The projections, `[batch, views, P]`, sample-major (shard after shard).
+    pub features: Vec<f32>,
+    /// The projection size `P`.
+    pub dim: usize,
 }
 
 /// The result of a device thread; a panic there becomes an error, not a crash.

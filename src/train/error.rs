@@ -48,6 +48,28 @@ pub enum TrainError {
     /// retrained, resumed, or changed during the probe); the message names the files.
     #[error("{0}")]
     StaleEncoder(String),
+    /// The ranks of a multi-process job (MPI) were started with different settings or
+    /// data; every rank reports the same.
+    #[error(
+        "rank {rank} of {ranks} has another {what} than rank 0 (hash {theirs:016x}, rank 0: \
+         {root:016x}); start every rank with the same flags, files and data"
+    )]
+    RanksDiffer {
+        /// The first rank that differs from rank 0.
+        rank: usize,
+        /// Ranks in the job.
+        ranks: usize,
+        /// What differs (`configuration`, `data`, ...).
+        what: String,
+        /// That rank's hash.
+        theirs: u64,
+        /// Rank 0's hash.
+        root: u64,
+    },
+    /// A collective operation of a multi-process job could not be done; the message says
+    /// which.
+    #[error("MPI: {0}")]
+    Collective(String),
     /// The data cannot be converted to the encoder's input; the message names the data.
     #[error("{0}")]
     Conversion(String),

@@ -107,7 +107,8 @@ impl Record {
 #[derive(Debug)]
 pub struct MetricsLog {
     path: PathBuf,
-    file: File,
+    /// `None`: records are discarded (an MPI rank that does not write the run).
+    file: Option<File>,
 }
 
 impl MetricsLog {
@@ -121,7 +122,15 @@ impl MetricsLog {
             .append(true)
             .open(&path)
             .map_err(io_err(&path))?;
-        Ok(Self { path, file })
+        Ok(Self {
+            path,
+            file: Some(file),
+        })
+    }
+
+    /// A log that discards its records (another process writes `path`).
+    pub fn discard(path: PathBuf) -> Self {
+        Self { path, file: None }
     }
 
     /// Appends one record as a line.
@@ -129,11 +138,13 @@ impl MetricsLog {
     /// # Errors
     /// I/O errors naming the file.
     pub fn record(&mut self, record: &Record) -> Result<(), RunDirError> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
         let mut line = record.to_line();
         line.push('\n');
-        self.file
-            .write_all(line.as_bytes())
-            .and_then(|()| self.file.flush())
+        file.write_all(line.as_bytes())
+            .and_then(|()| file.flush())
             .map_err(io_err(&self.path))
     }
 }

@@ -8,6 +8,7 @@
 pub mod applies;
 pub mod checkpoint;
 pub mod chunked;
+pub mod collective;
 pub mod data_drift;
 pub mod distributed;
 mod error;
@@ -21,6 +22,8 @@ pub mod manifest;
 pub mod memory_bank;
 pub mod metrics;
 pub mod metrics_log;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod optim;
 pub mod options;
 pub mod params;
@@ -28,6 +31,7 @@ pub mod pretrain;
 pub mod pretrain_config;
 pub mod pretrain_model;
 mod progress;
+pub mod ranked;
 pub mod run_dir;
 pub mod schedule;
 pub mod setup;

@@ -21,10 +21,12 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint;
 use super::chunked::embed_pass;
+use super::collective::{Collective, agree};
 use super::distributed::DataParallel;
 use super::init::{announce_init, init_encoder};
 use super::manifest::{MadeFrom, RunKind};
 use super::memory_bank::{MemoryBank, ema_update};
+use super::ranked::RankedStep;
 use super::run_dir::RunDir;
 use super::setup::{check_batch, images, labels_per_view, train_loader};
 use super::trainer::{self, LoopSettings, Stage, StepOutput};
@@ -83,11 +85,37 @@ pub fn pretrain(
     out: &Path,
     opts: &RunOptions,
 ) -> Result<PretrainReport, TrainError> {
-    crate::outputs::check_dir(
-        out,
-        &crate::outputs::Inputs::new([], config.data.dataset_dir()),
-    )?;
+    pretrain_job(config, out, opts, None)
+}
+
+/// [`pretrain`] as one process of a job of several (`ranks`, one global batch; `None`:
+/// alone). Every rank must be given the same configuration (checked); rank 0 alone writes
+/// `out`.
+///
+/// # Errors
+/// As [`pretrain`]; [`TrainError::RanksDiffer`] when the ranks' configurations or data
+/// differ.
+pub fn pretrain_job(
+    config: &PretrainConfig,
+    out: &Path,
+    opts: &RunOptions,
+    ranks: Option<&dyn Collective>,
+) -> Result<PretrainReport, TrainError> {
+    let writes = ranks.is_none_or(|r| r.rank() == 0);
+    if let Some(ranks) = ranks {
+        agree(ranks, "configuration", &job_identity(config, out))?;
+    }
+    if writes {
+        crate::outputs::check_dir(
+            out,
+            &crate::outputs::Inputs::new([], config.data.dataset_dir()),
+        )?;
+    }
     let data = config.data.load(config.seed)?;
+    // Every rank has read its data before rank 0 creates the run directory.
+    if let Some(ranks) = ranks {
+        agree_on_data(ranks, &data)?;
+    }
     let mut config = config.clone();
     // Input channels (and the MLP's input size) come from the data, then validate.
     config.model = adapt_model_config(config.model, data.shape());
@@ -96,14 +124,39 @@ pub fn pretrain(
     config.init = config.init.as_ref().map(EncoderInit::absolute);
     super::init::check_init(config.init.as_ref(), &config.model.encoder)?;
     check_contrast(&config, &data)?;
-    let run = RunDir::create(out)?;
+    let run = if writes {
+        RunDir::create(out)?
+    } else {
+        RunDir::follower(out)
+    };
     run.write_json("config.json", &config)?;
     run.write_manifest(
         RunKind::Pretrain,
         MadeFrom::training(&config.data.spec, config.init.as_ref()),
     )?;
     run.write_json("data.json", &data.summary())?;
-    run_pretrain(&config, &run, None, opts).map_err(|e| super::interrupt::resumable(e, run.path()))
+    run_pretrain(&config, &run, None, opts, ranks)
+        .map_err(|e| super::interrupt::resumable(e, run.path()))
+}
+
+/// Checks that every rank loaded the same data (its summary: name, sizes, classes,
+/// normalisation).
+///
+/// # Errors
+/// [`TrainError::RanksDiffer`]; collective errors.
+fn agree_on_data(
+    ranks: &dyn Collective,
+    data: &crate::data::LoadedDataset,
+) -> Result<(), TrainError> {
+    let summary = serde_json::to_vec(&data.summary()).unwrap_or_default();
+    agree(ranks, "data", &summary)
+}
+
+/// What every rank of a job must agree on: the configuration and the run directory.
+fn job_identity(config: &PretrainConfig, run: &Path) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(config).unwrap_or_default();
+    bytes.extend(run.as_os_str().as_encoded_bytes());
+    bytes
 }
 
 /// Continues stage 1 in `run` from its newest complete checkpoint, with the run's own
@@ -112,27 +165,94 @@ pub fn pretrain(
 /// # Errors
 /// A missing or incompatible run, or any error of [`pretrain`].
 pub fn resume_pretrain(run: &Path, opts: &RunOptions) -> Result<PretrainReport, TrainError> {
-    let run = RunDir::open_locked(run)?;
+    resume_pretrain_job(run, opts, None)
+}
+
+/// [`resume_pretrain`] as one process of a job of several (`ranks`; `None`: alone): every
+/// rank loads rank 0's newest complete checkpoint, which it must be able to read at the
+/// same path (a shared file system). A run resumes with the number of processes it was
+/// started with.
+///
+/// # Errors
+/// As [`resume_pretrain`]; another number of ranks than the run's; ranks that see another
+/// `config.json`.
+pub fn resume_pretrain_job(
+    run: &Path,
+    opts: &RunOptions,
+    ranks: Option<&dyn Collective>,
+) -> Result<PretrainReport, TrainError> {
+    let dir = run;
+    let run = match ranks {
+        Some(r) if r.rank() != 0 => {
+            let run = RunDir::follower(dir);
+            // Reads only; names the file when this rank cannot see the run.
+            RunDir::open(dir)?;
+            run
+        }
+        _ => RunDir::open_locked(dir)?,
+    };
     let mut config: PretrainConfig = run.read_json("config.json")?;
+    if let Some(ranks) = ranks {
+        agree(ranks, "configuration", &job_identity(&config, dir))?;
+    }
     config.validate()?;
-    let last = checkpoint::resume_point(&run)?;
+    let now = ranks.map(|r| r.size());
+    if config.mpi_ranks != now {
+        let was = match config.mpi_ranks {
+            Some(n) => format!(
+                "over MPI with {n} ranks; resume it with `mpirun -np {n} supcon pretrain --distributed mpi --resume {}`",
+                dir.display()
+            ),
+            None => format!(
+                "in one process; resume it without mpirun and --distributed: `supcon pretrain --resume {}`",
+                dir.display()
+            ),
+        };
+        return Err(TrainError::Config(format!(
+            "{}: the run was trained {was} (its BatchNorm groups and shards depend on the \
+             number of ranks)",
+            dir.display()
+        )));
+    }
+    let last = match ranks {
+        None => checkpoint::resume_point(&run)?,
+        Some(ranks) => {
+            // Rank 0 picks the checkpoint (and tidies the run); every rank loads it.
+            let name = if ranks.rank() == 0 {
+                checkpoint::resume_point(&run)?
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            let name = ranks.broadcast_bytes(name.into_bytes())?;
+            let name = String::from_utf8_lossy(&name).into_owned();
+            (!name.is_empty()).then(|| PathBuf::from(name))
+        }
+    };
     opts.apply_resume_device(&run, &mut config, |c, device| {
         c.device = device;
         c.devices.clear();
     })?;
-    run_pretrain(&config, &run, last, opts)
+    run_pretrain(&config, &run, last, opts, ranks)
 }
 
-fn run_pretrain(
-    config: &PretrainConfig,
+fn run_pretrain<'a>(
+    config: &'a PretrainConfig,
     run: &RunDir,
     resume_from: Option<PathBuf>,
     opts: &RunOptions,
+    ranks: Option<&'a dyn Collective>,
 ) -> Result<PretrainReport, TrainError> {
     let started = Instant::now();
     config.device.check()?;
     let device = config.device.autodiff_device();
     let data = config.data.load(config.seed)?;
+    if let Some(ranks) = ranks {
+        agree_on_data(ranks, &data)?;
+    }
+    // Rank 0 of a job speaks for it; the others print only errors.
+    let quiet = opts.quiet || !run.writes();
     if config.joint && config.method == Method::Simclr {
         return Err(TrainError::Config(
             "--joint needs labels; it cannot be combined with --method simclr".into(),
@@ -152,14 +272,16 @@ fn run_pretrain(
         )?;
         Ok::<_, TrainError>(model)
     })?;
-    announce_init(&init_report, opts.quiet);
+    if run.writes() {
+        announce_init(&init_report, quiet);
+    }
     let optim = config.optimizer.init();
     let bank = MemoryBank::new(config.memory_bank, model.net.projection_dim());
     // Tiled and chunked steps (gradient caching), on one device or a global batch split
     // over several: with one device, `DataParallel` is exactly `chunked_gradients`.
     let tiled =
         config.chunk.is_some() || config.loss_impl == LossImpl::Tiled || !config.devices.is_empty();
-    let parallel = if tiled {
+    let parallel = if tiled || ranks.is_some() {
         let choices = match config.devices.as_slice() {
             [] => std::slice::from_ref(&config.device),
             many => many,
@@ -176,6 +298,11 @@ fn run_pretrain(
     } else {
         None
     };
+    // Over MPI ranks: each rank's share of the global batch, on its devices.
+    let (parallel, ranked) = match (ranks, parallel) {
+        (Some(ranks), Some(local)) => (None, Some(RankedStep::new(ranks, local, device.clone()))),
+        (_, parallel) => (parallel, None),
+    };
     // The key encoder starts as an exact, independent copy (its own parameters, never
     // tracked), so the online model's parameters are untouched.
     let key = match config.momentum_encoder {
@@ -188,7 +315,7 @@ fn run_pretrain(
     };
     // Written if missing (a run killed before writing it); a resumed run must see the same data.
     run.check_data(&data.summary())?;
-    let loader = train_loader(
+    let mut loader = train_loader(
         &data,
         &config.augment,
         config.views,
@@ -196,12 +323,18 @@ fn run_pretrain(
         config.seed,
         config.data.threads,
     )?;
+    if let Some(ranks) = ranks {
+        loader = loader.with_shard(ranks.rank(), ranks.size());
+    }
     let mut stage = PretrainStage {
         config,
         loss_fn: config.loss.init()?,
         ce: CrossEntropyLossConfig::new().init(&device),
         device,
         parallel,
+        ranked,
+        stop: false,
+        global_labels: None,
         bank,
         key,
         projections: None,
@@ -211,7 +344,7 @@ fn run_pretrain(
         batch_size: config.batch_size,
         schedule: &config.schedule,
         checkpoint_every: Some(config.checkpoint_every),
-        quiet: opts.quiet,
+        quiet,
     };
     let trained = trainer::train(
         &mut stage,
@@ -222,9 +355,11 @@ fn run_pretrain(
         resume_from,
         &settings,
     )?;
-    save_weights(&trained.model.net, run.file("model.safetensors"))?;
-    if let Some(classifier) = &trained.model.classifier {
-        save_weights(classifier, run.file("classifier.safetensors"))?;
+    if run.writes() {
+        save_weights(&trained.model.net, run.file("model.safetensors"))?;
+        if let Some(classifier) = &trained.model.classifier {
+            save_weights(classifier, run.file("classifier.safetensors"))?;
+        }
     }
     let report = PretrainReport {
         run: run.path().to_path_buf(),
@@ -238,7 +373,8 @@ fn run_pretrain(
 }
 
 /// Stage 1's step in every variant, and the state it keeps between steps: the memory
-/// bank, the momentum (key) encoder, the replicas of a multi-device step.
+/// bank, the momentum (key) encoder, the replicas of a multi-device step, this rank's step
+/// of a global batch over MPI ranks.
 pub struct PretrainStage<'a> {
     config: &'a PretrainConfig,
     device: Device,
@@ -246,6 +382,13 @@ pub struct PretrainStage<'a> {
     ce: CrossEntropyLoss,
     /// Tiled, chunked and multi-device steps (`None`: plain autodiff).
     parallel: Option<DataParallel>,
+    /// This rank's step of a global batch over MPI ranks.
+    ranked: Option<RankedStep<'a>>,
+    /// Whether the ranks agreed, in the last step, to stop.
+    stop: bool,
+    /// The labels of the last step's global batch over MPI ranks (each rank's batch is
+    /// its shard), queued with its projections.
+    global_labels: Option<Vec<usize>>,
     bank: MemoryBank,
     /// The EMA key encoder that fills the bank (MoCo-style).
     key: Option<SupConModel>,
@@ -345,6 +488,33 @@ impl Stage for PretrainStage<'_> {
             Method::Supcon => Some(self.bank.labels()),
             Method::Simclr => None,
         };
+        if let Some(ranked) = self.ranked.as_mut() {
+            let queue = (!self.bank.is_empty()).then(|| Queue {
+                embeddings: self.bank.embeddings(),
+                labels: queue_labels,
+            });
+            let (grads, out) = ranked.gradients(
+                model,
+                batch,
+                self.config.method,
+                &self.config.loss,
+                queue,
+                step as u64,
+                self.config.chunk,
+                super::interrupt::requested(),
+            )?;
+            self.stop = out.stop;
+            if self.config.memory_bank > 0 {
+                self.projections = Some(out.projections);
+                self.global_labels = Some(out.labels);
+            }
+            return Ok(StepOutput {
+                grads,
+                loss: out.loss,
+                ce_loss: out.ce_loss,
+                images: out.samples * batch.views,
+            });
+        }
         let (out, projections) = if let Some(parallel) = self.parallel.as_mut() {
             let queue = (!self.bank.is_empty()).then(|| Queue {
                 embeddings: self.bank.embeddings(),
@@ -373,20 +543,36 @@ impl Stage for PretrainStage<'_> {
         Ok(out)
     }
 
+    fn stop_requested(&self) -> bool {
+        match self.ranked {
+            Some(_) => self.stop,
+            None => super::interrupt::requested(),
+        }
+    }
+
     fn after_update(&mut self, model: &PretrainModel, batch: &Batch) -> Result<(), TrainError> {
         if self.config.memory_bank == 0 {
             return Ok(());
         }
-        let labels = per_view_labels(batch);
+        let labels = match self.global_labels.take() {
+            Some(global) => (0..batch.views)
+                .flat_map(|_| global.iter().copied())
+                .collect(),
+            None => per_view_labels(batch),
+        };
         let rows = match (self.key.take(), self.config.momentum_encoder) {
             (Some(k), Some(m)) => {
                 // MoCo order: update the key encoder, then embed the batch with it.
                 let k = ema_update(k, &model.net, m)?;
                 // [V*B, P], view-major; `chunk` views at a time like the step.
                 let chunk = self.config.chunk.unwrap_or(batch.batch_size * batch.views);
-                let (rows, _) = embed_pass(&k, batch, chunk, &self.device)?;
+                let (rows, p) = embed_pass(&k, batch, chunk, &self.device)?;
                 self.key = Some(k);
-                rows
+                // Over MPI ranks, `batch` is this rank's shard: gather every rank's keys.
+                match &self.ranked {
+                    Some(ranked) => ranked.gather_rows(&rows, batch.batch_size, batch.views, p)?,
+                    None => rows,
+                }
             }
             _ => self.projections.take().unwrap_or_default(),
         };

@@ -111,6 +111,11 @@ pub struct PretrainConfig {
     /// Initial encoder weights (`torchvision:FILE`, see [`crate::model::init`]); `None`
     /// (the default) initialises at random. Read when the run starts, not on resume.
     pub init: Option<EncoderInit>,
+    /// Trained by this many MPI ranks with one global batch (`mpirun -np N supcon
+    /// pretrain --distributed mpi`, see [`super::ranked`]); `None` (the default): by one
+    /// process. A run resumes with the same number of ranks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mpi_ranks: Option<usize>,
 }
 
 /// The most views per image a run accepts (the paper uses 2).
@@ -180,6 +185,7 @@ impl Default for PretrainConfig {
             momentum_encoder: None,
             devices: Vec::new(),
             init: None,
+            mpi_ranks: None,
         }
     }
 }
@@ -267,6 +273,9 @@ impl PretrainConfig {
                 )));
             }
         }
+        if let Some(ranks) = self.mpi_ranks {
+            self.check_mpi(ranks)?;
+        }
         self.optimizer.validate().map_err(TrainError::Config)?;
         self.schedule
             .validate(self.epochs)
@@ -282,6 +291,24 @@ impl PretrainConfig {
             model.encoder.input_dim = Some(1);
         }
         model.validate()?;
+        Ok(())
+    }
+}
+
+impl PretrainConfig {
+    /// Checks that a batch can be split over `ranks` MPI ranks and their devices.
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] naming the flags.
+    fn check_mpi(&self, ranks: usize) -> Result<(), TrainError> {
+        let devices = self.devices.len().max(1);
+        if ranks == 0 || ranks * devices > self.batch_size {
+            return Err(TrainError::Config(format!(
+                "{ranks} MPI ranks of {devices} device(s) each for a batch of {}: expected at \
+                 most {} devices in all (at least one sample per device)",
+                self.batch_size, self.batch_size
+            )));
+        }
         Ok(())
     }
 }

@@ -79,6 +79,9 @@ const OTHER_OUTPUTS: [(&str, &str); 3] = [
 pub struct RunDir {
     root: PathBuf,
     lock: Option<std::sync::Arc<DirLock>>,
+    /// Whether this process writes the run's files: false for the ranks of an MPI job
+    /// other than rank 0 ([`Self::follower`]).
+    writes: bool,
 }
 
 impl RunDir {
@@ -107,6 +110,7 @@ impl RunDir {
         Ok(Self {
             root,
             lock: Some(std::sync::Arc::new(lock)),
+            writes: true,
         })
     }
 
@@ -137,7 +141,28 @@ impl RunDir {
                 ),
             });
         }
-        Ok(Self { root, lock: None })
+        Ok(Self {
+            root,
+            lock: None,
+            writes: true,
+        })
+    }
+
+    /// The run directory `root` as seen by a process that trains with the one that writes
+    /// it (an MPI rank other than rank 0): every write through it ([`Self::write_json`],
+    /// the manifest, `data.json`, the metrics log, checkpoints) is skipped; reads go to
+    /// `root`.
+    pub fn follower(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            lock: None,
+            writes: false,
+        }
+    }
+
+    /// Whether this process writes the run's files (not a [`Self::follower`]).
+    pub fn writes(&self) -> bool {
+        self.writes
     }
 
     /// The directory.
@@ -155,6 +180,9 @@ impl RunDir {
     /// # Errors
     /// I/O errors naming the file.
     pub fn write_manifest(&self, kind: RunKind, made_from: MadeFrom) -> Result<(), RunDirError> {
+        if !self.writes {
+            return Ok(());
+        }
         Manifest::new(kind, made_from).write(&self.root)
     }
 
@@ -163,6 +191,9 @@ impl RunDir {
     /// # Errors
     /// I/O errors naming the file.
     pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), RunDirError> {
+        if !self.writes {
+            return Ok(());
+        }
         write_json(&self.file(name), value)
     }
 
@@ -176,11 +207,15 @@ impl RunDir {
 
     /// Records `summary` as the run's `data.json` when it has none (a new run, or one killed
     /// before writing it); otherwise checks that the data loaded now is the data recorded,
-    /// so that a resumed run cannot silently continue on other data.
+    /// so that a resumed run cannot silently continue on other data. A follower checks
+    /// nothing (its data is compared with rank 0's instead).
     ///
     /// # Errors
     /// [`RunDirError::DataChanged`] when they differ; I/O and JSON errors.
     pub fn check_data(&self, summary: &DataSummary) -> Result<(), RunDirError> {
+        if !self.writes {
+            return Ok(());
+        }
         let path = self.file("data.json");
         if !path.is_file() {
             return self.write_json("data.json", summary);
@@ -202,11 +237,14 @@ impl RunDir {
         })
     }
 
-    /// Opens the metrics log for appending.
+    /// Opens the metrics log for appending (a follower's discards its records).
     ///
     /// # Errors
     /// I/O errors naming the file.
     pub fn metrics(&self) -> Result<MetricsLog, RunDirError> {
+        if !self.writes {
+            return Ok(MetricsLog::discard(self.file("metrics.jsonl")));
+        }
         MetricsLog::open(self.file("metrics.jsonl"))
     }
 

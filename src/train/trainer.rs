@@ -15,6 +15,9 @@
 //!   that resumes;
 //! - checkpoints every `checkpoint_every` epochs and after the last.
 //!
+//! Only a process that writes the run ([`RunDir::writes`]) writes files: the other ranks
+//! of an MPI job run the same loop through a [follower](RunDir::follower) `RunDir`.
+//!
 //! The shape follows burn-train's split of a `TrainStep` (here [`Stage::step`]) from the
 //! `Learner` that drives it; burn-train itself is not used because its checkpointer and
 //! data loaders cannot resume mid-epoch bit for bit.
@@ -89,6 +92,13 @@ pub trait Stage {
     fn after_update(&mut self, model: &Self::Model, batch: &Self::Batch) -> Result<(), TrainError> {
         let _ = (model, batch);
         Ok(())
+    }
+
+    /// Whether to stop at a checkpoint after the step just taken. Default: a stop request
+    /// of this process (Ctrl-C, SIGTERM). A stage of several processes (MPI ranks)
+    /// answers what they agreed on in the step, so that every rank stops at the same one.
+    fn stop_requested(&self) -> bool {
+        interrupt::requested()
     }
 
     /// Writes the stage's own state into a checkpoint directory, before it is marked
@@ -196,7 +206,9 @@ pub fn train<S: Stage, D: BatchSource<Batch = S::Batch>>(
         let (m, o, state) = checkpoint::load(&dir, model, optim)?;
         (model, optim) = (m, o);
         stage.load_extra(&dir)?;
-        truncate_metrics(&run.file("metrics.jsonl"), state.epoch, state.step)?;
+        if run.writes() {
+            truncate_metrics(&run.file("metrics.jsonl"), state.epoch, state.step)?;
+        }
         at = state;
         last_checkpoint = Some(dir);
     }
@@ -259,7 +271,7 @@ pub fn train<S: Stage, D: BatchSource<Batch = S::Batch>>(
             count += 1;
             at = LoopState::within_epoch(epoch, step + 1, at.loss, count, sum);
             if let Some(run) = run
-                && interrupt::requested()
+                && stage.stop_requested()
             {
                 let dir = save(stage, run, &model, &optim, &at)?;
                 progress.finish();

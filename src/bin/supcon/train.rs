@@ -69,9 +69,21 @@ pub struct PretrainArgs {
     /// Continue the run in DIR from its last complete checkpoint (uses its config.json)
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
+    /// Train one global batch over the processes of a job: mpi (launch with
+    /// `mpirun -np N supcon pretrain --distributed mpi --out DIR ...`; needs a build with
+    /// `--features mpi`)
+    #[arg(long, value_name = "ENGINE")]
+    distributed: Option<Distributed>,
     /// No progress bars
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// How a command trains over several processes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Distributed {
+    /// MPI ranks (`mpirun`, Slurm's `srun --mpi=pmix`)
+    Mpi,
 }
 
 impl PretrainArgs {
@@ -178,6 +190,9 @@ pub fn pretrain(args: PretrainArgs) -> Result<()> {
         resume_device: args.train.device,
     };
     refuse_with_resume(args.resume.as_deref(), &args.given())?;
+    if args.distributed == Some(Distributed::Mpi) {
+        return pretrain_mpi(&args, &opts);
+    }
     let report = match &args.resume {
         Some(dir) => {
             resume_pretrain(dir, &opts).with_context(|| format!("resuming {}", dir.display()))?
@@ -197,6 +212,51 @@ pub fn pretrain(args: PretrainArgs) -> Result<()> {
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
+}
+
+/// `supcon pretrain --distributed mpi`: this process is one rank of an MPI job; rank 0
+/// prints the report.
+#[cfg(feature = "mpi")]
+fn pretrain_mpi(args: &PretrainArgs, opts: &RunOptions) -> Result<()> {
+    let report = match &args.resume {
+        Some(dir) => supcon::train::mpi::run(|ranks| {
+            supcon::train::pretrain::resume_pretrain_job(dir, opts, Some(ranks))
+        })
+        .with_context(|| format!("resuming {}", dir.display()))?,
+        None => {
+            let Some(out) = args.out.as_deref() else {
+                bail!(
+                    "--distributed mpi needs --out DIR (or --resume DIR): every rank must name \
+                     the same run directory"
+                );
+            };
+            let mut config = args.config()?;
+            check_applies(
+                &args.given(),
+                &config.optimizer,
+                &config.schedule,
+                Some(config.method),
+            )?;
+            supcon::train::mpi::run(|ranks| {
+                config.mpi_ranks = Some(supcon::train::collective::Collective::size(ranks));
+                supcon::train::pretrain::pretrain_job(&config, out, opts, Some(ranks))
+            })?
+        }
+    };
+    if let Some(report) = report {
+        println!("{}", serde_json::to_string(&report)?);
+    }
+    Ok(())
+}
+
+/// Without the `mpi` feature, `--distributed mpi` says how to get it.
+#[cfg(not(feature = "mpi"))]
+fn pretrain_mpi(_: &PretrainArgs, _: &RunOptions) -> Result<()> {
+    bail!(
+        "--distributed mpi: this supcon was built without MPI; install OpenMPI \
+         (openmpi-bin libopenmpi-dev) and libclang-dev, then build with \
+         `cargo build --release --features mpi`"
+    )
 }
 
 #[derive(Args, Debug)]
