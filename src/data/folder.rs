@@ -304,7 +304,7 @@ fn file_kind(t: &std::fs::FileType) -> &'static str {
 /// `image` crate's default limits apply (at most 512 MiB per decoded image), so a
 /// header claiming a huge image is an error, not an allocation. A JPEG or PNG file whose
 /// stream stops before its end marker (a file cut short) is refused, though the decoder
-/// would fill in the missing part ([`super::complete`]).
+/// would fill in the missing part (see `data::complete`).
 ///
 /// # Errors
 /// A message when the bytes are empty, truncated or not a decodable image.

@@ -5,7 +5,7 @@
 //!
 //! The step of every variant (plain autodiff, tiled, chunked, over several devices, with a
 //! memory bank and a momentum encoder, joint) is [`PretrainStage`]'s; the loop around it
-//! is the [`trainer`](super::trainer)'s. The configuration lives in
+//! is the [`super::trainer`]'s. The configuration lives in
 //! [`pretrain_config`](super::pretrain_config), the module in
 //! [`pretrain_model`](super::pretrain_model).
 
