@@ -1213,3 +1213,27 @@ fn data_with_shots_and_limit_says_limit_applies_after_shots() {
     assert_eq!(summary(&out)["train_count"], 30);
     assert!(!err.contains("note"), "{err}");
 }
+
+#[test]
+fn distributed_training_is_refused_by_the_commands_that_train_in_one_process() {
+    // Only `pretrain` trains over MPI ranks; the others say so rather than train alone
+    // on every rank of an `mpirun` job.
+    for args in [
+        &["train-ce", "--distributed", "mpi", "--data", "builtin"][..],
+        &["linear", "--distributed", "mpi", "--encoder", "nowhere"][..],
+        &["finetune", "--distributed", "mpi", "--encoder", "nowhere"][..],
+    ] {
+        let err = fails_naming(
+            args,
+            &[
+                "--distributed mpi is not offered",
+                &format!("`supcon {}`", args[0]),
+                "supcon pretrain --distributed mpi",
+            ],
+        );
+        assert!(
+            !err.contains("nowhere"),
+            "refused before any input is read: {err}"
+        );
+    }
+}

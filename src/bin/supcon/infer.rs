@@ -536,12 +536,16 @@ pub struct FinetuneArgs {
     /// Continue the run in DIR from its last complete checkpoint (uses its config.json)
     #[arg(long, value_name = "DIR", conflicts_with_all = ["encoder", "config"])]
     resume: Option<PathBuf>,
+    /// Not offered here: only `pretrain` trains over MPI ranks (refused with a message)
+    #[arg(long, value_name = "ENGINE", hide = true)]
+    distributed: Option<crate::train::Distributed>,
     /// No progress bars
     #[arg(long, short)]
     quiet: bool,
 }
 
 pub fn finetune(args: FinetuneArgs) -> Result<()> {
+    crate::train::single_process("finetune", args.distributed)?;
     let opts = RunOptions {
         quiet: args.quiet,
         resume_device: args.train.device,

@@ -79,6 +79,21 @@ pub struct PretrainArgs {
     quiet: bool,
 }
 
+/// Refuses `--distributed` for a command that trains in one process.
+///
+/// # Errors
+/// Naming the flag, the command and the one that trains over MPI ranks.
+pub fn single_process(command: &str, distributed: Option<Distributed>) -> Result<()> {
+    if distributed.is_some() {
+        anyhow::bail!(
+            "--distributed mpi is not offered for `supcon {command}`: it trains in one process \
+             (run it without mpirun); over MPI ranks only `supcon pretrain --distributed mpi` \
+             trains, one global contrastive batch"
+        );
+    }
+    Ok(())
+}
+
 /// How a command trains over several processes.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Distributed {
@@ -275,6 +290,9 @@ pub struct LinearArgs {
     /// Continue the interrupted probe in DIR from its checkpoint (uses its config.json)
     #[arg(long, value_name = "DIR", conflicts_with = "encoder")]
     resume: Option<PathBuf>,
+    /// Not offered here: only `pretrain` trains over MPI ranks (refused with a message)
+    #[arg(long, value_name = "ENGINE", hide = true)]
+    distributed: Option<Distributed>,
     /// No progress bars
     #[arg(long, short)]
     quiet: bool,
@@ -324,6 +342,7 @@ fn linear_config(args: &LinearArgs, encoder: &Path) -> LinearConfig {
 }
 
 pub fn linear(args: LinearArgs) -> Result<()> {
+    single_process("linear", args.distributed)?;
     let mut flags = args.data.given();
     flags.extend(args.train.given());
     refuse_with_resume(args.resume.as_deref(), &flags)?;
@@ -377,12 +396,16 @@ pub struct SupervisedArgs {
     /// Continue the run in DIR from its last complete checkpoint
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
+    /// Not offered here: only `pretrain` trains over MPI ranks (refused with a message)
+    #[arg(long, value_name = "ENGINE", hide = true)]
+    distributed: Option<Distributed>,
     /// No progress bars
     #[arg(long, short)]
     quiet: bool,
 }
 
 pub fn supervised(args: SupervisedArgs) -> Result<()> {
+    single_process("train-ce", args.distributed)?;
     let opts = RunOptions {
         quiet: args.quiet,
         resume_device: args.train.device,
