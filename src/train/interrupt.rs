@@ -151,9 +151,9 @@ pub(crate) fn resumable(err: TrainError, run: &Path) -> TrainError {
         TrainError::Stopped(s) | TrainError::Data(crate::data::DataError::Stopped(s)) => s,
         other => return other,
     };
-    match super::run_dir::resume_command(run) {
-        Ok(resume) => TrainError::StoppedResumable { stopped, resume },
-        Err(_) => TrainError::Stopped(stopped),
+    TrainError::StoppedResumable {
+        stopped,
+        resume: super::run_dir::resume_command(run),
     }
 }
 

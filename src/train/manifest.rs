@@ -8,7 +8,6 @@
 //! infers the kind from the files the directory holds (the one place that still looks at
 //! which fields a `config.json` has).
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -210,13 +209,10 @@ fn legacy_kind(dir: &Path) -> Result<RunKind, RunDirError> {
     }
 }
 
-/// Whether `dir` holds a manifest (written by this version or a later one).
-pub fn has_manifest(dir: &Path) -> bool {
-    fs::metadata(dir.join(MANIFEST)).is_ok_and(|m| m.is_file())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     #[test]
@@ -230,7 +226,7 @@ mod tests {
         Manifest::new(RunKind::Linear, made.clone())
             .write(dir.path())
             .unwrap();
-        assert!(has_manifest(dir.path()));
+        assert!(dir.path().join(MANIFEST).is_file());
         let m = read_manifest(dir.path()).unwrap();
         assert_eq!(m.kind, RunKind::Linear);
         assert_eq!(m.format_version, MANIFEST_VERSION);

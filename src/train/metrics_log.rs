@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::json_files::RunDirError;
+use super::json_files::{RunDirError, io_err};
 use crate::fsutil::write_atomic;
 
 /// One line of `metrics.jsonl`.
@@ -146,13 +146,6 @@ impl MetricsLog {
         file.write_all(line.as_bytes())
             .and_then(|()| file.flush())
             .map_err(io_err(&self.path))
-    }
-}
-
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunDirError + '_ {
-    move |source| RunDirError::Io {
-        path: path.to_path_buf(),
-        source,
     }
 }
 

@@ -30,7 +30,7 @@ pub fn check_finished(dir: &Path, weights: &str) -> Result<(), RunDirError> {
     {
         return Ok(());
     }
-    let resume = resume_command(dir)?;
+    let resume = resume_command(dir);
     let newest = fs::read_dir(dir.join("checkpoints"))
         .into_iter()
         .flatten()
@@ -51,18 +51,16 @@ pub fn check_finished(dir: &Path, weights: &str) -> Result<(), RunDirError> {
 }
 
 /// The command that continues the run in `dir`: `supcon STAGE --resume DIR`, the stage
-/// told by its `config.json`, or `supcon run --resume OUT` for a stage of `supcon run`.
-///
-/// # Errors
-/// An unreadable `config.json`, naming it.
-pub fn resume_command(dir: &Path) -> Result<String, RunDirError> {
+/// told by its manifest (`train-ce` when it cannot be told), or `supcon run --resume OUT`
+/// for a stage of `supcon run`.
+pub fn resume_command(dir: &Path) -> String {
     let stage = super::manifest::read_manifest(dir).map_or("train-ce", |m| m.kind.command());
-    Ok(match dir.parent() {
+    match dir.parent() {
         Some(p) if p.join("run.json").is_file() => {
             format!("supcon run --resume {}", p.display())
         }
         _ => format!("supcon {stage} --resume {}", dir.display()),
-    })
+    }
 }
 
 /// Files that mark a directory as the output of a command other than a training stage.
