@@ -242,3 +242,51 @@ fn anchor_row_parts_add_up_to_the_whole_batch() {
         assert!(err.to_string().contains("anchor rows"), "{err}");
     }
 }
+
+/// The loss and gradient are the same bits on any number of threads, and from run to run:
+/// the rows' loss terms are added in row order, not by a parallel reduction whose order
+/// follows the thread count and work stealing. Blocks of 64 rows over 320 anchors make
+/// several parallel passes, each with rows split across threads.
+#[test]
+fn tiled_is_bit_identical_on_any_thread_count() {
+    let (b, v, d) = (160, 2, 32);
+    let mut state = 7u64;
+    let x: Vec<f32> = (0..b * v * d)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect();
+    let labels: Vec<usize> = (0..b).map(|i| (i * 7) % 10).collect();
+    let cfg = SupConLossConfig::default().with_temperature(0.1);
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| tiled_supcon(&cfg, &x, [b, v, d], Positives::Labels(&labels), 0, 64))
+            .unwrap()
+    };
+    let one = run(1);
+    assert!(one.loss.is_finite() && one.loss > 0.0, "loss {}", one.loss);
+    for threads in [2, 3, 4, 2, 3, 4] {
+        let other = run(threads);
+        assert_eq!(
+            other.loss.to_bits(),
+            one.loss.to_bits(),
+            "loss on {threads} threads: {} against {} on one",
+            other.loss,
+            one.loss
+        );
+        assert!(
+            other
+                .grad
+                .iter()
+                .zip(&one.grad)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "gradient on {threads} threads differs from one thread's"
+        );
+    }
+}

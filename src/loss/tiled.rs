@@ -186,6 +186,9 @@ pub fn tiled_supcon_rows(
     let mut grad_z = vec![0.0f32; mb * dim];
     let mut g = vec![0.0f32; block.min(anchors) * m];
     let mut loss = 0.0f64;
+    // Each row's loss term, added in row order after the parallel pass: a parallel `sum`
+    // would add in an order that depends on the thread count and on work stealing.
+    let mut terms = vec![0.0f64; block.min(anchors)];
     let range = rows.unwrap_or(0..anchors);
     if range.start > range.end || range.end > anchors {
         return Err(LossError::Shape(format!(
@@ -203,17 +206,18 @@ pub fn tiled_supcon_rows(
             g, dim, z_rows, false, &z, true, rows, m, dim, inv_tau, false,
         );
         // Per row: loss term, and the logits turned into dL/dlogits in place.
-        loss += g
-            .par_chunks_mut(m)
+        let terms = &mut terms[..rows];
+        g.par_chunks_mut(m)
+            .zip(terms.par_iter_mut())
             .enumerate()
-            .map_init(
+            .for_each_init(
                 || (vec![0.0f32; m], vec![false; m]),
-                |(w, keep), (r, row)| {
+                |(w, keep), (r, (row, term))| {
                     spec.fill_row(start + r, w, keep);
-                    row_grad(row, w, keep, config.variant, config.scale(), coef)
+                    *term = row_grad(row, w, keep, config.variant, config.scale(), coef);
                 },
-            )
-            .sum::<f64>();
+            );
+        loss += terms.iter().sum::<f64>();
         // grad_Z[batch] += G[:, batch]^T Z_rows / tau ; grad_Z[rows] += G Z / tau
         // (queue columns get no gradient: only the first `mb` columns of G are used).
         matmul(
