@@ -80,6 +80,7 @@ mod tests {
             pixels: vec![0, 255, 51, 51, 255, 0, 51, 51],
             labels: vec![0, 1],
             class_names: vec!["a".into(), "b".into()],
+            stream: None,
         };
         let (m, s) = channel_mean_std(&ds);
         assert!((m[0] - 0.5).abs() < 1e-6 && (s[0] - 0.5).abs() < 1e-6);
