@@ -206,3 +206,120 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// `pretrain` on a streamed folder (2 epochs of 3 steps, MLP encoder), its arguments.
+fn pretrain_args<'a>(spec: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "pretrain",
+        "--data",
+        spec,
+        "--model",
+        "mlp",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--checkpoint-every",
+        "1",
+        "--threads",
+        "2",
+        "--out",
+        out,
+        "-q",
+    ]
+}
+
+#[test]
+fn pretrain_linear_and_eval_run_on_a_streamed_folder() {
+    use common::{ok, s, step_losses};
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("photos");
+    write_folder(&dir, 3, 10, 20);
+    let spec = format!("folder:{}?size=12&cache=none", s(&dir));
+    let run = t.path().join("pre");
+    ok(&pretrain_args(&spec, s(&run)));
+    let losses = step_losses(&run);
+    assert_eq!(losses.len(), 6, "2 epochs of 24 / 8 steps");
+    assert!(losses.iter().all(|(_, l)| l.is_finite() && *l > 0.0));
+    let config = std::fs::read_to_string(run.join("config.json")).unwrap();
+    assert!(config.contains("cache=none"), "{config}");
+    let lin = t.path().join("lin");
+    let out = ok(&[
+        "linear",
+        "--encoder",
+        s(&run),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--out",
+        s(&lin),
+        "-q",
+    ]);
+    assert!(out.contains("top1"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lin.join("report.json")).unwrap()).unwrap();
+    let top1 = report["test"]["top1"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&top1), "{report}");
+    let eval = ok(&[
+        "eval",
+        "--model",
+        s(&lin),
+        "--out",
+        s(&t.path().join("eval.json")),
+    ]);
+    assert!(
+        eval.contains("top-1") && eval.contains("6 test images"),
+        "{eval}"
+    );
+}
+
+#[test]
+fn a_file_gone_mid_run_keeps_a_checkpoint_and_resumes_exactly() {
+    use common::{ok, s, step_losses};
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("photos");
+    // 660 images: 528 training images, more than the 512 the start-up statistics read,
+    // so one can vanish after start-up and before its batch.
+    write_folder(&dir, 3, 220, 8);
+    let spec = format!("folder:{}?size=8&cache=none", s(&dir));
+    let data = load(&spec);
+    let n = data.train.len();
+    assert_eq!(n, 528);
+    let sampled: Vec<usize> = (0..512).map(|k| k * n / 512).collect();
+    let unsampled = (0..n).find(|i| !sampled.contains(i)).unwrap();
+    let stream = data.train.stream.as_ref().unwrap();
+    let victim = std::path::PathBuf::from(stream.describe(unsampled));
+    let bytes = std::fs::read(&victim).unwrap();
+    let args = |out: &std::path::Path| {
+        let mut a = pretrain_args(&spec, s(out))
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        a[8] = "176".into(); // --batch-size: 3 steps per epoch
+        a
+    };
+    let whole = t.path().join("whole");
+    ok(&args(&whole));
+    let losses = step_losses(&whole);
+    assert_eq!(losses.len(), 6);
+    // Cut short after its header: listed at start-up, undecodable when its batch comes.
+    std::fs::write(&victim, &bytes[..bytes.len() - 2]).unwrap(); // no end marker
+    let broken = t.path().join("broken");
+    let o = common::supcon(&args(&broken));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains(s(&victim)) && err.contains("checkpoint saved in"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("supcon pretrain --resume {}", s(&broken))),
+        "{err}"
+    );
+    let done = step_losses(&broken);
+    assert!(done.len() < 6 && losses.starts_with(&done), "{done:?}");
+    std::fs::write(&victim, &bytes).unwrap();
+    ok(&["pretrain", "--resume", s(&broken), "-q"]);
+    assert_eq!(step_losses(&broken), losses);
+}

@@ -14,7 +14,7 @@ use supcon::train::{DataConfig, Decay, OptimizerConfig, OptimizerKind, ScheduleC
 /// Which data.
 #[derive(Args, Debug, Clone, Default)]
 pub struct DataArgs {
-    /// Dataset spec: builtin | cifar10:DIR | cifar100:DIR | idx:DIR | folder:DIR [default:
+    /// Dataset spec: builtin | cifar10:DIR | cifar100:DIR | idx:DIR | folder:DIR | shards:DIR [default:
     /// builtin; linear, finetune, predict and embed: the source run's data]
     #[arg(long, value_name = "SPEC")]
     pub data: Option<String>,
