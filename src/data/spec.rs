@@ -45,7 +45,7 @@ use super::loaded::LoadedDataset;
 use super::shards::{ShardOptions, load_shards};
 use super::stats::{
     CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, FASHION_MNIST_MEAN, FASHION_MNIST_STD,
-    channel_mean_std,
+    channel_mean_std, mean_std_from_sums, pixel_sums,
 };
 use super::subset::validate;
 
@@ -206,23 +206,29 @@ fn sample_mean_std(train: &ImageDataset) -> Result<(Vec<f32>, Vec<f32>), DataErr
     };
     let n = train.len();
     let take = n.min(STATS_SAMPLE);
-    let picks: Vec<usize> = (0..take).map(|k| k * n / take.max(1)).collect();
-    let decoded: Vec<Result<Vec<u8>, _>> =
-        picks.par_iter().map(|&i| stream.eval_pixels(i)).collect();
-    let mut pixels = Vec::with_capacity(take * train.image_size());
-    for px in decoded {
-        match px {
-            Ok(px) => pixels.extend_from_slice(&px),
+    let (c, plane) = (train.channels, train.height * train.width);
+    // Each image's sums, not its pixels, are kept: memory stays one image per thread.
+    let sums: Vec<Result<(Vec<u64>, Vec<u64>), _>> = (0..take)
+        .into_par_iter()
+        .map(|k| {
+            stream
+                .eval_pixels(k * n / take.max(1))
+                .map(|px| pixel_sums(&px, c, plane))
+        })
+        .collect();
+    let (mut sum, mut sq, mut images) = (vec![0u64; c], vec![0u64; c], 0);
+    for s in sums {
+        match s {
+            Ok((s, q)) => {
+                sum.iter_mut().zip(&s).for_each(|(a, b)| *a += b);
+                sq.iter_mut().zip(&q).for_each(|(a, b)| *a += b);
+                images += 1;
+            }
             Err(e) if stream.skip_bad() => stream.note_skipped(&e),
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(channel_mean_std(&ImageDataset {
-        pixels,
-        stream: None,
-        labels: Vec::new(),
-        ..train.clone()
-    }))
+    Ok(mean_std_from_sums(&sum, &sq, images * plane))
 }
 
 /// Validates both splits and checks that they agree.
