@@ -323,3 +323,23 @@ fn a_file_gone_mid_run_keeps_a_checkpoint_and_resumes_exactly() {
     ok(&["pretrain", "--resume", s(&broken), "-q"]);
     assert_eq!(step_losses(&broken), losses);
 }
+
+#[test]
+fn each_rank_reads_only_its_shard_of_the_global_batch() {
+    let t = tempfile::tempdir().unwrap();
+    write_folder(t.path(), 2, 6, 16);
+    let data = load(&format!("folder:{}?size=8&cache=none", t.path().display()));
+    let whole = train_loader(&data, 2, 8);
+    let first = whole.iter(0).next().unwrap().unwrap();
+    // Remove the last image of rank 1's half of the first global batch: rank 0 never
+    // reads it, rank 1 names it.
+    let stream = data.train.stream.as_ref().unwrap();
+    let gone = stream.describe(first.indices[7]);
+    std::fs::remove_file(&gone).unwrap();
+    let rank = |r| train_loader(&data, 2, 8).with_shard(r, 2);
+    let b0 = rank(0).iter(0).next().unwrap().unwrap();
+    assert_eq!(b0.indices, first.indices[..4]);
+    assert_eq!(b0.view(1, 3), first.view(1, 3));
+    let e = rank(1).iter(0).next().unwrap().unwrap_err().to_string();
+    assert!(e.contains(&gone), "{e}");
+}
