@@ -138,11 +138,11 @@ pub enum TrainError {
     },
     /// An image could not be read mid-epoch (a streamed dataset's file vanished, turned
     /// unreadable or failed to decode); a checkpoint was saved before the batch that
-    /// needed it, and `resume` continues from it once the file is fixed or removed.
+    /// needed it, and `resume` continues from it, bit for bit, once the file is readable
+    /// again.
     #[error(
-        "{reason}; in epoch {epoch} after step {step}: checkpoint saved in {}; after fixing \
-         or removing the file (or with skip_bad=true in the dataset spec) continue with: \
-         {resume}",
+        "{reason}; in epoch {epoch} after step {step}: checkpoint saved in {}; once the \
+         file is readable again, continue with: {resume}",
         .checkpoint.display()
     )]
     DataFailed {
