@@ -218,6 +218,60 @@ struct Listed {
     skipped: usize,
 }
 
+/// The samples of a shard as `(image member, label member)` indices, in the order their
+/// first member appears (WebDataset keys: a file name up to its first dot).
+///
+/// # Errors
+/// What `fail` makes of a member: a second image of a key, an image without a label, a
+/// label without an image.
+fn pair_members(
+    members: &[Member],
+    fail: &dyn Fn(&str, String) -> DataError,
+) -> Result<Vec<(usize, usize)>, DataError> {
+    // key -> (image member, label member, first member).
+    let mut samples: BTreeMap<&str, (Option<usize>, Option<usize>, usize)> = BTreeMap::new();
+    for (m, member) in members.iter().enumerate() {
+        let (key, ext) = split_key(&member.name);
+        let slot = samples.entry(key).or_insert((None, None, m));
+        if IMAGE_EXT.contains(&ext.as_str()) {
+            if slot.0.is_some() {
+                return Err(fail(
+                    &member.name,
+                    format!("a second image of sample {key}"),
+                ));
+            }
+            slot.0 = Some(m);
+        } else if ext == "cls" || ext == "json" {
+            slot.1 = Some(m);
+        }
+    }
+    let mut order: Vec<(usize, Option<usize>, Option<usize>)> =
+        samples.into_values().map(|(i, l, m)| (m, i, l)).collect();
+    order.sort_unstable();
+    let mut out = Vec::with_capacity(order.len());
+    for (_, image, label) in order {
+        match (image, label) {
+            (Some(i), Some(l)) => out.push((i, l)),
+            (Some(i), None) => {
+                return Err(fail(
+                    &members[i].name,
+                    "has no label: expected a .cls or .json member with the same key".into(),
+                ));
+            }
+            (None, Some(l)) => {
+                return Err(fail(
+                    &members[l].name,
+                    "is a label without an image: expected a .jpg, .jpeg or .png member with \
+                     the same key"
+                        .into(),
+                ));
+            }
+            (None, None) => {}
+        }
+    }
+    Ok(out)
+}
+
 /// Indexes the shards of one split: pairs each image with its label member and reads the
 /// image's header.
 ///
@@ -246,48 +300,14 @@ fn list_shards(
             path: shard.clone(),
             reason: format!("member {member}: {reason}"),
         };
-        // key -> (image member, label member), in member order.
-        let mut samples: BTreeMap<String, (Option<usize>, Option<usize>, usize)> = BTreeMap::new();
-        for (m, member) in members.iter().enumerate() {
-            let (key, ext) = split_key(&member.name);
-            let slot = samples.entry(key.to_string()).or_insert((None, None, m));
-            if IMAGE_EXT.contains(&ext.as_str()) {
-                if slot.0.is_some() {
-                    return Err(fail(
-                        &member.name,
-                        format!("a second image of sample {key}"),
-                    ));
-                }
-                slot.0 = Some(m);
-            } else if ext == "cls" || ext == "json" {
-                slot.1 = Some(m);
-            }
-        }
-        let mut order: Vec<(usize, Option<usize>, Option<usize>)> =
-            samples.into_values().map(|(i, l, m)| (m, i, l)).collect();
-        order.sort_unstable();
-        for (_, image, label) in order {
-            let (image, label) = match (image, label) {
-                (Some(i), Some(l)) => (&members[i], &members[l]),
-                (Some(i), None) => {
-                    return Err(fail(
-                        &members[i].name,
-                        "has no label: expected a .cls or .json member with the same key"
-                            .to_string(),
-                    ));
-                }
-                (None, Some(l)) => {
-                    return Err(fail(
-                        &members[l].name,
-                        "is a label without an image: expected a .jpg, .jpeg or .png member \
-                         with the same key"
-                            .to_string(),
-                    ));
-                }
-                (None, None) => continue,
-            };
+        for (image, label) in pair_members(&members, &fail)? {
+            let (image, label) = (&members[image], &members[label]);
             if label.len > MAX_LABEL_BYTES {
-                return Err(fail(&label.name, format!("label of {} bytes", label.len)));
+                let reason = format!(
+                    "a label of {} bytes; expected a short .cls or .json",
+                    label.len
+                );
+                return Err(fail(&label.name, reason));
             }
             let ext = split_key(&label.name).1;
             let class = read_member(&file, label.offset, label.len)
