@@ -163,3 +163,38 @@ fn a_truncated_member_or_a_member_without_label_is_named() {
     );
     assert!(e.contains("has no label"), "{e}");
 }
+
+#[test]
+fn to_shards_refuses_what_it_cannot_write() {
+    let t = tempfile::tempdir().unwrap();
+    let (dir, out) = folder_and_shards(t.path());
+    let folder = format!("folder:{}", s(&dir));
+    // Into a folder that is not empty: nothing is overwritten.
+    let before = std::fs::read(out.join("train").join("shard-000000.tar")).unwrap();
+    common::fails_naming(
+        &["data", "--data", &folder, "--to-shards", s(&out)],
+        &[s(&out), "not empty"],
+    );
+    assert_eq!(
+        std::fs::read(out.join("train").join("shard-000000.tar")).unwrap(),
+        before
+    );
+    let fresh = t.path().join("fresh");
+    common::fails_naming(
+        &[
+            "data",
+            "--data",
+            &folder,
+            "--to-shards",
+            s(&fresh),
+            "--shard-images",
+            "0",
+        ],
+        &["--shard-images 0"],
+    );
+    common::fails_naming(
+        &["data", "--data", "builtin", "--to-shards", s(&fresh)],
+        &["--to-shards", "'builtin'", "folder:DIR"],
+    );
+    assert!(!fresh.exists());
+}

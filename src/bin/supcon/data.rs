@@ -65,6 +65,9 @@ fn shots_and_limit_note(config: &DataConfig, train: usize, classes: usize) -> Op
 
 /// `--to-shards`: the dataset streamed (its files are copied, not re-encoded) into shards.
 fn to_shards(config: &DataConfig, seed: u64, out: &std::path::Path, per: usize) -> Result<()> {
+    if per == 0 {
+        bail!("--shard-images 0: expected at least 1 image per shard");
+    }
     let mut spec: DatasetSpec = config.spec.parse()?;
     match &mut spec {
         DatasetSpec::Folder { options, .. } => options.cache = CacheMode::None,
