@@ -23,6 +23,7 @@ fn cifar_like(n: usize) -> ImageDataset {
         pixels: (0..n * 3 * 32 * 32).map(|_| rng.random()).collect(),
         labels: (0..n).map(|i| i % 10).collect(),
         class_names: (0..10).map(|i| i.to_string()).collect(),
+        stream: None,
     }
 }
 

@@ -55,6 +55,7 @@ fn dataset(n: usize, c: usize, h: usize, w: usize, seed: u64) -> ImageDataset {
         pixels: (0..n * c * h * w).map(|_| rng.random::<u8>()).collect(),
         labels: (0..n).map(|i| i % 10).collect(),
         class_names: (0..10).map(|i| format!("class{i}")).collect(),
+        stream: None,
     }
 }
 
@@ -525,6 +526,7 @@ fn normalisation_of_known_pixels() {
         pixels: vec![0, 51, 255],
         labels: vec![2],
         class_names: vec!["a".into(), "b".into(), "c".into()],
+        stream: None,
     };
     let b = none_batcher(1, &[0.2], &[0.4], 1)
         .batch(&ds, &[0], 0)

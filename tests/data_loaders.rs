@@ -798,6 +798,7 @@ fn validate_catches_inconsistent_splits() {
         pixels: vec![0; 8],
         labels: vec![0, 2],
         class_names: vec!["a".into(), "b".into()],
+        stream: None,
     };
     let e = err_string(validate(&ds));
     assert!(e.contains("label 2 of image 1"), "{e}");

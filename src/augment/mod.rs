@@ -29,4 +29,4 @@ pub use error::{AugmentError, CorruptionError};
 pub use pipeline::{Pipeline, Stage};
 pub use policy::{Augment, AugmentConfig};
 pub use randaugment::RandAugment;
-pub use throughput::measure_throughput;
+pub use throughput::{LoaderRate, measure_loader, measure_throughput};

@@ -108,4 +108,15 @@ impl Transform for Pipeline {
             .iter()
             .fold((height, width), |(h, w), s| s.output_size(h, w))
     }
+
+    /// True when the first stage is a random resized crop to a fixed size.
+    fn crops_original(&self) -> bool {
+        matches!(
+            self.stages.first(),
+            Some(Stage::RandomResizedCrop(RandomResizedCrop {
+                size: Some(_),
+                ..
+            }))
+        )
+    }
 }

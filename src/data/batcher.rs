@@ -15,7 +15,8 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::image::ImageDataset;
+use super::image::{Image, ImageDataset};
+use super::streamed::{SampleError, StreamedImages};
 use super::transform::Transform;
 
 /// The most data-loading threads a batcher starts (results never depend on the count).
@@ -88,6 +89,17 @@ pub enum BatcherError {
     /// The rayon thread pool or the loader thread could not be started.
     #[error("could not start worker threads: {0}")]
     Threads(String),
+    /// An image of a streamed split could not be read or decoded mid-epoch.
+    #[error(
+        "cannot read image {what}: {reason} (set the spec option skip_bad=true to skip \
+         unreadable images)"
+    )]
+    Sample {
+        /// The file, or the tar shard and member.
+        what: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Invalid augmentation configuration: the message of the augmentation's own error
     /// (`crate::augment::AugmentError`).
     #[error("{0}")]
@@ -153,7 +165,7 @@ fn splitmix64(z: u64) -> u64 {
 }
 
 /// A ChaCha8 RNG keyed by hashing `parts` in order through SplitMix64.
-fn derive_rng(parts: &[u64]) -> ChaCha8Rng {
+pub(crate) fn derive_rng(parts: &[u64]) -> ChaCha8Rng {
     let mut h = 0x243F_6A88_85A3_08D3; // digits of pi: a fixed non-zero start
     for &p in parts {
         h = splitmix64(h ^ splitmix64(p));
@@ -333,6 +345,9 @@ impl MultiViewBatcher {
                 len: ds.len(),
             });
         }
+        if let Some(stream) = &ds.stream {
+            return self.batch_streamed(ds, stream, indices, epoch);
+        }
         let (c, h, w) = self.output_shape(ds);
         let b = indices.len();
         let len = c * h * w;
@@ -360,6 +375,69 @@ impl MultiViewBatcher {
         })
     }
 
+    /// [`Self::batch`] of a streamed split: each sample is read and decoded once (on the
+    /// pool, one sample per task, so at most one decoded original per thread is alive)
+    /// and all its views are made from it. With a transform that crops from the
+    /// original ([`Transform::crops_original`]) it gets the decoded original, otherwise
+    /// the split's square image. An unreadable image fails the batch naming it, or with
+    /// `skip_bad` is replaced by the next readable image of the split (counted by
+    /// [`StreamedImages::skipped`]), whose index and label the batch then reports.
+    fn batch_streamed(
+        &self,
+        ds: &ImageDataset,
+        stream: &StreamedImages,
+        indices: &[usize],
+        epoch: u64,
+    ) -> Result<Batch, BatcherError> {
+        let shape = self.output_shape(ds);
+        let (c, h, w) = shape;
+        let b = indices.len();
+        let len = c * h * w;
+        let mut images = vec![0.0f32; self.views * b * len];
+        let original = self.transform.crops_original();
+        let mut rows: Vec<Vec<&mut [f32]>> =
+            (0..b).map(|_| Vec::with_capacity(self.views)).collect();
+        if len > 0 {
+            for (row, out) in images.chunks_mut(len).enumerate() {
+                rows[row % b].push(out);
+            }
+        }
+        let actual: Vec<usize> = self.pool.install(|| {
+            rows.into_par_iter()
+                .zip(indices.par_iter())
+                .map(|(outs, &index)| {
+                    let (actual, img) = read_sample(ds, stream, index, original)?;
+                    let last = outs.len().saturating_sub(1);
+                    let mut img = Some(img);
+                    for (v, out) in outs.into_iter().enumerate() {
+                        let mut rng = view_rng(self.seed, epoch, actual as u64, v as u64);
+                        let view = match (v == last, &img) {
+                            (true, _) => {
+                                img.take().map(|i| self.transform.apply_owned(i, &mut rng))
+                            }
+                            (false, Some(i)) => Some(self.transform.apply(i, &mut rng)),
+                            (false, None) => None,
+                        };
+                        if let Some(view) = view {
+                            self.write_normalised(&view, shape, out)?;
+                        }
+                    }
+                    Ok(actual)
+                })
+                .collect::<Result<Vec<usize>, BatcherError>>()
+        })?;
+        Ok(Batch {
+            images,
+            labels: actual.iter().map(|&i| ds.labels[i]).collect(),
+            indices: actual,
+            views: self.views,
+            batch_size: b,
+            channels: c,
+            height: h,
+            width: w,
+        })
+    }
+
     /// Augments view `view` of image `index` and writes it, normalised, to `out`.
     fn fill_view(
         &self,
@@ -372,6 +450,16 @@ impl MultiViewBatcher {
     ) -> Result<(), BatcherError> {
         let mut rng = view_rng(self.seed, epoch, index as u64, view as u64);
         let img = self.transform.apply_owned(ds.image(index), &mut rng);
+        self.write_normalised(&img, shape, out)
+    }
+
+    /// Writes `img` (which must have `shape`), normalised per channel, to `out`.
+    fn write_normalised(
+        &self,
+        img: &Image,
+        shape: (usize, usize, usize),
+        out: &mut [f32],
+    ) -> Result<(), BatcherError> {
         let found = (img.channels, img.height, img.width);
         if found != shape || img.data.len() != out.len() {
             return Err(BatcherError::TransformShape {
@@ -392,6 +480,54 @@ impl MultiViewBatcher {
         }
         Ok(())
     }
+}
+
+/// Image `index` of a streamed split (its original, or its square eval form) with the
+/// index it was read from: `index` itself, or with `skip_bad` the next readable one
+/// (wrapping around) when it cannot be read.
+///
+/// # Errors
+/// [`BatcherError::Sample`] naming the image (without `skip_bad`, or when none can be
+/// read).
+fn read_sample(
+    ds: &ImageDataset,
+    stream: &StreamedImages,
+    index: usize,
+    original: bool,
+) -> Result<(usize, Image), BatcherError> {
+    let n = stream.len().max(1);
+    let mut first = None;
+    for k in 0..n {
+        let i = (index + k) % n;
+        let got = if original {
+            stream.original(i)
+        } else {
+            stream
+                .eval_pixels(i)
+                .map(|px| Image::from_u8_chw(ds.channels, ds.height, ds.width, &px))
+        };
+        match got {
+            Ok(img) => return Ok((i, img)),
+            Err(e) if stream.skip_bad() => {
+                stream.note_skipped(&e);
+                first.get_or_insert(e);
+            }
+            Err(e) => {
+                return Err(BatcherError::Sample {
+                    what: e.what,
+                    reason: e.reason,
+                });
+            }
+        }
+    }
+    let e = first.unwrap_or_else(|| SampleError {
+        what: "the split".to_string(),
+        reason: "it holds no image".to_string(),
+    });
+    Err(BatcherError::Sample {
+        what: e.what,
+        reason: format!("{} (and no other image of the split is readable)", e.reason),
+    })
 }
 
 /// Iterates over a dataset in shuffled batches, one epoch at a time, producing
@@ -490,10 +626,14 @@ impl EpochLoader {
     }
 
     /// The order in which epoch `epoch` visits the dataset (a seeded permutation
-    /// of `(batcher seed, epoch)` when shuffling, `0..len` otherwise).
+    /// of `(batcher seed, epoch)` when shuffling, or for tar shards the seeded shard
+    /// order through a shuffle buffer; `0..len` otherwise).
     pub fn order(&self, epoch: u64) -> Vec<usize> {
         if self.shuffle {
-            shuffled_order(self.dataset.len(), self.batcher.seed, epoch)
+            match &self.dataset.stream {
+                Some(stream) => stream.epoch_order(self.batcher.seed, epoch),
+                None => shuffled_order(self.dataset.len(), self.batcher.seed, epoch),
+            }
         } else {
             (0..self.dataset.len()).collect()
         }

@@ -287,6 +287,7 @@ fn load_split(
         pixels,
         labels,
         class_names: class_names.to_vec(),
+        stream: None,
     })
 }
 
@@ -345,6 +346,7 @@ fn parse_split(
         pixels,
         labels,
         class_names: class_names.to_vec(),
+        stream: None,
     })
 }
 

@@ -54,7 +54,9 @@ pub fn convert_split(split: &ImageDataset, shape: [usize; 3]) -> Result<ImageDat
             split.channels,
             split.height,
             split.width,
-            split.pixels_of(i),
+            &split
+                .try_pixels(i)
+                .map_err(|e| format!("reading image {i}: {e}"))?,
             shape,
         )
         .map_err(|reason| {
@@ -72,6 +74,7 @@ pub fn convert_split(split: &ImageDataset, shape: [usize; 3]) -> Result<ImageDat
         pixels,
         labels: split.labels.clone(),
         class_names: split.class_names.clone(),
+        stream: None,
     })
 }
 

@@ -23,19 +23,18 @@
 
 use std::path::{Path, PathBuf};
 
-use ::image::imageops::{self, FilterType};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+pub use super::cache::{CacheMode, DEFAULT_DATA_MEMORY};
+pub use super::decode::{MAX_IMAGE_FILE_BYTES, decode_image_bytes, square_resize};
+use super::decode::{decode_image_file, header_size, read_image_file};
 use super::error::DataError;
 use super::fsio::require_dir;
 use super::image::ImageDataset;
-
-/// The largest image file an image folder may hold (256 MiB); larger files are refused
-/// before being read.
-pub const MAX_IMAGE_FILE_BYTES: u64 = 256 << 20;
+use super::streamed::{Entry, Location, StreamOrder, StreamedImages};
 
 /// Default side of the loaded images.
 pub const FOLDER_DEFAULT_SIZE: usize = 32;
@@ -66,6 +65,9 @@ pub struct FolderOptions {
     /// class (at any depth), `Some(false)` leaves them out (with a note counting them);
     /// `None` (the default) refuses a class folder that has any, naming them.
     pub recursive: Option<bool>,
+    /// Keep the decoded images in memory or stream them from disk (default
+    /// [`CacheMode::Auto`]).
+    pub cache: CacheMode,
 }
 
 impl Default for FolderOptions {
@@ -77,6 +79,7 @@ impl Default for FolderOptions {
             gray: false,
             skip_bad: false,
             recursive: None,
+            cache: CacheMode::Auto,
         }
     }
 }
@@ -238,152 +241,6 @@ fn nested_images(name: &str, path: &Path, nested: &[PathBuf]) -> DataError {
     }
 }
 
-/// Decodes one image file to CHW `u8` pixels of `size x size` with `channels`
-/// channels (1: grayscale, otherwise RGB): [`decode_image_bytes`] on the file's bytes
-/// with its extension as the format hint. Anything but a regular file (a FIFO, a device,
-/// a link to `/dev/zero`) is refused before it is opened, and at most
-/// [`MAX_IMAGE_FILE_BYTES`] are read: the cap holds while reading, whatever the file's
-/// size claims.
-///
-/// # Errors
-/// A message (without the path) when the file cannot be read or decoded.
-pub fn decode_image_file(path: &Path, size: usize, gray: bool) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err(format!(
-            "not a regular file ({}); expected an image file",
-            file_kind(&meta.file_type())
-        ));
-    }
-    let too_big = |len: u64| {
-        format!(
-            "file of {len} bytes or more; expected an image file of at most \
-             {MAX_IMAGE_FILE_BYTES} bytes"
-        )
-    };
-    if meta.len() > MAX_IMAGE_FILE_BYTES {
-        return Err(too_big(meta.len()));
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_IMAGE_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_IMAGE_FILE_BYTES {
-        return Err(too_big(bytes.len() as u64));
-    }
-    decode_image_bytes(
-        &bytes,
-        ::image::ImageFormat::from_path(path).ok(),
-        size,
-        gray,
-    )
-}
-
-/// A file type in words, for messages.
-fn file_kind(t: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if t.is_dir() {
-        "a folder"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "not a plain file"
-    }
-}
-
-/// Decodes the bytes of an image file to CHW `u8` pixels of `size x size` exactly as
-/// the folder loader does (see [`square_resize`]). The format is guessed from the
-/// content's magic bytes, else taken from `format_hint` (the file extension's). The
-/// `image` crate's default limits apply (at most 512 MiB per decoded image), so a
-/// header claiming a huge image is an error, not an allocation. A JPEG or PNG file whose
-/// stream stops before its end marker (a file cut short) is refused, though the decoder
-/// would fill in the missing part (see `data::complete`).
-///
-/// # Errors
-/// A message when the bytes are empty, truncated or not a decodable image.
-pub fn decode_image_bytes(
-    bytes: &[u8],
-    format_hint: Option<::image::ImageFormat>,
-    size: usize,
-    gray: bool,
-) -> Result<Vec<u8>, String> {
-    if bytes.is_empty() {
-        return Err("empty file (0 bytes)".to_string());
-    }
-    let mut reader = ::image::ImageReader::new(std::io::Cursor::new(bytes));
-    if let Some(format) = format_hint {
-        reader.set_format(format);
-    }
-    let reader = reader.with_guessed_format().map_err(|e| e.to_string())?;
-    // Decoders fill in what a file cut short lacks: a truncated file is refused first.
-    if let Some(format) = reader.format() {
-        super::complete::check_complete(bytes, format)?;
-    }
-    let img = reader.decode().map_err(|e| e.to_string())?;
-    square_resize(&img, size, gray)
-}
-
-/// Converts a decoded image to CHW `u8` pixels of `size x size` as the folder loader
-/// does: RGB (alpha dropped) or grayscale, centre-cropped to a square of its shorter
-/// side, resized (bilinear, anti-aliased when shrinking). Used for single files and
-/// in-memory images at inference time, so they are preprocessed exactly as training data.
-///
-/// # Errors
-/// A message when the image has no pixel or `size` is too large.
-pub fn square_resize(
-    img: &::image::DynamicImage,
-    size: usize,
-    gray: bool,
-) -> Result<Vec<u8>, String> {
-    let side = u32::try_from(size).map_err(|_| format!("size {size} too large"))?;
-    let (w, h) = (img.width(), img.height());
-    let short = w.min(h);
-    if short == 0 {
-        return Err(format!("image has zero size ({w}x{h})"));
-    }
-    let (x, y) = ((w - short) / 2, (h - short) / 2);
-    if gray {
-        let buf = img.to_luma8();
-        let sq = imageops::crop_imm(&buf, x, y, short, short).to_image();
-        let out = if short == side {
-            sq
-        } else {
-            imageops::resize(&sq, side, side, FilterType::Triangle)
-        };
-        Ok(out.into_raw())
-    } else {
-        let buf = img.to_rgb8();
-        let sq = imageops::crop_imm(&buf, x, y, short, short).to_image();
-        let out = if short == side {
-            sq
-        } else {
-            imageops::resize(&sq, side, side, FilterType::Triangle)
-        };
-        Ok(hwc_to_chw(&out.into_raw(), 3))
-    }
-}
-
-/// Reorders interleaved `HWC` bytes to planar `CHW`.
-fn hwc_to_chw(hwc: &[u8], channels: usize) -> Vec<u8> {
-    let plane = hwc.len() / channels.max(1);
-    let mut out = vec![0u8; hwc.len()];
-    for (i, px) in hwc.chunks_exact(channels).enumerate() {
-        for (c, &v) in px.iter().enumerate() {
-            if let Some(slot) = out.get_mut(c * plane + i) {
-                *slot = v;
-            }
-        }
-    }
-    out
-}
-
 /// Decodes `files` (`(path, label)`) into a split; undecodable files fail the load
 /// or, with `skip_bad`, are appended to `skipped`.
 ///
@@ -444,7 +301,100 @@ fn decode_split(
         pixels,
         labels,
         class_names: class_names.to_vec(),
+        stream: None,
     })
+}
+
+/// A streamed split of `files` (`(path, label)`): each file's header is read (in
+/// parallel) for its size, and a decompression bomb is refused before anything is
+/// decoded. Unreadable headers fail the load or, with `skip_bad`, are appended to
+/// `skipped`.
+///
+/// # Errors
+/// [`DataError::Format`] naming the first file (in file order) whose header cannot be
+/// read, unless `skip_bad`.
+fn list_split(
+    files: &[(PathBuf, usize)],
+    class_names: &[String],
+    opts: &FolderOptions,
+    skipped: &mut Vec<PathBuf>,
+) -> Result<ImageDataset, DataError> {
+    let sizes: Vec<Result<(u32, u32), String>> = files
+        .par_iter()
+        .map(|(p, _)| {
+            if crate::stop::requested() {
+                return Err(String::new());
+            }
+            read_header(p)
+        })
+        .collect();
+    crate::stop::check("listing the image folder")?;
+    let mut entries = Vec::with_capacity(files.len());
+    let mut labels = Vec::with_capacity(files.len());
+    for ((path, label), size) in files.iter().zip(sizes) {
+        match size {
+            Ok((width, height)) => {
+                entries.push(Entry {
+                    location: Location::File(path.clone()),
+                    width,
+                    height,
+                });
+                labels.push(*label);
+            }
+            Err(reason) if opts.skip_bad => {
+                if skipped.len() < MAX_WARNINGS {
+                    eprintln!("warning: skipping image {}: {reason}", path.display());
+                }
+                skipped.push(path.clone());
+            }
+            Err(reason) => {
+                return Err(DataError::Format {
+                    path: path.clone(),
+                    reason: format!(
+                        "cannot read the image's header: {reason} (set the spec option \
+                         skip_bad=true to skip unreadable images)"
+                    ),
+                });
+            }
+        }
+    }
+    let stream = StreamedImages::new(
+        entries,
+        Vec::new(),
+        opts.size,
+        opts.gray,
+        opts.skip_bad,
+        StreamOrder::Permutation,
+    );
+    Ok(ImageDataset {
+        channels: opts.channels(),
+        height: opts.size,
+        width: opts.size,
+        pixels: Vec::new(),
+        labels,
+        class_names: class_names.to_vec(),
+        stream: Some(std::sync::Arc::new(stream)),
+    })
+}
+
+/// The size an image file's header declares, reading at most its first 128 KiB (the
+/// whole file when the header lies further in, behind large metadata).
+fn read_header(path: &Path) -> Result<(u32, u32), String> {
+    use std::io::Read;
+    const HEAD: u64 = 128 << 10;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return read_image_file(path).map(|_| (0, 0));
+    }
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(HEAD).read_to_end(&mut head))
+        .map_err(|e| e.to_string())?;
+    let hint = ::image::ImageFormat::from_path(path).ok();
+    match header_size(&head, hint) {
+        Err(_) if head.len() as u64 == HEAD => header_size(&read_image_file(path)?, hint),
+        other => other,
+    }
 }
 
 /// Lists the class folders of `dir`, requiring at least two.
@@ -578,6 +528,21 @@ fn require_training_images(
 /// `skip_bad`); [`DataError::Invalid`] on out-of-range options;
 /// [`DataError::Io`] when a folder cannot be listed.
 pub fn load_folder(dir: &Path, opts: &FolderOptions) -> Result<FolderData, DataError> {
+    load_folder_within(dir, opts, DEFAULT_DATA_MEMORY)
+}
+
+/// [`load_folder`] with a memory budget of `budget` bytes for `cache=auto`: the decoded
+/// training-size images of both splits are kept in memory when they fit it, and
+/// streamed ([`super::streamed`]) otherwise.
+///
+/// # Errors
+/// As [`load_folder`]; a streamed folder names a file whose header cannot be read or
+/// declares a decompression bomb (unless `skip_bad`).
+pub fn load_folder_within(
+    dir: &Path,
+    opts: &FolderOptions,
+    budget: u64,
+) -> Result<FolderData, DataError> {
     opts.check()?;
     require_dir(
         dir,
@@ -659,6 +624,27 @@ pub fn load_folder(dir: &Path, opts: &FolderOptions) -> Result<FolderData, DataE
     }
     let class_names: Vec<String> = classes.iter().map(|(n, _)| n.clone()).collect();
     let mut skipped = Vec::new();
+    let per_image = opts.channels() * opts.size * opts.size;
+    if !opts
+        .cache
+        .in_memory(train_files.len() + test_files.len(), per_image, budget)
+    {
+        let train = list_split(&train_files, &class_names, opts, &mut skipped)?;
+        require_training_images(&classes, &train_files, &train.labels)?;
+        let test = list_split(&test_files, &class_names, opts, &mut skipped)?;
+        if !skipped.is_empty() {
+            eprintln!(
+                "warning: skipped {} image(s) with unreadable headers in {}",
+                skipped.len(),
+                dir.display()
+            );
+        }
+        return Ok(FolderData {
+            train,
+            test,
+            skipped,
+        });
+    }
     let train = decode_split(&train_files, &class_names, opts, &mut skipped)?;
     require_training_images(&classes, &train_files, &train.labels)?;
     let test = decode_split(&test_files, &class_names, opts, &mut skipped)?;
@@ -679,13 +665,6 @@ pub fn load_folder(dir: &Path, opts: &FolderOptions) -> Result<FolderData, DataE
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hwc_to_chw_reorders_planes() {
-        let hwc = [1, 2, 3, 4, 5, 6];
-        assert_eq!(hwc_to_chw(&hwc, 3), vec![1, 4, 2, 5, 3, 6]);
-        assert_eq!(hwc_to_chw(&hwc, 1), hwc.to_vec());
-    }
 
     #[test]
     fn options_are_checked() {

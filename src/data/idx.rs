@@ -400,6 +400,7 @@ pub fn idx_split(
         pixels: img.pixels,
         labels: lbl.into_iter().map(usize::from).collect(),
         class_names: class_names.to_vec(),
+        stream: None,
     })
 }
 

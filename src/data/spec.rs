@@ -8,8 +8,13 @@
 //! cifar100:DIR[?labels=fine|coarse]
 //! idx:DIR[?names=auto|fashion|numbers][&classes=N]
 //! folder:DIR[?size=N][&split=F][&seed=N][&gray=true|false][&skip_bad=true|false]
-//!            [&recursive=true|false]
+//!            [&recursive=true|false][&cache=auto|ram|none]
+//! shards:DIR[?size=N][&gray=true|false][&skip_bad=true|false][&buffer=N]
+//!            [&cache=auto|ram|none]
 //! ```
+//!
+//! `shards:DIR` reads WebDataset tar shards (`DIR/train/*.tar`, `DIR/val/*.tar`; see
+//! [`super::shards`]); `buffer` (default 1000) is the size of its shuffle buffer.
 //!
 //! Options follow the first `?` as `key=value` pairs joined by `&`, each key at most
 //! once, in any order. So a directory whose path contains `?` cannot be named by a
@@ -18,7 +23,9 @@
 //! (test fraction per class, single-folder layout only), `seed=0`, `gray=false`,
 //! `skip_bad=false`; `recursive` unset (a class folder with images in subfolders is
 //! refused until the spec says `recursive=true` or `recursive=false`, see
-//! [`FolderOptions::recursive`]).
+//! [`FolderOptions::recursive`]), `cache=auto` (images kept in memory when their decoded
+//! size fits the memory budget of [`DatasetSpec::load_within`], streamed from disk
+//! otherwise; `ram` always in memory, `none` always streamed).
 //!
 //! `Display` writes the canonical form (options that differ from their defaults only,
 //! in the order above), and parsing it gives back an equal spec (for UTF-8 paths
@@ -31,20 +38,23 @@ use std::str::FromStr;
 use super::builtin::load_builtin;
 use super::cifar::{Cifar100Labels, load_cifar10, load_cifar100};
 use super::error::DataError;
-use super::folder::{FolderOptions, load_folder};
+use super::folder::{CacheMode, DEFAULT_DATA_MEMORY, FolderOptions, load_folder_within};
 use super::idx::{IdxNames, IdxOptions, idx_class_names, load_idx};
 use super::image::ImageDataset;
 use super::loaded::LoadedDataset;
+use super::shards::{ShardOptions, load_shards};
 use super::stats::{
     CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, FASHION_MNIST_MEAN, FASHION_MNIST_STD,
-    channel_mean_std,
+    channel_mean_std, mean_std_from_sums, pixel_sums,
 };
 use super::subset::validate;
 
 /// The accepted forms, for error messages.
 const FORMS: &str = "builtin, cifar10:DIR, cifar100:DIR[?labels=fine|coarse], \
                      idx:DIR[?names=auto|fashion|numbers&classes=N], \
-                     folder:DIR[?size=N&split=F&seed=N&gray=BOOL&skip_bad=BOOL&recursive=BOOL]";
+                     folder:DIR[?size=N&split=F&seed=N&gray=BOOL&skip_bad=BOOL&recursive=BOOL\
+                     &cache=auto|ram|none], \
+                     shards:DIR[?size=N&gray=BOOL&skip_bad=BOOL&buffer=N&cache=auto|ram|none]";
 
 /// A dataset named by a spec string (see the module docs for the syntax).
 #[derive(Clone, Debug, PartialEq)]
@@ -75,6 +85,13 @@ pub enum DatasetSpec {
         /// Size, split and decoding options.
         options: FolderOptions,
     },
+    /// WebDataset tar shards.
+    Shards {
+        /// The folder with `train/` and `val/` (or `test/`) shards.
+        dir: PathBuf,
+        /// Size, decoding, shuffle-buffer and cache options.
+        options: ShardOptions,
+    },
     /// The embedded Fashion-MNIST subset.
     Builtin,
 }
@@ -87,6 +104,7 @@ impl DatasetSpec {
             Self::Cifar100 { .. } => "cifar100",
             Self::Idx { .. } => "idx",
             Self::Folder { .. } => "folder",
+            Self::Shards { .. } => "shards",
             Self::Builtin => "builtin",
         }
     }
@@ -97,7 +115,8 @@ impl DatasetSpec {
             Self::Cifar10 { dir }
             | Self::Cifar100 { dir, .. }
             | Self::Idx { dir, .. }
-            | Self::Folder { dir, .. } => Some(dir),
+            | Self::Folder { dir, .. }
+            | Self::Shards { dir, .. } => Some(dir),
             Self::Builtin => None,
         }
     }
@@ -114,6 +133,17 @@ impl DatasetSpec {
     /// and [`DataError::Invalid`] naming the spec when a split is empty or
     /// inconsistent, or the two splits differ in image shape or classes.
     pub fn load(&self) -> Result<LoadedDataset, DataError> {
+        self.load_within(DEFAULT_DATA_MEMORY)
+    }
+
+    /// [`Self::load`] with a memory budget of `budget` bytes for the decoded images of
+    /// an image folder with `cache=auto`: above it the folder is streamed. A streamed
+    /// folder's mean and std are computed from [`STATS_SAMPLE`] of its training images
+    /// (evenly spaced).
+    ///
+    /// # Errors
+    /// As [`Self::load`].
+    pub fn load_within(&self, budget: u64) -> Result<LoadedDataset, DataError> {
         let mut skipped = 0;
         let ((train, test), known) = match self {
             Self::Cifar10 { dir } => (
@@ -132,9 +162,14 @@ impl DatasetSpec {
                 (load_idx(dir, options)?, known)
             }
             Self::Folder { dir, options } => {
-                let data = load_folder(dir, options)?;
+                let data = load_folder_within(dir, options, budget)?;
                 skipped = data.skipped.len();
                 ((data.train, data.test), None)
+            }
+            Self::Shards { dir, options } => {
+                let (train, test, bad) = load_shards(dir, options, budget)?;
+                skipped = bad;
+                ((train, test), None)
             }
             Self::Builtin => (load_builtin()?, None),
         };
@@ -142,7 +177,7 @@ impl DatasetSpec {
         check_splits(&name, &train, &test)?;
         let (mean, std) = match known {
             Some((m, s)) => (m.to_vec(), s.to_vec()),
-            None => channel_mean_std(&train),
+            None => sample_mean_std(&train)?,
         };
         Ok(LoadedDataset {
             name,
@@ -153,6 +188,47 @@ impl DatasetSpec {
             skipped,
         })
     }
+}
+
+/// How many training images the mean and std of a streamed split are computed from.
+pub const STATS_SAMPLE: usize = 512;
+
+/// Per-channel mean and std of `train`: of all its images in memory, or of
+/// [`STATS_SAMPLE`] evenly spaced ones of a streamed split (unreadable ones left out
+/// with `skip_bad`).
+///
+/// # Errors
+/// [`DataError::Format`] naming an image that cannot be read (without `skip_bad`).
+fn sample_mean_std(train: &ImageDataset) -> Result<(Vec<f32>, Vec<f32>), DataError> {
+    use rayon::prelude::*;
+    let Some(stream) = &train.stream else {
+        return Ok(channel_mean_std(train));
+    };
+    let n = train.len();
+    let take = n.min(STATS_SAMPLE);
+    let (c, plane) = (train.channels, train.height * train.width);
+    // Each image's sums, not its pixels, are kept: memory stays one image per thread.
+    let sums: Vec<Result<(Vec<u64>, Vec<u64>), _>> = (0..take)
+        .into_par_iter()
+        .map(|k| {
+            stream
+                .eval_pixels(k * n / take.max(1))
+                .map(|px| pixel_sums(&px, c, plane))
+        })
+        .collect();
+    let (mut sum, mut sq, mut images) = (vec![0u64; c], vec![0u64; c], 0);
+    for s in sums {
+        match s {
+            Ok((s, q)) => {
+                sum.iter_mut().zip(&s).for_each(|(a, b)| *a += b);
+                sq.iter_mut().zip(&q).for_each(|(a, b)| *a += b);
+                images += 1;
+            }
+            Err(e) if stream.skip_bad() => stream.note_skipped(&e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(mean_std_from_sums(&sum, &sq, images * plane))
 }
 
 /// Validates both splits and checks that they agree.
@@ -291,7 +367,7 @@ impl FromStr for DatasetSpec {
             Options::parse(s, query, &[])?;
             return Ok(Self::Builtin);
         }
-        if !["cifar10", "cifar100", "idx", "folder"].contains(&scheme) {
+        if !["cifar10", "cifar100", "idx", "folder", "shards"].contains(&scheme) {
             return Err(spec_err(
                 s,
                 format!("unknown dataset scheme '{scheme}'; expected one of {FORMS}"),
@@ -336,11 +412,34 @@ impl FromStr for DatasetSpec {
                 idx_class_names(&options, &dir).map_err(|e| spec_err(s, invalid_reason(e)))?;
                 Ok(Self::Idx { dir, options })
             }
+            "shards" => {
+                let o = Options::parse(s, query, &["size", "gray", "skip_bad", "buffer", "cache"])?;
+                let d = ShardOptions::default();
+                let options = ShardOptions {
+                    size: o.get("size", d.size, "an integer in 1..=4096")?,
+                    gray: o.get("gray", d.gray, "true or false")?,
+                    skip_bad: o.get("skip_bad", d.skip_bad, "true or false")?,
+                    buffer: o.get("buffer", d.buffer, "a positive number of images")?,
+                    cache: o.get_with("cache", d.cache, CacheMode::parse, "auto, ram or none")?,
+                };
+                options
+                    .check()
+                    .map_err(|e| spec_err(s, invalid_reason(e)))?;
+                Ok(Self::Shards { dir, options })
+            }
             _ => {
                 let o = Options::parse(
                     s,
                     query,
-                    &["size", "split", "seed", "gray", "skip_bad", "recursive"],
+                    &[
+                        "size",
+                        "split",
+                        "seed",
+                        "gray",
+                        "skip_bad",
+                        "recursive",
+                        "cache",
+                    ],
                 )?;
                 let d = FolderOptions::default();
                 let options = FolderOptions {
@@ -355,6 +454,7 @@ impl FromStr for DatasetSpec {
                         |v| v.parse().ok().map(Some),
                         "true or false",
                     )?,
+                    cache: o.get_with("cache", d.cache, CacheMode::parse, "auto, ram or none")?,
                 };
                 options
                     .check()
@@ -414,6 +514,27 @@ impl fmt::Display for DatasetSpec {
                 if let Some(recursive) = options.recursive {
                     opts.push(format!("recursive={recursive}"));
                 }
+                if options.cache != d.cache {
+                    opts.push(format!("cache={}", options.cache.as_str()));
+                }
+            }
+            Self::Shards { options, .. } => {
+                let d = ShardOptions::default();
+                if options.size != d.size {
+                    opts.push(format!("size={}", options.size));
+                }
+                if options.gray != d.gray {
+                    opts.push(format!("gray={}", options.gray));
+                }
+                if options.skip_bad != d.skip_bad {
+                    opts.push(format!("skip_bad={}", options.skip_bad));
+                }
+                if options.buffer != d.buffer {
+                    opts.push(format!("buffer={}", options.buffer));
+                }
+                if options.cache != d.cache {
+                    opts.push(format!("cache={}", options.cache.as_str()));
+                }
             }
         }
         let dir = self
@@ -443,6 +564,9 @@ mod tests {
             "folder:/img?size=64&split=0.1&seed=3&gray=true&skip_bad=true",
             "folder:/img?recursive=false",
             "folder:/img?gray=true&recursive=true",
+            "folder:/img?size=224&cache=none",
+            "shards:/s",
+            "shards:/s?size=64&gray=true&skip_bad=true&buffer=10&cache=ram",
             "folder:C:\\imgs",
         ] {
             let spec: DatasetSpec = s.parse().unwrap();

@@ -28,11 +28,25 @@ pub const FASHION_MNIST_STD: [f32; 1] = [0.3530];
 pub fn channel_mean_std(ds: &ImageDataset) -> (Vec<f32>, Vec<f32>) {
     let c = ds.channels;
     let plane = ds.height * ds.width;
-    let mut sum = vec![0u64; c];
-    let mut sq = vec![0u64; c];
     let image = c * plane;
+    let (sum, sq) = pixel_sums(&ds.pixels, c, plane);
+    let n = ds
+        .pixels
+        .len()
+        .checked_div(image)
+        .map_or(0, |images| images * plane);
+    mean_std_from_sums(&sum, &sq, n)
+}
+
+/// Per-channel sums of the values and of their squares over the whole CHW images of
+/// `channels x plane` bytes in `pixels` (pixels beyond the last whole image ignored).
+/// Exact, so sums of parts add up to the sum of the whole in any order.
+pub fn pixel_sums(pixels: &[u8], channels: usize, plane: usize) -> (Vec<u64>, Vec<u64>) {
+    let mut sum = vec![0u64; channels];
+    let mut sq = vec![0u64; channels];
+    let image = channels * plane;
     if image > 0 {
-        for img in ds.pixels.chunks_exact(image) {
+        for img in pixels.chunks_exact(image) {
             for (ch, values) in img.chunks_exact(plane).enumerate() {
                 let (s, q) = values.iter().fold((0u64, 0u64), |(s, q), &v| {
                     let v = u64::from(v);
@@ -45,14 +59,16 @@ pub fn channel_mean_std(ds: &ImageDataset) -> (Vec<f32>, Vec<f32>) {
             }
         }
     }
-    let n = ds
-        .pixels
-        .len()
-        .checked_div(image)
-        .map_or(0.0, |images| (images * plane) as f64);
-    let mut mean = Vec::with_capacity(c);
-    let mut std = Vec::with_capacity(c);
-    for (&s, &q) in sum.iter().zip(&sq) {
+    (sum, sq)
+}
+
+/// Mean and population std in `[0, 1]` units from [`pixel_sums`] over `n` values per
+/// channel (deviation 1 for a constant channel; mean 0 and deviation 1 when `n` is 0).
+pub fn mean_std_from_sums(sum: &[u64], sq: &[u64], n: usize) -> (Vec<f32>, Vec<f32>) {
+    let n = n as f64;
+    let mut mean = Vec::with_capacity(sum.len());
+    let mut std = Vec::with_capacity(sum.len());
+    for (&s, &q) in sum.iter().zip(sq) {
         if n == 0.0 {
             mean.push(0.0);
             std.push(1.0);
@@ -80,6 +96,7 @@ mod tests {
             pixels: vec![0, 255, 51, 51, 255, 0, 51, 51],
             labels: vec![0, 1],
             class_names: vec!["a".into(), "b".into()],
+            stream: None,
         };
         let (m, s) = channel_mean_std(&ds);
         assert!((m[0] - 0.5).abs() < 1e-6 && (s[0] - 0.5).abs() < 1e-6);

@@ -38,8 +38,16 @@ pub fn validate(ds: &ImageDataset) -> Result<(), DataError> {
             ds.channels, ds.height, ds.width
         ));
     }
-    let expected = ds.labels.len().checked_mul(size);
-    if expected != Some(ds.pixels.len()) {
+    if let Some(stream) = &ds.stream {
+        if stream.len() != ds.labels.len() || !ds.pixels.is_empty() {
+            return bad(format!(
+                "{} streamed images for {} labels; expected one image per label",
+                stream.len(),
+                ds.labels.len()
+            ));
+        }
+    } else if ds.labels.len().checked_mul(size) != Some(ds.pixels.len()) {
+        let expected = ds.labels.len().checked_mul(size);
         return bad(format!(
             "{} pixel bytes for {} images of {}x{}x{}; expected {}",
             ds.pixels.len(),
@@ -74,6 +82,19 @@ fn by_class(ds: &ImageDataset) -> Vec<Vec<usize>> {
 /// A new split holding images `indices` of `ds` (in the given order; indices past
 /// the end or of incomplete images are ignored).
 pub fn select(ds: &ImageDataset, indices: &[usize]) -> ImageDataset {
+    if let Some(stream) = &ds.stream {
+        let kept: Vec<usize> = indices
+            .iter()
+            .copied()
+            .filter(|&i| i < ds.labels.len() && i < stream.len())
+            .collect();
+        return ImageDataset {
+            pixels: Vec::new(),
+            labels: kept.iter().map(|&i| ds.labels[i]).collect(),
+            stream: Some(std::sync::Arc::new(stream.select(&kept))),
+            ..ds.clone()
+        };
+    }
     let size = ds.image_size();
     let mut pixels = Vec::with_capacity(indices.len() * size);
     let mut labels = Vec::with_capacity(indices.len());
@@ -93,6 +114,7 @@ pub fn select(ds: &ImageDataset, indices: &[usize]) -> ImageDataset {
         pixels,
         labels,
         class_names: ds.class_names.clone(),
+        stream: None,
     }
 }
 
@@ -197,6 +219,7 @@ mod tests {
             pixels: (0..labels.len()).map(|i| i as u8).collect(),
             labels: labels.to_vec(),
             class_names: (0..classes).map(|c| format!("c{c}")).collect(),
+            stream: None,
         }
     }
 

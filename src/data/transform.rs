@@ -28,6 +28,14 @@ pub trait Transform: Send + Sync {
     fn output_size(&self, height: usize, width: usize) -> (usize, usize) {
         (height, width)
     }
+
+    /// Whether the transform starts by cropping to a fixed output size, so that a
+    /// streamed split hands it the decoded original (any size) instead of the split's
+    /// square image, as torchvision's RandomResizedCrop crops from the full image.
+    /// Default: no.
+    fn crops_original(&self) -> bool {
+        false
+    }
 }
 
 impl<T: Transform + ?Sized> Transform for &T {
@@ -39,6 +47,9 @@ impl<T: Transform + ?Sized> Transform for &T {
     }
     fn output_size(&self, height: usize, width: usize) -> (usize, usize) {
         (**self).output_size(height, width)
+    }
+    fn crops_original(&self) -> bool {
+        (**self).crops_original()
     }
 }
 
@@ -52,6 +63,9 @@ impl<T: Transform + ?Sized> Transform for Box<T> {
     fn output_size(&self, height: usize, width: usize) -> (usize, usize) {
         (**self).output_size(height, width)
     }
+    fn crops_original(&self) -> bool {
+        (**self).crops_original()
+    }
 }
 
 impl<T: Transform + ?Sized> Transform for Arc<T> {
@@ -63,6 +77,9 @@ impl<T: Transform + ?Sized> Transform for Arc<T> {
     }
     fn output_size(&self, height: usize, width: usize) -> (usize, usize) {
         (**self).output_size(height, width)
+    }
+    fn crops_original(&self) -> bool {
+        (**self).crops_original()
     }
 }
 

@@ -245,7 +245,7 @@ impl Classifier {
         for chunk in indices.chunks(self.batch_size) {
             let mut x = vec![0.0f32; chunk.len() * len];
             for (&i, out) in chunk.iter().zip(x.chunks_exact_mut(len)) {
-                self.input.normalize_into(&split.image(i), out);
+                self.input.normalize_into(&split.try_image(i)?, out);
             }
             values.extend(self.forward(x, chunk.len())?);
         }

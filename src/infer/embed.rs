@@ -136,7 +136,7 @@ impl Embedder {
         for chunk in indices.chunks(self.batch_size) {
             let mut x = vec![0.0f32; chunk.len() * len];
             for (&i, out) in chunk.iter().zip(x.chunks_exact_mut(len)) {
-                self.input.normalize_into(&split.image(i), out);
+                self.input.normalize_into(&split.try_image(i)?, out);
             }
             let x =
                 Tensor::<4>::from_data(TensorData::new(x, [chunk.len(), c, h, w]), &self.device);

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::InferError;
 use crate::data::conform_pixels;
-use crate::data::folder::decode_image_file;
+use crate::data::decode::decode_image_file;
 use crate::data::{DataSummary, Image, ImageDataset};
 
 /// What a model's input looks like: the trained image shape and the normalisation.

@@ -136,6 +136,27 @@ pub enum TrainError {
         /// The last complete checkpoint, if any.
         checkpoint: Option<std::path::PathBuf>,
     },
+    /// An image could not be read mid-epoch (a streamed dataset's file vanished, turned
+    /// unreadable or failed to decode); a checkpoint was saved before the batch that
+    /// needed it, and `resume` continues from it, bit for bit, once the file is readable
+    /// again.
+    #[error(
+        "{reason}; in epoch {epoch} after step {step}: checkpoint saved in {}; once the \
+         file is readable again, continue with: {resume}",
+        .checkpoint.display()
+    )]
+    DataFailed {
+        /// The batcher's message, naming the file.
+        reason: String,
+        /// The epoch in progress (1-based).
+        epoch: usize,
+        /// Optimiser steps completed.
+        step: usize,
+        /// The checkpoint written.
+        checkpoint: std::path::PathBuf,
+        /// The command that continues the run.
+        resume: String,
+    },
     /// The user interrupted training (Ctrl-C, SIGTERM); a checkpoint was saved at the
     /// step where it stopped, and `resume` continues from it bit for bit.
     #[error(

@@ -26,6 +26,9 @@ pub struct DataConfig {
     pub test_limit: Option<usize>,
     /// Data-loading threads; 0 = one per core. Default 0. Results do not depend on it.
     pub threads: usize,
+    /// Memory budget in bytes for the decoded images of an image folder with
+    /// `cache=auto`: above it the folder is streamed from disk. Default: 4 GiB.
+    pub memory: Option<u64>,
 }
 
 impl Default for DataConfig {
@@ -36,6 +39,7 @@ impl Default for DataConfig {
             shots: None,
             test_limit: None,
             threads: 0,
+            memory: None,
         }
     }
 }
@@ -63,7 +67,7 @@ impl DataConfig {
             return Err(crate::data::batcher::BatcherError::TooManyThreads(self.threads).into());
         }
         let spec: DatasetSpec = self.spec.parse()?;
-        let mut data = spec.load()?;
+        let mut data = spec.load_within(self.memory.unwrap_or(crate::data::DEFAULT_DATA_MEMORY))?;
         if let Some(k) = self.shots {
             data.train = shots(&data.train, k, seed)?;
         }
@@ -120,7 +124,7 @@ pub fn train_loader(
         ));
     }
     check_batch(batch_size, data)?;
-    let transform = augment.build()?;
+    let transform = streamed_augment(augment, &data.train).build()?;
     let batcher = MultiViewBatcher::new(transform, views, &data.mean, &data.std, seed, threads)?;
     Ok(EpochLoader::new(
         batcher,
@@ -128,6 +132,19 @@ pub fn train_loader(
         batch_size,
         true,
     )?)
+}
+
+/// The augmentation of a streamed split: one without a size of its own crops (or resizes)
+/// to the split's size, since its images come at their original sizes.
+pub fn streamed_augment(
+    augment: &AugmentConfig,
+    train: &crate::data::ImageDataset,
+) -> AugmentConfig {
+    let mut out = augment.clone();
+    if train.is_streamed() && out.size.is_none() {
+        out.size = Some(train.height);
+    }
+    out
 }
 
 /// An in-order, un-augmented loader over a split (for features and evaluation).

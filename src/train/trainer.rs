@@ -10,7 +10,9 @@
 //! - the LR schedule, per optimiser step;
 //! - the NaN/Inf check, naming the last good checkpoint;
 //! - the typed records of `metrics.jsonl` ([`Record`]);
-//! - the progress bar;
+//! - the progress bar (images/s, and the share of the time the step waited for data);
+//! - a batch whose image cannot be read (a streamed file gone bad): a checkpoint before
+//!   it and [`TrainError::DataFailed`] naming the file and the command that resumes;
 //! - Ctrl-C: a mid-epoch checkpoint and [`TrainError::Interrupted`] naming the command
 //!   that resumes;
 //! - checkpoints every `checkpoint_every` epochs and after the last.
@@ -33,7 +35,7 @@ use super::interrupt;
 use super::metrics_log::{EpochRecord, MetricsLog, Record, StepRecord, truncate_metrics};
 use super::run_dir::RunDir;
 use super::{Progress, ScheduleConfig, TrainError};
-use crate::data::batcher::{Batch, EpochLoader};
+use crate::data::batcher::{Batch, BatcherError, EpochLoader};
 use crate::loss::LossError;
 
 /// What one training step computed.
@@ -226,8 +228,31 @@ pub fn train<S: Stage, D: BatchSource<Batch = S::Batch>>(
         // A mid-epoch checkpoint continues with the batches it had not done.
         let (done, sum) = (at.batch, at.epoch_loss_sum);
         let (mut count, mut sum) = (done, sum);
-        for batch in data.batches(epoch, done) {
-            let batch = batch?;
+        let mut batches = data.batches(epoch, done);
+        loop {
+            let asked = Instant::now();
+            let Some(batch) = batches.next() else { break };
+            let waited = asked.elapsed();
+            let batch = match (batch, run) {
+                (Ok(batch), _) => batch,
+                (Err(TrainError::Batcher(e @ BatcherError::Sample { .. })), Some(run)) => {
+                    drop(batches);
+                    let dir = save(stage, run, &model, &optim, &at)?;
+                    progress.finish();
+                    return Err(TrainError::DataFailed {
+                        reason: e.to_string(),
+                        epoch: epoch + 1,
+                        step: at.step,
+                        checkpoint: dir,
+                        resume: format!(
+                            "supcon {} --resume {}",
+                            stage.command(),
+                            run.path().display()
+                        ),
+                    });
+                }
+                (Err(e), _) => return Err(e),
+            };
             let step = at.step;
             let lr = settings.schedule.lr_at(
                 step,
@@ -266,7 +291,7 @@ pub fn train<S: Stage, D: BatchSource<Batch = S::Batch>>(
                     }),
                 )?;
             }
-            progress.step(out.images, out.loss, lr);
+            progress.step(out.images, out.loss, lr, waited);
             sum += out.loss;
             count += 1;
             at = LoopState::within_epoch(epoch, step + 1, at.loss, count, sum);

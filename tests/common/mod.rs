@@ -65,6 +65,7 @@ pub fn tiny_batch(n: usize) -> Batch {
         pixels,
         labels: (0..n).map(|i| i % 3).collect(),
         class_names: vec!["a".into(), "b".into(), "c".into()],
+        stream: None,
     };
     let t = AugmentConfig::new(Augment::Sim).build().unwrap();
     let b = MultiViewBatcher::new(t, 2, &[0.5], &[0.25], 1, 1).unwrap();

@@ -14,7 +14,7 @@ use supcon::train::{DataConfig, Decay, OptimizerConfig, OptimizerKind, ScheduleC
 /// Which data.
 #[derive(Args, Debug, Clone, Default)]
 pub struct DataArgs {
-    /// Dataset spec: builtin | cifar10:DIR | cifar100:DIR | idx:DIR | folder:DIR [default:
+    /// Dataset spec: builtin | cifar10:DIR | cifar100:DIR | idx:DIR | folder:DIR | shards:DIR [default:
     /// builtin; linear, finetune, predict and embed: the source run's data]
     #[arg(long, value_name = "SPEC")]
     pub data: Option<String>,
@@ -34,6 +34,15 @@ pub struct DataArgs {
     #[arg(long, allow_negative_numbers = true,
         value_parser = crate::args::count, value_name = "N")]
     pub threads: Option<usize>,
+    /// Memory budget for decoded images of a folder with cache=auto (e.g. 4GiB, 512M);
+    /// above it the folder is streamed from disk [default: 4GiB]
+    #[arg(long, value_parser = memory, value_name = "SIZE")]
+    pub data_memory: Option<u64>,
+}
+
+/// Parses a memory size such as `4GiB`.
+fn memory(s: &str) -> Result<u64, String> {
+    supcon::data::parse_memory(s)
 }
 
 impl DataArgs {
@@ -45,6 +54,7 @@ impl DataArgs {
             ("--shots", self.shots.is_some()),
             ("--test-limit", self.test_limit.is_some()),
             ("--threads", self.threads.is_some()),
+            ("--data-memory", self.data_memory.is_some()),
         ])
     }
 
@@ -64,6 +74,9 @@ impl DataArgs {
         }
         if let Some(t) = self.threads {
             data.threads = t;
+        }
+        if self.data_memory.is_some() {
+            data.memory = self.data_memory;
         }
     }
 }

@@ -65,6 +65,9 @@ pub enum BenchCmd {
     Step(StepBench),
     /// Augmentation + batching throughput: views per second
     Augment(AugmentBench),
+    /// Data loading as training sees it (read + decode + augment on the loader's
+    /// workers, behind its prefetch queue): images per second and peak RSS
+    Data(crate::bench_data::DataBench),
 }
 
 pub fn run(cmd: BenchCmd) -> Result<()> {
@@ -73,6 +76,7 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
         BenchCmd::LossRef(b) => loss_ref(b),
         BenchCmd::Step(b) => step(b),
         BenchCmd::Augment(b) => augment(b),
+        BenchCmd::Data(b) => crate::bench_data::run(b),
     }
 }
 
@@ -119,12 +123,18 @@ pub struct LossBench {
 }
 
 /// Peak resident set size of this process in MiB (Linux `VmHWM`), 0 when unknown.
-fn peak_rss_mb() -> f64 {
+pub(crate) fn peak_rss_mb() -> f64 {
+    rss_mb("VmHWM:")
+}
+
+/// A memory figure of this process's `/proc/self/status` (`VmHWM:`, `VmRSS:`) in MiB, 0
+/// when unknown.
+pub(crate) fn rss_mb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })

@@ -10,6 +10,7 @@
 
 mod args;
 mod bench;
+mod bench_data;
 mod data;
 mod evaluate;
 mod infer;

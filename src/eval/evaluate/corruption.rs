@@ -55,11 +55,14 @@ pub fn corrupt_split(
         .into_par_iter()
         .map(|i| {
             let mut rng = corruption_rng(seed, corruption, severity, i);
-            corruption
-                .apply(&split.image(i), severity, &mut rng)
-                .map(|img| img.to_u8_chw())
+            let img = split
+                .try_image(i)
+                .map_err(|e| EvalError::Invalid(e.to_string()))?;
+            Ok(corruption
+                .apply(&img, severity, &mut rng)
+                .map(|img| img.to_u8_chw())?)
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, EvalError>>()?;
     Ok(ImageDataset {
         channels: split.channels,
         height: split.height,
@@ -67,6 +70,7 @@ pub fn corrupt_split(
         pixels: images.concat(),
         labels: split.labels.clone(),
         class_names: split.class_names.clone(),
+        stream: None,
     })
 }
 
