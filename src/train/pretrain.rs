@@ -19,6 +19,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::chance::{ChanceLevel, class_fractions};
 use super::checkpoint;
 use super::chunked::embed_pass;
 use super::collective::{Collective, agree};
@@ -338,6 +339,10 @@ fn run_pretrain<'a>(
         bank,
         key,
         projections: None,
+        chance: ChanceLevel::of(
+            config,
+            &class_fractions(&data.train.labels, data.num_classes()),
+        ),
     };
     let settings = LoopSettings {
         epochs: config.epochs,
@@ -394,6 +399,8 @@ pub struct PretrainStage<'a> {
     key: Option<SupConModel>,
     /// The last step's detached projections `[V*B, P]`, queued after the update.
     projections: Option<Vec<f32>>,
+    /// The loss's chance level, for the warning after the first epoch.
+    chance: Option<ChanceLevel>,
 }
 
 impl PretrainStage<'_> {
@@ -466,6 +473,12 @@ impl Stage for PretrainStage<'_> {
 
     fn command(&self) -> &str {
         "pretrain"
+    }
+
+    fn epoch_warning(&self, epoch: usize, epoch_loss: f64) -> Option<String> {
+        self.chance
+            .filter(|_| epoch == 1)
+            .and_then(|level| level.first_epoch_warning(epoch_loss))
     }
 
     fn label(&self) -> String {

@@ -26,6 +26,13 @@ pub struct DataConfig {
     pub test_limit: Option<usize>,
     /// Data-loading threads; 0 = one per core. Default 0. Results do not depend on it.
     pub threads: usize,
+    /// Hold out this fraction of the training set (class-stratified, always the same draw:
+    /// [`crate::data::subset::HOLDOUT_SEED`]) and evaluate on it instead of the test split,
+    /// for choosing settings without touching the test set. Taken after `shots` and
+    /// `limit`, before `test_limit` (which then limits the held-out part); the
+    /// normalisation is recomputed on the rest. Default: none (the test split).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_split: Option<f64>,
 }
 
 impl Default for DataConfig {
@@ -36,6 +43,7 @@ impl Default for DataConfig {
             shots: None,
             test_limit: None,
             threads: 0,
+            val_split: None,
         }
     }
 }
@@ -69,6 +77,11 @@ impl DataConfig {
         }
         if let Some(n) = self.limit {
             data.train = limit(&data.train, n, seed);
+        }
+        if let Some(fraction) = self.val_split {
+            let (rest, held_out) = crate::data::holdout(&data.train, fraction)?;
+            (data.mean, data.std) = crate::data::channel_mean_std(&rest);
+            (data.train, data.test) = (rest, held_out);
         }
         if let Some(n) = self.test_limit {
             data.test = limit(&data.test, n, seed);

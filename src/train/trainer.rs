@@ -30,7 +30,9 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 
 use super::checkpoint::{self, LoopState};
 use super::interrupt;
-use super::metrics_log::{EpochRecord, MetricsLog, Record, StepRecord, truncate_metrics};
+use super::metrics_log::{
+    EpochRecord, MetricsLog, Record, StepRecord, WarningRecord, truncate_metrics,
+};
 use super::run_dir::RunDir;
 use super::{Progress, ScheduleConfig, TrainError};
 use crate::data::batcher::{Batch, EpochLoader};
@@ -92,6 +94,13 @@ pub trait Stage {
     fn after_update(&mut self, model: &Self::Model, batch: &Self::Batch) -> Result<(), TrainError> {
         let _ = (model, batch);
         Ok(())
+    }
+
+    /// A warning about the run after `epoch` (1-based) complete epochs with mean loss
+    /// `epoch_loss`, printed and recorded in `metrics.jsonl`. Default: none.
+    fn epoch_warning(&self, epoch: usize, epoch_loss: f64) -> Option<String> {
+        let _ = (epoch, epoch_loss);
+        None
     }
 
     /// Whether to stop at a checkpoint after the step just taken. Default: a stop request
@@ -295,6 +304,19 @@ pub fn train<S: Stage, D: BatchSource<Batch = S::Batch>>(
                 stage: stage.name().to_string(),
             }),
         )?;
+        if let Some(warning) = stage.epoch_warning(at.epoch, epoch_loss) {
+            if run.writes() {
+                eprintln!("warning: {warning}");
+            }
+            log(
+                metrics,
+                Record::Warning(WarningRecord {
+                    epoch: at.epoch,
+                    stage: stage.name().to_string(),
+                    warning,
+                }),
+            )?;
+        }
         if let Some(every) = settings.checkpoint_every
             && (at.epoch.is_multiple_of(every) || at.epoch == settings.epochs)
         {

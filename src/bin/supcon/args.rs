@@ -34,6 +34,11 @@ pub struct DataArgs {
     #[arg(long, allow_negative_numbers = true,
         value_parser = crate::args::count, value_name = "N")]
     pub threads: Option<usize>,
+    /// Hold out this fraction of the training set (class-stratified, the same draw for
+    /// every seed and stage) and report on it instead of the test split
+    #[arg(long, allow_negative_numbers = true, value_name = "F",
+        value_parser = crate::args::fraction)]
+    pub val_split: Option<f64>,
 }
 
 impl DataArgs {
@@ -45,6 +50,7 @@ impl DataArgs {
             ("--shots", self.shots.is_some()),
             ("--test-limit", self.test_limit.is_some()),
             ("--threads", self.threads.is_some()),
+            ("--val-split", self.val_split.is_some()),
         ])
     }
 
@@ -64,6 +70,9 @@ impl DataArgs {
         }
         if let Some(t) = self.threads {
             data.threads = t;
+        }
+        if self.val_split.is_some() {
+            data.val_split = self.val_split;
         }
     }
 }
@@ -308,6 +317,20 @@ pub fn check_applies(
 /// as such, rather than clap's `invalid digit found in string`.
 pub fn count(s: &str) -> Result<usize, String> {
     parse_whole(s)
+}
+
+/// Parses a fraction strictly between 0 and 1 (`--val-split`).
+pub fn fraction(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        Ok(v) => Err(format!(
+            "{v} is not strictly between 0 and 1; expected a fraction such as 0.2"
+        )),
+        Err(_) => Err(format!(
+            "'{}' is not a number; expected a fraction such as 0.2",
+            s.trim()
+        )),
+    }
 }
 
 /// As [`count`], for 64-bit values (seeds).
