@@ -25,9 +25,10 @@ fn warnings(run: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
-/// At LR 1e-7 nothing moves: the first epoch's loss stays at chance, ln(2 * 12 - 1) =
-/// ln 23 = 3.135 for batch 12 and 2 views, and the run warns once, on stderr and as a
-/// record of `metrics.jsonl` after epoch 1.
+/// At LR 1e-7 nothing moves: the loss stays at chance, ln(2 * 12 - 1) = ln 23 = 3.135 for
+/// batch 12 and 2 views. With 4 steps per epoch (48 images), the check waits for the first
+/// epoch that reaches 20 steps, epoch 5, and the run warns once, on stderr and as a record
+/// of `metrics.jsonl` right after that epoch's record.
 #[test]
 fn a_pretrain_run_stuck_at_chance_warns_once() {
     let tmp = tempfile::tempdir().unwrap();
@@ -35,7 +36,7 @@ fn a_pretrain_run_stuck_at_chance_warns_once() {
     let mut args = vec![
         "pretrain",
         "--epochs",
-        "2",
+        "6",
         "--batch-size",
         "12",
         "--lr",
@@ -45,19 +46,18 @@ fn a_pretrain_run_stuck_at_chance_warns_once() {
     args.extend(["--quiet", "--out", s(&out)]);
     let (_, err) = succeeds(&args);
     assert!(
-        err.contains("warning: the loss after the first epoch")
-            && err.contains("is near chance (3.135"),
+        err.contains("warning: the mean loss of epoch 5 (")
+            && err.contains(", 20 steps in) is near chance (3.135"),
         "{err}"
     );
     assert_eq!(err.matches("warning:").count(), 1, "{err}");
     let w = warnings(&out);
     assert_eq!(w.len(), 1, "{w:?}");
-    assert_eq!(w[0]["epoch"], 1);
+    assert_eq!(w[0]["epoch"], 5);
     assert_eq!(w[0]["stage"], "pretrain");
-    // The record sits right after epoch 1's record.
     let all = records(&out);
     let at = all.iter().position(|r| r.get("warning").is_some()).unwrap();
-    assert_eq!(all[at - 1]["epoch"], 1);
+    assert_eq!(all[at - 1]["epoch"], 5);
     assert!(all[at - 1].get("epoch_loss").is_some());
 }
 

@@ -135,7 +135,7 @@ pub fn limit(ds: &ImageDataset, n: usize, seed: u64) -> ImageDataset {
 
 /// The seed of [`holdout`]'s draw: fixed, so that every stage and every training seed of
 /// a study sees the same validation split.
-pub const HOLDOUT_SEED: u64 = 0x5eed_0f_7a11;
+pub const HOLDOUT_SEED: u64 = 0x005e_ed0f_7a11;
 
 /// Splits `ds` into `(rest, held_out)`, class-stratified: of each class's images, shuffled
 /// with [`HOLDOUT_SEED`], `round(fraction * count)` are held out. Both parts keep the

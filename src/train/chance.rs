@@ -1,6 +1,8 @@
 //! The contrastive loss of a run that has learned nothing ("chance"), the best loss the
 //! batch allows ("floor"), and the warning of a pre-training run whose mean loss after its
-//! first epoch still sits near chance.
+//! first epoch still sits near chance. An epoch of fewer than [`MIN_CHECK_STEPS`] steps
+//! (the 500-image builtin set has 3 at batch 128) says little, so the check is made at the
+//! end of the first epoch that takes the run to at least that many steps.
 //!
 //! When every similarity is equal, every entry of an anchor's softmax is `1 / |A|`, with
 //! `|A|` the contrast entries other than the anchor (`V * B - 1` for `V` views of `B`
@@ -25,11 +27,22 @@
 //! as the issue asks of a run that has barely left chance.
 
 use super::pretrain_config::{Method, PretrainConfig};
+use super::trainer::EpochEnd;
 use crate::loss::Variant;
 
 /// Below this fraction of the gap from chance to the floor closed after the first epoch,
 /// a run is "near chance" and warns.
 pub const NEAR_CHANCE_PROGRESS: f64 = 0.1;
+
+/// The fewest optimiser steps before the check: it is made at the end of the first epoch
+/// that reaches them (epoch 1 when an epoch has at least this many steps).
+pub const MIN_CHECK_STEPS: usize = 20;
+
+/// Whether an epoch that ends `steps` steps into the run, of `steps_per_epoch` steps, is
+/// the one the check is made at.
+pub fn is_check_epoch(steps: usize, steps_per_epoch: usize) -> bool {
+    steps >= MIN_CHECK_STEPS && steps.saturating_sub(steps_per_epoch) < MIN_CHECK_STEPS
+}
 
 /// Chance and floor of a run's contrastive loss, in the loss's own units.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -83,15 +96,18 @@ impl ChanceLevel {
         (self.chance - loss) / (self.chance - self.floor)
     }
 
-    /// The warning for a mean loss `loss` after the first epoch, when it is near chance.
-    pub fn first_epoch_warning(&self, loss: f64) -> Option<String> {
-        let progress = self.progress(loss);
+    /// The warning for the epoch that ends at `end` when its mean loss is near chance.
+    pub fn warning(&self, end: &EpochEnd) -> Option<String> {
+        let progress = self.progress(end.loss);
         (progress < NEAR_CHANCE_PROGRESS).then(|| {
             format!(
-                "the loss after the first epoch ({loss:.3}) is near chance ({:.3}, the loss when \
-                 all similarities are equal; the floor for this batch is {:.3}): it closed {:.1}% \
-                 of that gap, less than {:.0}%. The run is barely learning; try a larger \
+                "the mean loss of epoch {} ({:.3}, {} steps in) is near chance ({:.3}, the loss \
+                 when all similarities are equal; the floor for this batch is {:.3}): it closed \
+                 {:.1}% of that gap, less than {:.0}%. The run is barely learning; try a larger \
                  learning rate (--lr), a warm-up (--warmup) or another batch size",
+                end.epoch,
+                end.loss,
+                end.steps,
                 self.chance,
                 self.floor,
                 100.0 * progress.max(0.0),
@@ -178,6 +194,15 @@ mod tests {
         assert_eq!(ChanceLevel::of(&one_view, &uniform(10)), None);
     }
 
+    fn end(loss: f64) -> EpochEnd {
+        EpochEnd {
+            epoch: 1,
+            steps: 78,
+            steps_per_epoch: 78,
+            loss,
+        }
+    }
+
     #[test]
     fn warns_near_chance_only() {
         let level = ChanceLevel {
@@ -186,16 +211,26 @@ mod tests {
         };
         assert!((level.progress(4.0) - 0.5).abs() < 1e-12);
         // 9% of the gap closed: warns; 11%: does not; above chance: warns.
-        let warning = level.first_epoch_warning(4.82).unwrap();
-        assert!(warning.contains("near chance (5.000"), "{warning}");
-        assert!(warning.contains("closed 9.0%"), "{warning}");
-        assert_eq!(level.first_epoch_warning(4.78), None);
+        let warning = level.warning(&end(4.82)).unwrap();
         assert!(
-            level
-                .first_epoch_warning(5.2)
-                .unwrap()
-                .contains("closed 0.0%")
+            warning.contains("epoch 1 (4.820, 78 steps in) is near chance (5.000"),
+            "{warning}"
         );
+        assert!(warning.contains("closed 9.0%"), "{warning}");
+        assert_eq!(level.warning(&end(4.78)), None);
+        assert!(level.warning(&end(5.2)).unwrap().contains("closed 0.0%"));
+    }
+
+    #[test]
+    fn checked_once_at_the_first_epoch_of_enough_steps() {
+        // 78 steps per epoch: epoch 1 only.
+        assert!(is_check_epoch(78, 78));
+        assert!(!is_check_epoch(156, 78));
+        // 3 steps per epoch: the epoch ending at step 21 (epoch 7), not 18 or 24.
+        let checked: Vec<usize> = (1..=20).filter(|e| is_check_epoch(3 * e, 3)).collect();
+        assert_eq!(checked, vec![7]);
+        // Exactly 20 per epoch: epoch 1.
+        assert!(is_check_epoch(20, 20) && !is_check_epoch(40, 20));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::chance::{ChanceLevel, class_fractions};
+use super::chance::{ChanceLevel, class_fractions, is_check_epoch};
 use super::checkpoint;
 use super::chunked::embed_pass;
 use super::collective::{Collective, agree};
@@ -30,7 +30,7 @@ use super::memory_bank::{MemoryBank, ema_update};
 use super::ranked::RankedStep;
 use super::run_dir::RunDir;
 use super::setup::{check_batch, images, labels_per_view, train_loader};
-use super::trainer::{self, LoopSettings, Stage, StepOutput};
+use super::trainer::{self, EpochEnd, LoopSettings, Stage, StepOutput};
 use super::{RunOptions, TrainError};
 use crate::data::batcher::Batch;
 use crate::loss::{LossError, Positives, Queue, SupConLoss};
@@ -475,10 +475,10 @@ impl Stage for PretrainStage<'_> {
         "pretrain"
     }
 
-    fn epoch_warning(&self, epoch: usize, epoch_loss: f64) -> Option<String> {
+    fn epoch_warning(&self, end: &EpochEnd) -> Option<String> {
         self.chance
-            .filter(|_| epoch == 1)
-            .and_then(|level| level.first_epoch_warning(epoch_loss))
+            .filter(|_| is_check_epoch(end.steps, end.steps_per_epoch))
+            .and_then(|level| level.warning(end))
     }
 
     fn label(&self) -> String {

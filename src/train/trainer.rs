@@ -96,10 +96,10 @@ pub trait Stage {
         Ok(())
     }
 
-    /// A warning about the run after `epoch` (1-based) complete epochs with mean loss
-    /// `epoch_loss`, printed and recorded in `metrics.jsonl`. Default: none.
-    fn epoch_warning(&self, epoch: usize, epoch_loss: f64) -> Option<String> {
-        let _ = (epoch, epoch_loss);
+    /// A warning about the run at the end of an epoch, printed and recorded in
+    /// `metrics.jsonl`. Default: none.
+    fn epoch_warning(&self, end: &EpochEnd) -> Option<String> {
+        let _ = end;
         None
     }
 
@@ -128,6 +128,19 @@ pub trait Stage {
         let _ = dir;
         Ok(())
     }
+}
+
+/// Where the loop stands at the end of an epoch, for [`Stage::epoch_warning`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochEnd {
+    /// Epochs complete, 1-based.
+    pub epoch: usize,
+    /// Optimiser steps taken in all.
+    pub steps: usize,
+    /// Optimiser steps per epoch.
+    pub steps_per_epoch: usize,
+    /// The epoch's mean loss.
+    pub loss: f64,
 }
 
 /// An epoch's remaining batches.
@@ -304,7 +317,13 @@ pub fn train<S: Stage, D: BatchSource<Batch = S::Batch>>(
                 stage: stage.name().to_string(),
             }),
         )?;
-        if let Some(warning) = stage.epoch_warning(at.epoch, epoch_loss) {
+        let end = EpochEnd {
+            epoch: at.epoch,
+            steps: at.step,
+            steps_per_epoch,
+            loss: epoch_loss,
+        };
+        if let Some(warning) = stage.epoch_warning(&end) {
             if run.writes() {
                 eprintln!("warning: {warning}");
             }
