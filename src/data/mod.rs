@@ -37,5 +37,5 @@ pub use loaded::{DataSummary, LoadedDataset};
 pub use spec::DatasetSpec;
 pub use stats::channel_mean_std;
 pub use streamed::{SampleError, StreamedImages};
-pub use subset::{class_counts, limit, shots, validate};
+pub use subset::{class_counts, holdout, limit, shots, validate};
 pub use transform::{Identity, Transform};

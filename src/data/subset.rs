@@ -155,6 +155,51 @@ pub fn limit(ds: &ImageDataset, n: usize, seed: u64) -> ImageDataset {
     select(ds, &chosen)
 }
 
+/// The seed of [`holdout`]'s draw: fixed, so that every stage and every training seed of
+/// a study sees the same validation split.
+pub const HOLDOUT_SEED: u64 = 0x005e_ed0f_7a11;
+
+/// Splits `ds` into `(rest, held_out)`, class-stratified: of each class's images, shuffled
+/// with [`HOLDOUT_SEED`], `round(fraction * count)` are held out. Both parts keep the
+/// original image order.
+///
+/// # Errors
+/// [`DataError::Invalid`] when `fraction` is not in `(0, 1)`, or either part would be empty.
+pub fn holdout(
+    ds: &ImageDataset,
+    fraction: f64,
+) -> Result<(ImageDataset, ImageDataset), DataError> {
+    if !(fraction > 0.0 && fraction < 1.0) {
+        return Err(DataError::Invalid {
+            what: "--val-split".into(),
+            reason: format!("{fraction}: expected a fraction of the training set in (0, 1)"),
+        });
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(HOLDOUT_SEED);
+    let (mut rest, mut held) = (Vec::new(), Vec::new());
+    for mut group in by_class(ds) {
+        group.shuffle(&mut rng);
+        let n = (fraction * group.len() as f64).round() as usize;
+        held.extend_from_slice(&group[..n]);
+        rest.extend_from_slice(&group[n..]);
+    }
+    if held.is_empty() || rest.is_empty() {
+        return Err(DataError::Invalid {
+            what: "--val-split".into(),
+            reason: format!(
+                "{fraction} of {} training images leaves {} for training and {} held out; \
+                 both need at least one",
+                ds.len(),
+                rest.len(),
+                held.len()
+            ),
+        });
+    }
+    rest.sort_unstable();
+    held.sort_unstable();
+    Ok((select(ds, &rest), select(ds, &held)))
+}
+
 /// Exactly `k` images of every class of `ds`, chosen with `seed` (the result keeps
 /// the original image order).
 ///
@@ -210,6 +255,31 @@ pub fn class_counts(ds: &ImageDataset) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holdout_is_stratified_disjoint_and_fixed() {
+        // 3 classes of 10, 20 and 30 images.
+        let labels: Vec<usize> = (0..60)
+            .map(|i| usize::from(i >= 10) + usize::from(i >= 30))
+            .collect();
+        let ds = toy(&labels, 3);
+        let (rest, held) = holdout(&ds, 0.2).unwrap();
+        assert_eq!(class_counts(&held), vec![2, 4, 6]);
+        assert_eq!(class_counts(&rest), vec![8, 16, 24]);
+        // Pixels are the image indices: disjoint, and together every image once.
+        let mut all: Vec<u8> = rest.pixels.iter().chain(&held.pixels).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..60).collect::<Vec<u8>>());
+        // The same draw every time, whatever else is seeded.
+        assert_eq!(holdout(&ds, 0.2).unwrap().1.pixels, held.pixels);
+        let err = holdout(&ds, 1.0).unwrap_err().to_string();
+        assert!(
+            err.contains("--val-split") && err.contains("(0, 1)"),
+            "{err}"
+        );
+        let err = holdout(&toy(&[0, 1], 2), 0.2).unwrap_err().to_string();
+        assert!(err.contains("0 held out"), "{err}");
+    }
 
     fn toy(labels: &[usize], classes: usize) -> ImageDataset {
         ImageDataset {

@@ -46,6 +46,10 @@ pub struct SuiteSummary {
     pub epochs: usize,
     /// SupCon + linear probe, then cross-entropy.
     pub results: Vec<SuiteResult>,
+    /// The fraction of the training set held out and scored instead of the test split
+    /// (`--val-split`); absent: the scores are on the test split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_split: Option<f64>,
 }
 
 /// `supcon run` into `out`: checks that `out` holds no run, saves the plan (`run.json`),
@@ -211,6 +215,7 @@ fn summarise(
             row("SupCon + linear", supcon, supcon_secs),
             row("cross-entropy", ce, ce_secs),
         ],
+        val_split: pre.data.val_split,
     }
 }
 

@@ -23,6 +23,19 @@ pub enum Record {
     Epoch(EpochRecord),
     /// The final test metrics of a stage that trains a classifier.
     Test(TestRecord),
+    /// A warning about the run (a loss near chance after the first epoch).
+    Warning(WarningRecord),
+}
+
+/// A warning about the run, written after the epoch it concerns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WarningRecord {
+    /// Epochs complete when it was raised, 1-based.
+    pub epoch: usize,
+    /// The stage that wrote it.
+    pub stage: String,
+    /// What is wrong and what to try.
+    pub warning: String,
 }
 
 /// One optimiser step.
@@ -83,6 +96,7 @@ impl Record {
             Self::Step(r) => &r.stage,
             Self::Epoch(r) => &r.stage,
             Self::Test(r) => &r.stage,
+            Self::Warning(r) => &r.stage,
         }
     }
 
@@ -93,6 +107,7 @@ impl Record {
             Self::Step(r) => r.step <= step,
             Self::Epoch(r) => r.epoch <= epoch,
             Self::Test(_) => false,
+            Self::Warning(r) => r.epoch <= epoch,
         }
     }
 
@@ -155,7 +170,7 @@ fn parse_line(path: &Path, number: usize, line: &str) -> Result<Record, String> 
         let why = match serde_json::from_str::<serde_json::Value>(line) {
             Err(e) => e.to_string(),
             Ok(v) if !v.is_object() => "not a JSON object".to_string(),
-            Ok(_) => "not a step, epoch or test record".to_string(),
+            Ok(_) => "not a step, epoch, test or warning record".to_string(),
         };
         format!("{} line {number}: {why}", path.display())
     })
@@ -323,6 +338,9 @@ mod tests {
                 text.push_str(&format!(
                     "{{\"epoch\":{epoch},\"epoch_loss\":1.0,\"stage\":\"ce\"}}\n"
                 ));
+                text.push_str(&format!(
+                    "{{\"epoch\":{epoch},\"stage\":\"ce\",\"warning\":\"w{epoch}\"}}\n"
+                ));
             }
         }
         text.push_str(r#"{"stage":"ce","test_ece":0.1,"test_top1":0.5,"test_top5":0.9}"#);
@@ -337,6 +355,10 @@ mod tests {
                 Record::Step(s) => (s.epoch, Some(s.step)),
                 Record::Epoch(e) => (e.epoch, None),
                 Record::Test(_) => (0, None),
+                Record::Warning(w) => {
+                    assert_eq!(w.warning, format!("w{}", w.epoch));
+                    (100 + w.epoch, None)
+                }
             })
             .collect();
         assert_eq!(
@@ -346,9 +368,10 @@ mod tests {
                 (1, Some(2)),
                 (1, Some(3)),
                 (1, None),
+                (101, None),
                 (2, Some(4))
             ],
-            "the end-of-run test record is dropped too"
+            "the end-of-run test record and the second epoch's warning are dropped too"
         );
     }
 }

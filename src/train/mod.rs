@@ -6,6 +6,7 @@
 //! `metrics.jsonl`, `checkpoints/`, the final weights and `report.json`.
 
 pub mod applies;
+pub mod chance;
 pub mod checkpoint;
 pub mod chunked;
 pub mod collective;

@@ -19,6 +19,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::chance::{ChanceLevel, class_fractions, is_check_epoch};
 use super::checkpoint;
 use super::chunked::embed_pass;
 use super::collective::{Collective, agree};
@@ -29,7 +30,7 @@ use super::memory_bank::{MemoryBank, ema_update};
 use super::ranked::RankedStep;
 use super::run_dir::RunDir;
 use super::setup::{check_batch, images, labels_per_view, train_loader};
-use super::trainer::{self, LoopSettings, Stage, StepOutput};
+use super::trainer::{self, EpochEnd, LoopSettings, Stage, StepOutput};
 use super::{RunOptions, TrainError};
 use crate::data::batcher::Batch;
 use crate::loss::{LossError, Positives, Queue, SupConLoss};
@@ -338,6 +339,10 @@ fn run_pretrain<'a>(
         bank,
         key,
         projections: None,
+        chance: ChanceLevel::of(
+            config,
+            &class_fractions(&data.train.labels, data.num_classes()),
+        ),
     };
     let settings = LoopSettings {
         epochs: config.epochs,
@@ -394,6 +399,8 @@ pub struct PretrainStage<'a> {
     key: Option<SupConModel>,
     /// The last step's detached projections `[V*B, P]`, queued after the update.
     projections: Option<Vec<f32>>,
+    /// The loss's chance level, for the warning after the first epoch.
+    chance: Option<ChanceLevel>,
 }
 
 impl PretrainStage<'_> {
@@ -466,6 +473,12 @@ impl Stage for PretrainStage<'_> {
 
     fn command(&self) -> &str {
         "pretrain"
+    }
+
+    fn epoch_warning(&self, end: &EpochEnd) -> Option<String> {
+        self.chance
+            .filter(|_| is_check_epoch(end.steps, end.steps_per_epoch))
+            .and_then(|level| level.warning(end))
     }
 
     fn label(&self) -> String {

@@ -29,6 +29,13 @@ pub struct DataConfig {
     /// Memory budget in bytes for the decoded images of an image folder with
     /// `cache=auto`: above it the folder is streamed from disk. Default: 4 GiB.
     pub memory: Option<u64>,
+    /// Hold out this fraction of the training set (class-stratified, always the same draw:
+    /// [`crate::data::subset::HOLDOUT_SEED`]) and evaluate on it instead of the test split,
+    /// for choosing settings without touching the test set. Taken after `shots` and
+    /// `limit`, before `test_limit` (which then limits the held-out part); the
+    /// normalisation is recomputed on the rest. Default: none (the test split).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_split: Option<f64>,
 }
 
 impl Default for DataConfig {
@@ -40,6 +47,7 @@ impl Default for DataConfig {
             test_limit: None,
             threads: 0,
             memory: None,
+            val_split: None,
         }
     }
 }
@@ -73,6 +81,11 @@ impl DataConfig {
         }
         if let Some(n) = self.limit {
             data.train = limit(&data.train, n, seed);
+        }
+        if let Some(fraction) = self.val_split {
+            let (rest, held_out) = crate::data::holdout(&data.train, fraction)?;
+            (data.mean, data.std) = crate::data::channel_mean_std(&rest);
+            (data.train, data.test) = (rest, held_out);
         }
         if let Some(n) = self.test_limit {
             data.test = limit(&data.test, n, seed);

@@ -32,7 +32,9 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 
 use super::checkpoint::{self, LoopState};
 use super::interrupt;
-use super::metrics_log::{EpochRecord, MetricsLog, Record, StepRecord, truncate_metrics};
+use super::metrics_log::{
+    EpochRecord, MetricsLog, Record, StepRecord, WarningRecord, truncate_metrics,
+};
 use super::run_dir::RunDir;
 use super::{Progress, ScheduleConfig, TrainError};
 use crate::data::batcher::{Batch, BatcherError, EpochLoader};
@@ -96,6 +98,13 @@ pub trait Stage {
         Ok(())
     }
 
+    /// A warning about the run at the end of an epoch, printed and recorded in
+    /// `metrics.jsonl`. Default: none.
+    fn epoch_warning(&self, end: &EpochEnd) -> Option<String> {
+        let _ = end;
+        None
+    }
+
     /// Whether to stop at a checkpoint after the step just taken. Default: a stop request
     /// of this process (Ctrl-C, SIGTERM). A stage of several processes (MPI ranks)
     /// answers what they agreed on in the step, so that every rank stops at the same one.
@@ -121,6 +130,19 @@ pub trait Stage {
         let _ = dir;
         Ok(())
     }
+}
+
+/// Where the loop stands at the end of an epoch, for [`Stage::epoch_warning`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochEnd {
+    /// Epochs complete, 1-based.
+    pub epoch: usize,
+    /// Optimiser steps taken in all.
+    pub steps: usize,
+    /// Optimiser steps per epoch.
+    pub steps_per_epoch: usize,
+    /// The epoch's mean loss.
+    pub loss: f64,
 }
 
 /// An epoch's remaining batches.
@@ -320,6 +342,25 @@ pub fn train<S: Stage, D: BatchSource<Batch = S::Batch>>(
                 stage: stage.name().to_string(),
             }),
         )?;
+        let end = EpochEnd {
+            epoch: at.epoch,
+            steps: at.step,
+            steps_per_epoch,
+            loss: epoch_loss,
+        };
+        if let Some(warning) = stage.epoch_warning(&end) {
+            if run.writes() {
+                eprintln!("warning: {warning}");
+            }
+            log(
+                metrics,
+                Record::Warning(WarningRecord {
+                    epoch: at.epoch,
+                    stage: stage.name().to_string(),
+                    warning,
+                }),
+            )?;
+        }
         if let Some(every) = settings.checkpoint_every
             && (at.epoch.is_multiple_of(every) || at.epoch == settings.epochs)
         {

@@ -38,6 +38,11 @@ pub struct DataArgs {
     /// above it the folder is streamed from disk [default: 4GiB]
     #[arg(long, value_parser = memory, value_name = "SIZE")]
     pub data_memory: Option<u64>,
+    /// Hold out this fraction of the training set (class-stratified, the same draw for
+    /// every seed and stage) and report on it instead of the test split
+    #[arg(long, allow_negative_numbers = true, value_name = "F",
+        value_parser = crate::args::fraction)]
+    pub val_split: Option<f64>,
 }
 
 /// Parses a memory size such as `4GiB`.
@@ -55,6 +60,7 @@ impl DataArgs {
             ("--test-limit", self.test_limit.is_some()),
             ("--threads", self.threads.is_some()),
             ("--data-memory", self.data_memory.is_some()),
+            ("--val-split", self.val_split.is_some()),
         ])
     }
 
@@ -77,6 +83,9 @@ impl DataArgs {
         }
         if self.data_memory.is_some() {
             data.memory = self.data_memory;
+        }
+        if self.val_split.is_some() {
+            data.val_split = self.val_split;
         }
     }
 }
@@ -321,6 +330,20 @@ pub fn check_applies(
 /// as such, rather than clap's `invalid digit found in string`.
 pub fn count(s: &str) -> Result<usize, String> {
     parse_whole(s)
+}
+
+/// Parses a fraction strictly between 0 and 1 (`--val-split`).
+pub fn fraction(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        Ok(v) => Err(format!(
+            "{v} is not strictly between 0 and 1; expected a fraction such as 0.2"
+        )),
+        Err(_) => Err(format!(
+            "'{}' is not a number; expected a fraction such as 0.2",
+            s.trim()
+        )),
+    }
 }
 
 /// As [`count`], for 64-bit values (seeds).

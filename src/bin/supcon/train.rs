@@ -556,8 +556,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         SuiteError::Train(e) => anyhow::Error::from(e),
         other => other.into(),
     })?;
+    let split = match summary.val_split {
+        Some(f) => format!(" | scores on the validation split ({f} of the training set)"),
+        None => String::new(),
+    };
     println!(
-        "data {} | encoder {} | {} epochs, batch {}",
+        "data {} | encoder {} | {} epochs, batch {}{split}",
         summary.data, summary.encoder, summary.epochs, summary.batch_size
     );
     println!(

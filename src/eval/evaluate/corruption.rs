@@ -184,7 +184,7 @@ pub(super) fn assemble_robustness(
     opts: &EvalOptions,
 ) -> Result<CorruptionResults, RunEvalError> {
     let base = baseline.as_ref().map(|b| &b.errors);
-    let mut notes = Vec::new();
+    let mut failures = Vec::new();
     let robustness = match robustness_report(&errors, base) {
         Ok(r) => r,
         Err(first) => {
@@ -196,11 +196,11 @@ pub(super) fn assemble_robustness(
                 if let Some(b) = base {
                     match corruption_error(&errors, b, name) {
                         Ok(v) => ce = Some(v),
-                        Err(e) => notes.push(format!("CE of {name}: {e}")),
+                        Err(e) => failures.push(("CE", name.clone(), e)),
                     }
                     match relative_corruption_error(&errors, b, name) {
                         Ok(v) => rel = Some(v),
-                        Err(e) => notes.push(format!("relative CE of {name}: {e}")),
+                        Err(e) => failures.push(("relative CE", name.clone(), e)),
                     }
                 }
                 corruptions.insert(
@@ -212,7 +212,7 @@ pub(super) fn assemble_robustness(
                     },
                 );
             }
-            if notes.is_empty() {
+            if failures.is_empty() {
                 return Err(first.into());
             }
             let all = |f: fn(&CorruptionScore) -> Option<f64>| {
@@ -228,6 +228,7 @@ pub(super) fn assemble_robustness(
             }
         }
     };
+    let notes = group_notes(failures);
     Ok(CorruptionResults {
         seed: opts.seed,
         severities: opts.severities.clone(),
@@ -239,11 +240,101 @@ pub(super) fn assemble_robustness(
     })
 }
 
+/// One note per distinct reason a score is undefined, with the count and names of the
+/// corruptions it concerns, in the order the reasons first occur: "relative CE undefined
+/// for 3 corruptions (fog, frost, snow): ...". A reason of one corruption keeps its full
+/// message, numbers included.
+fn group_notes(failures: Vec<(&str, String, EvalError)>) -> Vec<String> {
+    let mut groups: Vec<(String, Vec<String>, String)> = Vec::new();
+    for (score, corruption, error) in failures {
+        let reason = match &error {
+            EvalError::DivisionByZero(_) => format!(
+                "{score} undefined: the baseline's {} sums to zero, so the ratio divides by zero",
+                if score == "CE" {
+                    "corrupted error"
+                } else {
+                    "degradation (corrupted minus clean error)"
+                }
+            ),
+            EvalError::Undefined(_) => format!(
+                "{score} undefined: the baseline's corrupted errors are below its clean error, \
+                 so the ratio, which divides by that degradation, is meaningless (a \
+                 near-chance baseline?)"
+            ),
+            other => format!("{score}: {other}"),
+        };
+        let single = format!("{score} of {corruption}: {error}");
+        match groups.iter_mut().find(|g| g.0 == reason) {
+            Some(group) => group.1.push(corruption),
+            None => groups.push((reason, vec![corruption], single)),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(reason, corruptions, single)| match corruptions.len() {
+            1 => single,
+            n => {
+                let (head, rest) = reason.split_once(':').unwrap_or((reason.as_str(), ""));
+                format!(
+                    "{head} for {n} corruptions ({}):{rest}",
+                    corruptions.join(", ")
+                )
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
 
     use super::*;
+
+    /// The same reason for several corruptions is one note with their count and names
+    /// (not one note per corruption); another reason is a note of its own.
+    #[test]
+    fn one_note_per_distinct_reason_with_a_count() {
+        let mut errors = ErrorTable::with_clean(0.2);
+        let mut base = ErrorTable::with_clean(0.8);
+        for (name, b) in [
+            ("fog", 0.7),
+            ("frost", 0.6),
+            ("snow", 0.75),
+            ("zoom_blur", 0.8),
+        ] {
+            for severity in 1..=5 {
+                errors.insert(name, severity, 0.4);
+                base.insert(name, severity, b);
+            }
+        }
+        errors.insert("gaussian_noise", 1, 0.5);
+        base.insert("gaussian_noise", 1, 0.9);
+        let baseline = BaselineErrors {
+            source: PathBuf::from("base"),
+            errors: base,
+        };
+        let r = assemble_robustness(Vec::new(), errors, Some(baseline), &EvalOptions::default())
+            .unwrap();
+        assert_eq!(r.notes.len(), 2, "{:#?}", r.notes);
+        assert!(
+            r.notes[0].starts_with(
+                "relative CE undefined for 3 corruptions (fog, frost, snow): the baseline's \
+                 corrupted errors are below its clean error"
+            ),
+            "{}",
+            r.notes[0]
+        );
+        assert!(
+            r.notes[1].starts_with("relative CE of zoom_blur: division by zero:"),
+            "{}",
+            r.notes[1]
+        );
+        assert!(
+            r.robustness.corruptions["gaussian_noise"]
+                .relative_ce
+                .is_some()
+        );
+    }
 
     /// A baseline whose corrupted error is below its clean error makes relative CE
     /// meaningless: left out with a note, as a zero denominator is; CE is kept.
