@@ -46,10 +46,10 @@ impl PairSums {
         let chunks = plane.chunks_exact(LANES);
         let rest = chunks.remainder();
         for c in chunks {
-            for l in 0..LANES {
-                let d = c[l] - shift;
-                self.a[l] += d;
-                self.b[l] += d * d;
+            for ((a, b), v) in self.a.iter_mut().zip(&mut self.b).zip(c) {
+                let d = v - shift;
+                *a += d;
+                *b += d * d;
             }
         }
         for (l, v) in rest.iter().enumerate() {

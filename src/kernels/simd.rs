@@ -54,7 +54,7 @@ pub fn direct_blocks(
     ostride: usize,
     positions: usize,
 ) {
-    assert_eq!(positions % BLOCK, 0, "direct_blocks: positions");
+    assert!(positions.is_multiple_of(BLOCK), "direct_blocks: positions");
     let taps = offs.len();
     let max_off = offs.iter().copied().max().unwrap_or(0);
     if channels == 0 || kblocks == 0 || positions == 0 {
@@ -210,7 +210,7 @@ pub fn weight_grad_blocks(
     ostride: usize,
 ) {
     assert!(
-        pairs.len() % GQ == 0 && positions % 16 == 0,
+        pairs.len().is_multiple_of(GQ) && positions.is_multiple_of(16),
         "weight_grad_blocks: counts"
     );
     if kblocks == 0 || pairs.is_empty() || positions == 0 {
