@@ -67,6 +67,9 @@ def main():
         conv_case(3, 4, 4, 4, 6, 1, 2, 0),
         conv_case(2, 6, 3, 3, 5, 1, 1, 0),
         conv_case(1, 2, 9, 9, 3, 7, 2, 3),
+        # Stride 1, maps 8 wide or more: the direct kernel (forward, data and weight gradient).
+        conv_case(3, 9, 8, 10, 7, 3, 1, 1),
+        conv_case(2, 5, 9, 8, 6, 3, 1, 0),
     ]
     norm = [
         norm_case(3, 4, 3, 3, relu=True, residual=False),

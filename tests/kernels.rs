@@ -79,6 +79,9 @@ fn convolution_matches_burn_forward_and_gradients() {
         (33, 4, 2, 2, 3, 3, 1, 1),
         (2, 2, 4, 4, 3, 3, 1, 0),
         (16, 128, 16, 16, 256, 3, 2, 1),
+        // Stride 1 on maps 8 wide or more: the direct kernel for all three.
+        (3, 16, 9, 8, 10, 3, 1, 1),
+        (2, 5, 10, 11, 7, 3, 1, 0),
     ] {
         let conv = Conv2dConfig::new([c, k], [kernel, kernel])
             .with_stride([stride, stride])

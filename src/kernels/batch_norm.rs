@@ -9,41 +9,119 @@
 //! Reductions run one channel per task, each adding its `N` planes in order with a fixed
 //! lane split inside a plane, so the result does not depend on the thread count.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
-/// Width of the partial sums inside one plane (lets the compiler vectorise the reductions
-/// without changing their order from one run to the next).
+/// Width of the partial sums (lets the compiler vectorise the reductions without changing
+/// their order from one run to the next).
 const LANES: usize = 16;
 
-/// `sum(a)`, in f64 across planes.
-fn sum(a: &[f32]) -> f64 {
-    let mut acc = [0.0f32; LANES];
-    let chunks = a.chunks_exact(LANES);
-    let tail: f32 = chunks.remainder().iter().sum();
-    for c in chunks {
-        for (s, v) in acc.iter_mut().zip(c) {
-            *s += *v;
-        }
-    }
-    acc.iter().map(|v| *v as f64).sum::<f64>() + tail as f64
+/// The f32 partial sums are added into f64 totals after at least this many elements of a
+/// channel (a fixed number, so the order of additions depends on the shape alone).
+const FLUSH: usize = 4096;
+
+/// Two per-channel sums kept in [`LANES`] f32 lanes across the channel's planes (element `i`
+/// of a plane goes to lane `i mod LANES`), added into f64 totals every [`FLUSH`] elements.
+/// A plane of 4 values (a 2x2 map) then costs 4 additions, not a 16-lane reduction.
+struct PairSums {
+    a: [f32; LANES],
+    b: [f32; LANES],
+    total: (f64, f64),
+    pending: usize,
 }
 
-/// `sum((a - mean)^2)`.
-fn sum_sq_centred(a: &[f32], mean: f32) -> f64 {
-    let mut acc = [0.0f32; LANES];
-    let chunks = a.chunks_exact(LANES);
-    let tail: f32 = chunks
-        .remainder()
-        .iter()
-        .map(|v| (v - mean) * (v - mean))
-        .sum();
-    for c in chunks {
-        for (s, v) in acc.iter_mut().zip(c) {
-            let d = *v - mean;
-            *s += d * d;
+impl PairSums {
+    fn new() -> Self {
+        Self {
+            a: [0.0; LANES],
+            b: [0.0; LANES],
+            total: (0.0, 0.0),
+            pending: 0,
         }
     }
-    acc.iter().map(|v| *v as f64).sum::<f64>() + tail as f64
+
+    /// Adds `(x - shift, (x - shift)^2)` for each value of a plane.
+    fn add_centred(&mut self, plane: &[f32], shift: f32) {
+        let chunks = plane.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for ((a, b), v) in self.a.iter_mut().zip(&mut self.b).zip(c) {
+                let d = v - shift;
+                *a += d;
+                *b += d * d;
+            }
+        }
+        for (l, v) in rest.iter().enumerate() {
+            let d = v - shift;
+            self.a[l] += d;
+            self.b[l] += d * d;
+        }
+        self.count(plane.len());
+    }
+
+    /// Adds `(dz, dz * (x - mean))` for each value of a plane, `dz = dy`, or `dy` masked by
+    /// `y > 0` when `y` is given.
+    fn add_grad(&mut self, dy: &[f32], y: Option<&[f32]>, x: &[f32], mean: f32) {
+        let full = dy.len() - dy.len() % LANES;
+        match y {
+            Some(y) => {
+                for ((d, y), x) in dy[..full]
+                    .chunks_exact(LANES)
+                    .zip(y[..full].chunks_exact(LANES))
+                    .zip(x[..full].chunks_exact(LANES))
+                {
+                    for l in 0..LANES {
+                        let dz = masked(d[l], y[l]);
+                        self.a[l] += dz;
+                        self.b[l] += dz * (x[l] - mean);
+                    }
+                }
+                for (l, i) in (full..dy.len()).enumerate() {
+                    let dz = masked(dy[i], y[i]);
+                    self.a[l] += dz;
+                    self.b[l] += dz * (x[i] - mean);
+                }
+            }
+            None => {
+                for (d, x) in dy[..full]
+                    .chunks_exact(LANES)
+                    .zip(x[..full].chunks_exact(LANES))
+                {
+                    for l in 0..LANES {
+                        self.a[l] += d[l];
+                        self.b[l] += d[l] * (x[l] - mean);
+                    }
+                }
+                for (l, i) in (full..dy.len()).enumerate() {
+                    self.a[l] += dy[i];
+                    self.b[l] += dy[i] * (x[i] - mean);
+                }
+            }
+        }
+        self.count(dy.len());
+    }
+
+    /// Counts `len` added values, adding into the f64 totals every [`FLUSH`].
+    fn count(&mut self, len: usize) {
+        self.pending += len;
+        if self.pending >= FLUSH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        self.total.0 += self.a.iter().map(|v| *v as f64).sum::<f64>();
+        self.total.1 += self.b.iter().map(|v| *v as f64).sum::<f64>();
+        self.a = [0.0; LANES];
+        self.b = [0.0; LANES];
+        self.pending = 0;
+    }
+
+    fn finish(mut self) -> (f64, f64) {
+        self.flush();
+        self.total
+    }
 }
 
 /// `dz = dy`, or `dy` where the ReLU passed (`y > 0`) and 0 elsewhere: written as a select
@@ -53,51 +131,58 @@ fn masked(dy: f32, y: f32) -> f32 {
     if y > 0.0 { dy } else { 0.0 }
 }
 
-/// `(sum(dz), sum(dz * (x - mean)))` with `dz = dy`, or `dz = dy * (y > 0)` when `y` is given.
-fn grad_sums(dy: &[f32], y: Option<&[f32]>, x: &[f32], mean: f32) -> (f64, f64) {
-    let mut a = [0.0f32; LANES];
-    let mut b = [0.0f32; LANES];
-    let (mut ta, mut tb) = (0.0f32, 0.0f32);
-    let full = dy.len() - dy.len() % LANES;
-    match y {
-        Some(y) => {
-            for ((d, y), x) in dy[..full]
-                .chunks_exact(LANES)
-                .zip(y[..full].chunks_exact(LANES))
-                .zip(x[..full].chunks_exact(LANES))
-            {
-                for l in 0..LANES {
-                    let dz = masked(d[l], y[l]);
-                    a[l] += dz;
-                    b[l] += dz * (x[l] - mean);
-                }
-            }
-            for i in full..dy.len() {
-                let dz = masked(dy[i], y[i]);
-                ta += dz;
-                tb += dz * (x[i] - mean);
-            }
-        }
-        None => {
-            for (d, x) in dy[..full]
-                .chunks_exact(LANES)
-                .zip(x[..full].chunks_exact(LANES))
-            {
-                for l in 0..LANES {
-                    a[l] += d[l];
-                    b[l] += d[l] * (x[l] - mean);
-                }
-            }
-            for i in full..dy.len() {
-                ta += dy[i];
-                tb += dy[i] * (x[i] - mean);
-            }
+/// A vector of `n` floats whose every element `fill` writes: `fill(task, chunk)` gets the
+/// `task`-th chunk of `chunk` elements (the last one shorter), in parallel. Unlike
+/// [`super::zeros`], nothing is written twice.
+fn filled(
+    n: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
+) -> Vec<f32> {
+    let mut v: Vec<f32> = Vec::with_capacity(n);
+    v.spare_capacity_mut()[..n]
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each(|(task, c)| fill(task, c));
+    // SAFETY: `fill` wrote every element of the first `n` of the capacity (each caller's
+    // closure writes every element of the chunk it is given; checked by the tests).
+    unsafe { v.set_len(n) };
+    v
+}
+
+/// Two vectors of `n` floats filled chunk by chunk in parallel as [`filled`] does, the
+/// second only when `second` is set: `fill(task, a, b)` writes every element of both chunks.
+fn filled_pair(
+    n: usize,
+    chunk: usize,
+    second: bool,
+    fill: impl Fn(usize, &mut [MaybeUninit<f32>], Option<&mut [MaybeUninit<f32>]>) + Sync,
+) -> (Vec<f32>, Option<Vec<f32>>) {
+    let chunk = chunk.max(1);
+    let mut a: Vec<f32> = Vec::with_capacity(n);
+    let mut b: Vec<f32> = Vec::with_capacity(if second { n } else { 0 });
+    {
+        let a_chunks = a.spare_capacity_mut()[..n].par_chunks_mut(chunk);
+        if second {
+            a_chunks
+                .zip(b.spare_capacity_mut()[..n].par_chunks_mut(chunk))
+                .enumerate()
+                .for_each(|(task, (a, b))| fill(task, a, Some(b)));
+        } else {
+            a_chunks
+                .enumerate()
+                .for_each(|(task, a)| fill(task, a, None));
         }
     }
-    (
-        a.iter().map(|v| *v as f64).sum::<f64>() + ta as f64,
-        b.iter().map(|v| *v as f64).sum::<f64>() + tb as f64,
-    )
+    // SAFETY: `fill` wrote every element of the first `n` of each capacity (each caller's
+    // closure writes every element of the chunks it is given; checked by the tests).
+    unsafe { a.set_len(n) };
+    let b = second.then(|| {
+        // SAFETY: as above.
+        unsafe { b.set_len(n) };
+        b
+    });
+    (a, b)
 }
 
 /// The shape of a BatchNorm input: `N` images, `C` channels, `P` values per plane.
@@ -129,7 +214,9 @@ impl NormShape {
     }
 }
 
-/// Per-channel batch mean and biased variance.
+/// Per-channel batch mean and biased variance, in one pass: the sums of `x - s` and
+/// `(x - s)^2` with `s` the channel's first value (a shift near the mean, so that the
+/// variance `E[(x-s)^2] - E[x-s]^2` does not cancel badly).
 ///
 /// # Shapes
 /// - `x`: `[N, C, P]`
@@ -137,16 +224,23 @@ impl NormShape {
 pub fn channel_stats(shape: NormShape, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
     assert_eq!(x.len(), shape.len(), "channel_stats: input");
     let count = (shape.batch * shape.plane) as f64;
+    if count == 0.0 {
+        return (vec![0.0; shape.channels], vec![0.0; shape.channels]);
+    }
     (0..shape.channels)
         .into_par_iter()
         .map(|c| {
-            let mean = (shape.planes(x, c).map(sum).sum::<f64>() / count) as f32;
-            let var = shape
-                .planes(x, c)
-                .map(|p| sum_sq_centred(p, mean))
-                .sum::<f64>()
-                / count;
-            (mean, var as f32)
+            let shift = x[c * shape.plane];
+            let mut sums = PairSums::new();
+            for plane in shape.planes(x, c) {
+                sums.add_centred(plane, shift);
+            }
+            let (s1, s2) = sums.finish();
+            let m = s1 / count;
+            (
+                (shift as f64 + m) as f32,
+                (s2 / count - m * m).max(0.0) as f32,
+            )
         })
         .unzip()
 }
@@ -172,9 +266,8 @@ pub fn affine_act(
         residual.is_none_or(|r| r.len() == x.len()),
         "affine_act: residual"
     );
-    let mut out = super::zeros(x.len());
     let p = shape.plane.max(1);
-    let affine_plane = |plane: usize, out: &mut [f32]| {
+    let affine_plane = |plane: usize, out: &mut [MaybeUninit<f32>]| {
         let c = plane % shape.channels;
         let (m, a, b) = (mean[c], scale[c], beta[c]);
         let x = &x[plane * p..][..p];
@@ -183,26 +276,23 @@ pub fn affine_act(
                 let r = &r[plane * p..][..p];
                 for ((o, x), r) in out.iter_mut().zip(x).zip(r) {
                     let v = (x - m) * a + b + r;
-                    *o = if relu { v.max(0.0) } else { v };
+                    o.write(if relu { v.max(0.0) } else { v });
                 }
             }
             None => {
                 for (o, x) in out.iter_mut().zip(x) {
                     let v = (x - m) * a + b;
-                    *o = if relu { v.max(0.0) } else { v };
+                    o.write(if relu { v.max(0.0) } else { v });
                 }
             }
         }
     };
     let per_task = planes_per_task(p);
-    out.par_chunks_mut(p * per_task)
-        .enumerate()
-        .for_each(|(task, out)| {
-            for (i, out) in out.chunks_mut(p).enumerate() {
-                affine_plane(task * per_task + i, out);
-            }
-        });
-    out
+    filled(x.len(), p * per_task, |task, out| {
+        for (i, out) in out.chunks_mut(p).enumerate() {
+            affine_plane(task * per_task + i, out);
+        }
+    })
 }
 
 /// Planes per parallel task in the elementwise passes: about 16K elements, so that small
@@ -253,16 +343,14 @@ pub fn batch_norm_backward(
         .into_par_iter()
         .map(|c| {
             let (p, stride) = (shape.plane, shape.channels * shape.plane);
-            (0..shape.batch).fold((0.0, 0.0), |(a, b), n| {
+            let m = mean[c];
+            let mut sums = PairSums::new();
+            for n in 0..shape.batch {
                 let at = n * stride + c * p;
-                let (da, db) = grad_sums(
-                    &grad[at..at + p],
-                    output.map(|y| &y[at..at + p]),
-                    &x[at..at + p],
-                    mean[c],
-                );
-                (a + da, b + db)
-            })
+                let y = output.map(|y| &y[at..at + p]);
+                sums.add_grad(&grad[at..at + p], y, &x[at..at + p], m);
+            }
+            sums.finish()
         })
         .collect();
     let dbeta: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
@@ -282,56 +370,47 @@ pub fn batch_norm_backward(
             )
         })
         .collect();
-    let mut dx = super::zeros(x.len());
-    let mut dres = want_residual.then(|| super::zeros(x.len()));
     let p = shape.plane.max(1);
-    let body = |plane: usize, dx: &mut [f32], dres: Option<&mut [f32]>| {
-        let c = plane % shape.channels;
-        let (k, mean_dz, proj) = coef[c];
-        let m = mean[c];
-        let at = plane * p;
-        let (g, xs) = (&grad[at..at + p], &x[at..at + p]);
-        match output.map(|y| &y[at..at + p]) {
-            Some(y) => {
-                for (((dx, g), x), y) in dx.iter_mut().zip(g).zip(xs).zip(y) {
-                    *dx = k * (masked(*g, *y) - mean_dz - (x - m) * proj);
-                }
-                if let Some(dres) = dres {
-                    for ((d, g), y) in dres.iter_mut().zip(g).zip(y) {
-                        *d = masked(*g, *y);
+    let per_task = planes_per_task(p);
+    // dx, and the residual's gradient `dz` in the same pass.
+    let (dx, dres) = filled_pair(
+        x.len(),
+        p * per_task,
+        want_residual,
+        |task, dx, mut dres| {
+            for (i, dx) in dx.chunks_mut(p).enumerate() {
+                let plane = task * per_task + i;
+                let c = plane % shape.channels;
+                let (k, mean_dz, proj) = coef[c];
+                let m = mean[c];
+                let at = plane * p;
+                let (g, xs) = (&grad[at..at + p], &x[at..at + p]);
+                let dres = dres.as_deref_mut().map(|d| &mut d[i * p..][..dx.len()]);
+                match output.map(|y| &y[at..at + p]) {
+                    Some(y) => {
+                        for (((dx, g), x), y) in dx.iter_mut().zip(g).zip(xs).zip(y) {
+                            dx.write(k * (masked(*g, *y) - mean_dz - (x - m) * proj));
+                        }
+                        if let Some(dres) = dres {
+                            for ((d, g), y) in dres.iter_mut().zip(g).zip(y) {
+                                d.write(masked(*g, *y));
+                            }
+                        }
+                    }
+                    None => {
+                        for ((dx, g), x) in dx.iter_mut().zip(g).zip(xs) {
+                            dx.write(k * (g - mean_dz - (x - m) * proj));
+                        }
+                        if let Some(dres) = dres {
+                            for (d, g) in dres.iter_mut().zip(g) {
+                                d.write(*g);
+                            }
+                        }
                     }
                 }
             }
-            None => {
-                for ((dx, g), x) in dx.iter_mut().zip(g).zip(xs) {
-                    *dx = k * (g - mean_dz - (x - m) * proj);
-                }
-                if let Some(dres) = dres {
-                    dres.copy_from_slice(g);
-                }
-            }
-        }
-    };
-    let per_task = planes_per_task(p);
-    match dres.as_mut() {
-        Some(dres) => dx
-            .par_chunks_mut(p * per_task)
-            .zip(dres.par_chunks_mut(p * per_task))
-            .enumerate()
-            .for_each(|(task, (dx, dr))| {
-                for (i, (dx, dr)) in dx.chunks_mut(p).zip(dr.chunks_mut(p)).enumerate() {
-                    body(task * per_task + i, dx, Some(dr));
-                }
-            }),
-        None => dx
-            .par_chunks_mut(p * per_task)
-            .enumerate()
-            .for_each(|(task, dx)| {
-                for (i, dx) in dx.chunks_mut(p).enumerate() {
-                    body(task * per_task + i, dx, None);
-                }
-            }),
-    }
+        },
+    );
     (dx, dgamma, dbeta, dres)
 }
 
@@ -416,6 +495,16 @@ mod tests {
                 },
                 true,
                 false,
+            ),
+            // More than FLUSH values per channel, planes not a multiple of LANES.
+            (
+                NormShape {
+                    batch: 3,
+                    channels: 2,
+                    plane: 1517,
+                },
+                true,
+                true,
             ),
         ] {
             let x = values(shape.len(), 1);

@@ -338,6 +338,19 @@ fn gather_group(src: &[f32], k: usize, g: usize, p: usize, tmp: &mut [f32]) {
 /// # Panics
 /// If the slices do not match `geo` or `geo` is invalid (callers check both first).
 pub fn conv2d_forward(geo: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    if super::direct::applies(geo) {
+        return super::direct::forward(geo, x, weight);
+    }
+    im2col_forward(geo, x, weight)
+}
+
+/// [`conv2d_forward`] by im2col + gemm, whatever the shape (benchmarks and tests compare it
+/// with the direct kernel).
+///
+/// # Shapes
+/// - `x`: `[N, C, H, W]`, `weight`: `[K, C, kh, kw]` (both contiguous, row-major)
+/// - returns: `[N, K, Ho, Wo]`
+pub fn im2col_forward(geo: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     assert!(geo.is_valid(), "conv2d_forward: invalid geometry {geo:?}");
     assert_eq!(x.len(), geo.batch * geo.in_image(), "conv2d_forward: input");
     assert_eq!(
@@ -468,6 +481,27 @@ pub fn conv2d_backward(
     need_x: bool,
     need_weight: bool,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    if need_weight && super::direct::weight_grad_applies(geo) {
+        let dw = super::direct::weight_grad(geo, x, grad);
+        let (dx, _) = im2col_backward(geo, x, weight, grad, need_x, false);
+        return (dx, Some(dw));
+    }
+    im2col_backward(geo, x, weight, grad, need_x, need_weight)
+}
+
+/// [`conv2d_backward`] with the weight gradient by im2col + gemm, whatever the shape (the
+/// data gradient of a stride-1 convolution still takes the direct kernel where it applies).
+///
+/// # Shapes
+/// As [`conv2d_backward`].
+pub fn im2col_backward(
+    geo: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    grad: &[f32],
+    need_x: bool,
+    need_weight: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     assert!(geo.is_valid(), "conv2d_backward: invalid geometry {geo:?}");
     assert_eq!(
         x.len(),
@@ -490,7 +524,21 @@ pub fn conv2d_backward(
     let lanes = groups.min(WEIGHT_GRAD_LANES);
     // Lane `l` takes groups `[l*groups/lanes, (l+1)*groups/lanes)`.
     let lane_start = |l: usize| (l * groups / lanes) * g;
-    let mut dx = need_x.then(|| super::zeros(geo.batch * geo.in_image()));
+    let mut transposed = if need_x {
+        transposed_conv(geo, weight)
+    } else {
+        None
+    };
+    // The data gradient of a stride-1 convolution by the direct kernel, apart from the lanes.
+    let direct_dx = match &transposed {
+        Some((back, flipped)) if super::direct::applies(back) => {
+            let dx = super::direct::forward(back, grad, flipped);
+            transposed = None;
+            Some(dx)
+        }
+        _ => None,
+    };
+    let mut dx = (need_x && direct_dx.is_none()).then(|| super::zeros(geo.batch * geo.in_image()));
     let mut partials = if need_weight {
         super::zeros(lanes * k * patch)
     } else {
@@ -511,11 +559,6 @@ pub fn conv2d_backward(
         }
         None => dx_parts.resize_with(lanes, || None),
     }
-    let transposed = if need_x {
-        transposed_conv(geo, weight)
-    } else {
-        None
-    };
     let dw_parts: Vec<Option<&mut [f32]>> = if need_weight {
         partials.chunks_mut(k * patch).map(Some).collect()
     } else {
@@ -524,6 +567,9 @@ pub fn conv2d_backward(
 
     dx_parts.into_par_iter().zip(dw_parts).enumerate().for_each(
         |(l, (mut dx_lane, mut dw_lane))| {
+            if dx_lane.is_none() && dw_lane.is_none() {
+                return;
+            }
             let (mut col, mut dcol, mut dy_g) = (Vec::new(), Vec::new(), Vec::new());
             let mut tmp = Vec::new();
             let (start, end) = (lane_start(l), lane_start(l + 1).min(geo.batch));
@@ -607,7 +653,7 @@ pub fn conv2d_backward(
         partials.truncate(size);
         partials
     });
-    (dx, dw)
+    (direct_dx.or(dx), dw)
 }
 
 #[cfg(test)]

@@ -8,14 +8,18 @@
 //! with [`set_enabled`], the layers in [`crate::model::layers`] use burn's own operations.
 //!
 //! - [`conv`]: im2col + single-threaded `gemm` per group of images, rayon across groups.
+//! - [`direct`]: stride-1 convolutions of few channels on maps 8 wide or more, without
+//!   im2col, on the register-blocked AVX-512 loop of [`simd`] (chosen at run time).
 //! - [`batch_norm`]: per-channel reductions and one fused elementwise pass each way.
 //!
 //! Every result is independent of the thread count (see each module's "Determinism").
 
 pub mod batch_norm;
 pub mod conv;
+pub mod direct;
 pub mod ops;
 pub mod profile;
+pub mod simd;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
