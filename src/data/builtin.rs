@@ -7,9 +7,9 @@
 
 use std::path::Path;
 
+use super::dataset::ImageDataset;
 use super::error::DataError;
 use super::idx::{FASHION_MNIST_CLASSES, idx_split};
-use super::image::ImageDataset;
 
 /// Training images per class in the built-in dataset.
 pub const BUILTIN_TRAIN_PER_CLASS: usize = 500;

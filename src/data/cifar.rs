@@ -11,9 +11,9 @@
 
 use std::path::{Path, PathBuf};
 
+use super::dataset::ImageDataset;
 use super::error::DataError;
 use super::fsio::{first_file, read_file, read_names, require_dir};
-use super::image::ImageDataset;
 
 /// Channels of a CIFAR image.
 pub const CIFAR_CHANNELS: usize = 3;

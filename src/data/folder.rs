@@ -29,11 +29,11 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 pub use super::cache::{CacheMode, DEFAULT_DATA_MEMORY};
+use super::dataset::ImageDataset;
 pub use super::decode::{MAX_IMAGE_FILE_BYTES, decode_image_bytes, square_resize};
 use super::decode::{decode_image_file, header_size, read_image_file};
 use super::error::DataError;
 use super::fsio::require_dir;
-use super::image::ImageDataset;
 use super::streamed::{Entry, Location, StreamOrder, StreamedImages};
 
 /// Default side of the loaded images.

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 
+use super::dataset::ImageDataset;
 use super::error::DataError;
 use super::fsio::{first_file, is_gzip, read_file, require_dir};
-use super::image::ImageDataset;
 
 /// Fashion-MNIST class names (Zalando Research), by label.
 pub const FASHION_MNIST_CLASSES: [&str; 10] = [

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::image::ImageDataset;
+use super::dataset::ImageDataset;
 
 /// Both splits of a dataset, ready for training, as returned by
 /// [`DatasetSpec::load`](super::DatasetSpec::load).

@@ -19,10 +19,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::cache::CacheMode;
+use super::dataset::ImageDataset;
 use super::decode::header_size;
 use super::error::DataError;
 use super::fsio::require_dir;
-use super::image::ImageDataset;
 use super::streamed::{Entry, Location, StreamOrder, StreamedImages};
 
 /// Default shuffle-buffer size (images).

@@ -37,10 +37,10 @@ use std::str::FromStr;
 
 use super::builtin::load_builtin;
 use super::cifar::{Cifar100Labels, load_cifar10, load_cifar100};
+use super::dataset::ImageDataset;
 use super::error::DataError;
 use super::folder::{CacheMode, DEFAULT_DATA_MEMORY, FolderOptions, load_folder_within};
 use super::idx::{IdxNames, IdxOptions, idx_class_names, load_idx};
-use super::image::ImageDataset;
 use super::loaded::LoadedDataset;
 use super::shards::{ShardOptions, load_shards};
 use super::stats::{

@@ -1,6 +1,6 @@
 //! Per-channel pixel statistics (for input normalisation), in `[0, 1]` units.
 
-use super::image::ImageDataset;
+use super::dataset::ImageDataset;
 
 /// CIFAR-10 training-set per-channel mean (R, G, B).
 pub const CIFAR10_MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];

@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ::image::ImageFormat;
 
-use super::batcher::{derive_rng, shuffled_order};
 use super::decode::{decode_original, original_chw, read_image_file, square_resize};
 use super::image::Image;
+use super::seeded::{derive_rng, shuffled_order};
 
 /// How many skipped images are named in warnings before the rest are only counted.
 const MAX_WARNINGS: usize = 10;

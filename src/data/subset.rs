@@ -9,8 +9,8 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+use super::dataset::ImageDataset;
 use super::error::DataError;
-use super::image::ImageDataset;
 
 /// Checks that `ds` is a usable split: at least one class and one image, non-zero
 /// image size, `channels * height * width` bytes per image, and every label below

@@ -15,8 +15,7 @@
 
 use rayon::prelude::*;
 
-use super::conv::ConvGeometry;
-use super::conv::WEIGHT_GRAD_LANES;
+use super::geometry::{ConvGeometry, WEIGHT_GRAD_LANES};
 use super::simd::{BLOCK, GK, GQ, KB, direct_blocks, fast_path, weight_grad_blocks};
 
 /// A group holds about this many stacked positions (so that its buffers stay in L2).

@@ -17,6 +17,7 @@
 pub mod batch_norm;
 pub mod conv;
 pub mod direct;
+pub mod geometry;
 pub mod ops;
 pub mod profile;
 pub mod simd;

@@ -21,6 +21,8 @@ use supcon::train::distributed::DataParallel;
 use supcon::train::pretrain::{MAX_BANK_BYTES, MAX_VIEWS, PretrainModel};
 use supcon::train::{DataConfig, OptimizerConfig};
 
+use crate::rss::peak_rss_mb;
+
 /// Largest host (or device) allocation a benchmark may plan: the memory-bank bound of
 /// `pretrain`.
 const MAX_BENCH_BYTES: f64 = MAX_BANK_BYTES;
@@ -120,25 +122,6 @@ pub struct LossBench {
     /// Device of the plain implementation: cpu | gpu[:N] (tiled is CPU code)
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
-}
-
-/// Peak resident set size of this process in MiB (Linux `VmHWM`), 0 when unknown.
-pub(crate) fn peak_rss_mb() -> f64 {
-    rss_mb("VmHWM:")
-}
-
-/// A memory figure of this process's `/proc/self/status` (`VmHWM:`, `VmRSS:`) in MiB, 0
-/// when unknown.
-pub(crate) fn rss_mb(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// Largest device-memory figures seen by [`Self::sample`] (GPU backends only).

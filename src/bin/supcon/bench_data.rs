@@ -68,8 +68,8 @@ pub fn run(b: DataBench) -> Result<()> {
     )?;
     // The peak of the streaming itself, apart from start-up (listing, statistics):
     // Linux resets VmHWM to the current RSS on writing 5 to clear_refs.
-    let start_rss = crate::bench::peak_rss_mb();
-    let rss_at_start = crate::bench::rss_mb("VmRSS:");
+    let start_rss = crate::rss::peak_rss_mb();
+    let rss_at_start = crate::rss::rss_mb("VmRSS:");
     let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let rate = measure_loader(
         &loader,
@@ -85,7 +85,7 @@ pub fn run(b: DataBench) -> Result<()> {
             "epochs": b.epochs, "step_ms": b.step_ms, "images": rate.images, "seconds": rate.seconds,
             "imgs_per_s": rate.images_per_second,
             "startup_peak_rss_mb": start_rss, "rss_at_stream_start_mb": rss_at_start,
-            "stream_peak_rss_mb": if reset { Some(crate::bench::peak_rss_mb()) } else { None }})
+            "stream_peak_rss_mb": if reset { Some(crate::rss::peak_rss_mb()) } else { None }})
     );
     Ok(())
 }

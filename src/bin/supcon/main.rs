@@ -15,6 +15,7 @@ mod data;
 mod evaluate;
 mod infer;
 mod report;
+mod rss;
 mod sweep;
 mod train;
 
