@@ -33,7 +33,7 @@ use super::dataset::ImageDataset;
 pub use super::decode::{MAX_IMAGE_FILE_BYTES, decode_image_bytes, square_resize};
 use super::decode::{decode_image_file, header_size, read_image_file};
 use super::error::DataError;
-use super::fsio::require_dir;
+use super::fsio::{require_dir, test_split_dir};
 use super::streamed::{Entry, Location, StreamOrder, StreamedImages};
 
 /// Default side of the loaded images.
@@ -552,16 +552,10 @@ pub fn load_folder_within(
     let train_dir = dir.join("train");
     let mut left_out = 0;
     let (train_files, test_files, classes) = if train_dir.is_dir() {
-        let test_dir = ["val", "test"]
-            .iter()
-            .map(|n| dir.join(n))
-            .find(|p| p.is_dir())
-            .ok_or_else(|| DataError::Missing {
-                path: dir.join("val"),
-                expected: "a val/ (or test/) folder next to train/, with the same class \
-                           subfolders"
-                    .to_string(),
-            })?;
+        let test_dir = test_split_dir(
+            dir,
+            "a val/ (or test/) folder next to train/, with the same class subfolders",
+        )?;
         let classes = require_classes(&train_dir)?;
         let names: Vec<String> = classes.iter().map(|(n, _)| n.clone()).collect();
         let label_of = |n: &str| names.iter().position(|c| c == n);

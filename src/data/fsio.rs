@@ -52,6 +52,21 @@ pub(crate) fn require_dir(dir: &Path, expected: &str) -> Result<(), DataError> {
     }
 }
 
+/// The test split's folder next to `dir/train/`: `dir/val/`, else `dir/test/`.
+///
+/// # Errors
+/// [`DataError::Missing`] naming `dir/val` and `expected` when neither is a folder.
+pub(crate) fn test_split_dir(dir: &Path, expected: &str) -> Result<PathBuf, DataError> {
+    ["val", "test"]
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_dir())
+        .ok_or_else(|| DataError::Missing {
+            path: dir.join("val"),
+            expected: expected.to_string(),
+        })
+}
+
 /// The first `dir/name` (for `name` in `names`) that is an existing file.
 pub(crate) fn first_file(dir: &Path, names: &[String]) -> Option<PathBuf> {
     names.iter().map(|n| dir.join(n)).find(|p| p.is_file())

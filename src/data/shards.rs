@@ -22,7 +22,7 @@ use super::cache::CacheMode;
 use super::dataset::ImageDataset;
 use super::decode::header_size;
 use super::error::DataError;
-use super::fsio::require_dir;
+use super::fsio::{require_dir, test_split_dir};
 use super::streamed::{Entry, Location, StreamOrder, StreamedImages};
 
 /// Default shuffle-buffer size (images).
@@ -401,14 +401,10 @@ pub fn load_shards(
         "a folder of tar shards: train/ and val/ (or test/) holding shard-000000.tar, ...",
     )?;
     let train_dir = dir.join("train");
-    let test_dir = ["val", "test"]
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_dir())
-        .ok_or_else(|| DataError::Missing {
-            path: dir.join("val"),
-            expected: "a val/ (or test/) folder of .tar shards next to train/".to_string(),
-        })?;
+    let test_dir = test_split_dir(
+        dir,
+        "a val/ (or test/) folder of .tar shards next to train/",
+    )?;
     require_dir(&train_dir, "a train/ folder of .tar shards")?;
     let train_shards = shard_files(&train_dir)?;
     let test_shards = shard_files(&test_dir)?;
