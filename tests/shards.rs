@@ -198,3 +198,32 @@ fn to_shards_refuses_what_it_cannot_write() {
     );
     assert!(!fresh.exists());
 }
+
+/// A `train/` folder without a `val/` (or `test/`) beside it is refused, for tar shards and
+/// for image folders alike, naming the missing `val` folder and what was expected there.
+#[test]
+fn a_train_folder_without_val_or_test_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shards = tmp.path().join("shards");
+    std::fs::create_dir_all(shards.join("train")).unwrap();
+    let spec = format!("shards:{}", s(&shards));
+    let want = shards.join("val");
+    common::fails_naming(
+        &["data", "--data", &spec],
+        &[
+            s(&want),
+            "a val/ (or test/) folder of .tar shards next to train/",
+        ],
+    );
+    let folder = tmp.path().join("photos");
+    write_folder(&folder.join("train"), &["a", "b"], 2);
+    let spec = format!("folder:{}", s(&folder));
+    let want = folder.join("val");
+    common::fails_naming(
+        &["data", "--data", &spec],
+        &[
+            s(&want),
+            "a val/ (or test/) folder next to train/, with the same class subfolders",
+        ],
+    );
+}
